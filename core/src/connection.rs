@@ -1,0 +1,343 @@
+//! One logical Redis connection: settings as Sidekiq users write them, a lazily opened multiplexed
+//! connection that many callers share, reconnection after a failure, and a hard deadline on
+//! every round trip so that a dead server never hangs a caller.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use redis::aio::MultiplexedConnection;
+use redis::{
+    AsyncConnectionConfig, Client, ConnectionInfo, FromRedisValue, IntoConnectionInfo, Pipeline,
+    ProtocolVersion,
+};
+
+use crate::error::{RedisFailure, RedisResult};
+
+/// Sidekiq 7's default network timeout.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
+pub const DEFAULT_URL: &str = "redis://localhost:6379/0";
+
+/// Connection settings, already resolved from the user's `config.redis = {...}` and `REDIS_URL`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RedisSettings {
+    pub url: String,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub db: Option<i64>,
+    pub timeout: Duration,
+}
+
+impl Default for RedisSettings {
+    fn default() -> Self {
+        RedisSettings {
+            url: DEFAULT_URL.to_string(),
+            username: None,
+            password: None,
+            db: None,
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+}
+
+impl RedisSettings {
+    /// The URL as it may be shown in logs and exceptions: any password replaced by `REDACTED`.
+    pub fn redacted_url(&self) -> String {
+        redact_url(&self.url)
+    }
+
+    fn connection_info(&self) -> RedisResult<ConnectionInfo> {
+        if self.url.starts_with("rediss:") {
+            return Err(RedisFailure::Config(format!(
+                "{}: TLS (rediss://) is not supported by this build of Ferrokiq",
+                self.redacted_url()
+            )));
+        }
+        let info = self
+            .url
+            .as_str()
+            .into_connection_info()
+            .map_err(|e| RedisFailure::Config(format!("{}: {e}", self.redacted_url())))?;
+        let mut redis = info.redis_settings().clone();
+        if let Some(username) = &self.username {
+            redis = redis.set_username(username);
+        }
+        if let Some(password) = &self.password {
+            redis = redis.set_password(password);
+        }
+        if let Some(db) = self.db {
+            redis = redis.set_db(db);
+        }
+        // RESP3, as Sidekiq 7's redis-client speaks: HGETALL answers a map, scores are doubles.
+        redis = redis
+            .set_protocol(ProtocolVersion::RESP3)
+            .set_skip_set_lib_name();
+        Ok(info.set_redis_settings(redis))
+    }
+}
+
+/// `url` with its password (if any) replaced by `REDACTED`.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            if parsed.set_password(Some("REDACTED")).is_ok() {
+                parsed.to_string()
+            } else {
+                "(unparseable Redis URL)".to_string()
+            }
+        }
+        Ok(_) => url.to_string(),
+        Err(_) => "(unparseable Redis URL)".to_string(),
+    }
+}
+
+/// A shared, self-healing connection. Cheap to use from many tasks at once: commands from
+/// concurrent callers are pipelined on one socket by the multiplexer.
+pub struct RedisConnection {
+    settings: RedisSettings,
+    client: Client,
+    config: AsyncConnectionConfig,
+    current: Mutex<Option<MultiplexedConnection>>,
+    connecting: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for RedisConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisConnection")
+            .field("url", &self.settings.redacted_url())
+            .finish()
+    }
+}
+
+impl RedisConnection {
+    /// Validates the settings; no I/O happens until the first command.
+    pub fn new(settings: RedisSettings) -> RedisResult<Self> {
+        let info = settings.connection_info()?;
+        let client = Client::open(info).map_err(|e| RedisFailure::Config(e.to_string()))?;
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(settings.timeout))
+            .set_response_timeout(Some(settings.timeout));
+        Ok(RedisConnection {
+            settings,
+            client,
+            config,
+            current: Mutex::new(None),
+            connecting: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    pub fn settings(&self) -> &RedisSettings {
+        &self.settings
+    }
+
+    fn cached(&self) -> Option<MultiplexedConnection> {
+        self.current
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    fn forget(&self) {
+        *self
+            .current
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
+    }
+
+    /// The shared connection, opening it if needed. The flag says whether it was just opened.
+    async fn connection(&self) -> RedisResult<(MultiplexedConnection, bool)> {
+        if let Some(conn) = self.cached() {
+            return Ok((conn, false));
+        }
+        // One opener at a time; the others wait and then share what it opened.
+        let _opening = self.connecting.lock().await;
+        if let Some(conn) = self.cached() {
+            return Ok((conn, false));
+        }
+        let url = self.settings.redacted_url();
+        let opened = tokio::time::timeout(
+            self.settings.timeout,
+            self.client
+                .get_multiplexed_async_connection_with_config(&self.config),
+        )
+        .await
+        .map_err(|_| RedisFailure::Timeout {
+            url: url.clone(),
+            after: self.settings.timeout,
+        })?
+        .map_err(|e| connect_failure(&url, self.settings.timeout, &e))?;
+        *self
+            .current
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(opened.clone());
+        Ok((opened, true))
+    }
+
+    /// Runs one command or pipeline. A connection that turns out to be stale (the server
+    /// restarted since it was opened) is replaced and the command sent once more; a connection
+    /// opened for this call is not retried, so a down server fails within one timeout.
+    async fn run<T, F, Fut>(&self, op: F) -> RedisResult<T>
+    where
+        F: Fn(MultiplexedConnection) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        let url = self.settings.redacted_url();
+        let (conn, fresh) = self.connection().await?;
+        match self.bounded(op(conn)).await {
+            Err(RunError::Redis(e)) if !fresh && is_broken_connection(&e) => {
+                self.forget();
+                let (conn, _) = self.connection().await?;
+                self.finish(self.bounded(op(conn)).await, &url)
+            }
+            other => self.finish(other, &url),
+        }
+    }
+
+    async fn bounded<T>(
+        &self,
+        fut: impl std::future::Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, RunError> {
+        match tokio::time::timeout(self.settings.timeout, fut).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(RunError::Redis(e)),
+            Err(_) => Err(RunError::Deadline),
+        }
+    }
+
+    fn finish<T>(&self, result: Result<T, RunError>, url: &str) -> RedisResult<T> {
+        match result {
+            Ok(v) => Ok(v),
+            Err(RunError::Deadline) => {
+                self.forget();
+                Err(RedisFailure::Timeout {
+                    url: url.to_string(),
+                    after: self.settings.timeout,
+                })
+            }
+            Err(RunError::Redis(e)) if e.is_timeout() => {
+                self.forget();
+                Err(RedisFailure::Timeout {
+                    url: url.to_string(),
+                    after: self.settings.timeout,
+                })
+            }
+            Err(RunError::Redis(e)) if is_broken_connection(&e) => {
+                self.forget();
+                Err(RedisFailure::ConnectionLost {
+                    url: url.to_string(),
+                    reason: e.to_string(),
+                })
+            }
+            Err(RunError::Redis(e)) => Err(RedisFailure::Command(command_message(&e))),
+        }
+    }
+
+    /// Sends one command given as its words (`["SET", "k", "v"]`).
+    pub async fn call<T: FromRedisValue>(&self, words: &[Vec<u8>]) -> RedisResult<T> {
+        let cmd = command(words)?;
+        self.run(|mut conn| {
+            let cmd = cmd.clone();
+            async move { cmd.query_async(&mut conn).await }
+        })
+        .await
+    }
+
+    /// Sends a pipeline (optionally MULTI/EXEC) in one round trip.
+    pub async fn pipeline<T: FromRedisValue>(&self, pipe: &Pipeline) -> RedisResult<T> {
+        self.run(|mut conn| {
+            let pipe = pipe.clone();
+            async move { pipe.query_async(&mut conn).await }
+        })
+        .await
+    }
+}
+
+enum RunError {
+    Redis(redis::RedisError),
+    Deadline,
+}
+
+fn is_broken_connection(e: &redis::RedisError) -> bool {
+    e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal()
+}
+
+fn connect_failure(url: &str, timeout: Duration, e: &redis::RedisError) -> RedisFailure {
+    let reason = e.to_string();
+    let auth = matches!(e.code(), Some("WRONGPASS" | "NOAUTH" | "NOPERM"))
+        || reason.contains("WRONGPASS")
+        || reason.contains("NOAUTH")
+        || e.kind() == redis::ErrorKind::AuthenticationFailed;
+    if auth {
+        RedisFailure::Authentication {
+            url: url.to_string(),
+            reason,
+        }
+    } else if e.is_timeout() {
+        RedisFailure::Timeout {
+            url: url.to_string(),
+            after: timeout,
+        }
+    } else {
+        RedisFailure::CannotConnect {
+            url: url.to_string(),
+            reason,
+        }
+    }
+}
+
+/// The server's error reply as redis-client shows it: `CODE detail`.
+fn command_message(e: &redis::RedisError) -> String {
+    match (e.code(), e.detail()) {
+        (Some(code), Some(detail)) => format!("{code} {detail}"),
+        _ => e.to_string(),
+    }
+}
+
+/// Builds a command from its words; the first word is the command name.
+pub fn command(words: &[Vec<u8>]) -> RedisResult<redis::Cmd> {
+    let (name, rest) = words
+        .split_first()
+        .ok_or_else(|| RedisFailure::Command("ERR empty command".to_string()))?;
+    let mut cmd = redis::cmd(&String::from_utf8_lossy(name));
+    for word in rest {
+        cmd.arg(word.as_slice());
+    }
+    Ok(cmd)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords_only() {
+        assert_eq!(
+            redact_url("redis://:s3cret@10.0.0.1:6380/2"),
+            "redis://:REDACTED@10.0.0.1:6380/2"
+        );
+        assert_eq!(
+            redact_url("redis://user:s3cret@host/0"),
+            "redis://user:REDACTED@host/0"
+        );
+        assert_eq!(
+            redact_url("redis://127.0.0.1:6379/0"),
+            "redis://127.0.0.1:6379/0"
+        );
+    }
+
+    #[test]
+    fn rejects_tls_and_garbage_without_leaking_the_password() {
+        let tls = RedisConnection::new(RedisSettings {
+            url: "rediss://:pw@host:6379".into(),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(tls.to_string().contains("REDACTED"), "{tls}");
+        assert!(!tls.to_string().contains("pw@"), "{tls}");
+        let bad = RedisConnection::new(RedisSettings {
+            url: "http://nope".into(),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(matches!(bad, RedisFailure::Config(_)), "{bad:?}");
+    }
+}

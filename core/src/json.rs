@@ -1,0 +1,273 @@
+//! JSON text exactly as Ruby's `JSON.generate` writes it (json 2.x, default state).
+//!
+//! Sidekiq matches jobs by their bytes (`LREM`, `ZREM`, `ZINCRBY` on re-dumped payloads), so every
+//! payload Ferrokiq writes must equal what Ruby would write for the same Hash: compact, keys in
+//! insertion order, raw UTF-8, only `"`, `\` and control characters escaped, floats as `Float#to_s`.
+
+use serde_json::{Map, Number, Value};
+
+/// Appends `s` as a JSON string literal with Ruby's escaping rules.
+pub fn write_str(out: &mut Vec<u8>, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(s.len() + 2);
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let short = match b {
+            b'"' => b'"',
+            b'\\' => b'\\',
+            b'\n' => b'n',
+            b'\r' => b'r',
+            b'\t' => b't',
+            0x08 => b'b',
+            0x0c => b'f',
+            0x00..=0x1f => 0,
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        if short == 0 {
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX[(b >> 4) as usize]);
+            out.push(HEX[(b & 0xf) as usize]);
+        } else {
+            out.push(b'\\');
+            out.push(short);
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+/// Ruby's `Float#to_s` for a finite float, or `None` for NaN and the infinities (which
+/// `JSON.generate` refuses).
+///
+/// The digits are the shortest string that reads back as the same double, ties to even, as
+/// Ruby's `dtoa` mode 0 gives them (Ryu computes the same; Rust's own formatter rounds ties
+/// up). Ruby then lays them out in fixed notation when the integer part has at most 15 digits,
+/// or 16 with a fractional part, or the value is at least 0.0001; otherwise as `d.ddde+XX`
+/// with at least two exponent digits. A fractional part always shows (`1.0`, `1.0e+20`).
+pub fn ruby_float(value: f64) -> Option<String> {
+    if !value.is_finite() {
+        return None;
+    }
+    if value == 0.0 {
+        return Some(
+            if value.is_sign_negative() {
+                "-0.0"
+            } else {
+                "0.0"
+            }
+            .to_string(),
+        );
+    }
+    let (digits, decpt) = shortest_digits(value.abs());
+    let ndigits = digits.len() as i32;
+    let mut out = String::with_capacity(digits.len() + 8);
+    if value.is_sign_negative() {
+        out.push('-');
+    }
+    if decpt > 0 && decpt < ndigits {
+        out.push_str(&digits[..decpt as usize]);
+        out.push('.');
+        out.push_str(&digits[decpt as usize..]);
+    } else if decpt > 0 && decpt <= 15 {
+        out.push_str(&digits);
+        out.extend(std::iter::repeat_n('0', (decpt - ndigits) as usize));
+        out.push_str(".0");
+    } else if decpt <= 0 && decpt > -4 {
+        out.push_str("0.");
+        out.extend(std::iter::repeat_n('0', (-decpt) as usize));
+        out.push_str(&digits);
+    } else {
+        out.push_str(&digits[..1]);
+        out.push('.');
+        out.push_str(if ndigits > 1 { &digits[1..] } else { "0" });
+        let e = decpt - 1;
+        out.push('e');
+        out.push(if e < 0 { '-' } else { '+' });
+        out.push_str(&format!("{:02}", e.abs()));
+    }
+    Some(out)
+}
+
+/// The shortest round-trip decimal digits of a positive finite `value` (no leading or trailing
+/// zeros) and the position of the decimal point relative to them: value = 0.DIGITS × 10^decpt.
+fn shortest_digits(value: f64) -> (String, i32) {
+    let mut buffer = ryu::Buffer::new();
+    let text = buffer.format_finite(value);
+    let (mantissa, exp) = match text.split_once('e') {
+        Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
+        None => (text, 0),
+    };
+    let (int_part, frac_part) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let all: String = int_part.chars().chain(frac_part.chars()).collect();
+    let leading = all.len() - all.trim_start_matches('0').len();
+    let digits = all.trim_matches('0').to_string();
+    let decpt = int_part.len() as i32 - leading as i32 + exp;
+    (digits, decpt)
+}
+
+/// Why a value cannot be written as Ruby would write it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EncodeError {
+    /// NaN or an infinity: `JSON.generate` raises `JSON::GeneratorError` for these.
+    NonFiniteFloat,
+    /// A number literal that is neither an integer nor a float (cannot happen with valid JSON).
+    BadNumber(String),
+}
+
+impl std::fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EncodeError::NonFiniteFloat => write!(f, "NaN and Infinity are not allowed in JSON"),
+            EncodeError::BadNumber(n) => write!(f, "invalid JSON number {n}"),
+        }
+    }
+}
+
+impl std::error::Error for EncodeError {}
+
+/// Appends a parsed JSON number as Ruby would re-dump it after `JSON.parse`: integers in
+/// canonical decimal (arbitrary size), floats through `Float#to_s`.
+pub fn write_number(out: &mut Vec<u8>, number: &Number) -> Result<(), EncodeError> {
+    let text = number.to_string();
+    let is_float = text.contains(['.', 'e', 'E']);
+    if is_float {
+        let value: f64 = text
+            .parse()
+            .map_err(|_| EncodeError::BadNumber(text.clone()))?;
+        let formatted = ruby_float(value).ok_or(EncodeError::NonFiniteFloat)?;
+        out.extend_from_slice(formatted.as_bytes());
+    } else if text == "-0" {
+        out.push(b'0');
+    } else {
+        out.extend_from_slice(text.as_bytes());
+    }
+    Ok(())
+}
+
+/// Appends `value` as Ruby's `JSON.generate(JSON.parse(text))` would.
+pub fn write_value(out: &mut Vec<u8>, value: &Value) -> Result<(), EncodeError> {
+    match value {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(true) => out.extend_from_slice(b"true"),
+        Value::Bool(false) => out.extend_from_slice(b"false"),
+        Value::Number(n) => write_number(out, n)?,
+        Value::String(s) => write_str(out, s),
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_value(out, item)?;
+            }
+            out.push(b']');
+        }
+        Value::Object(map) => write_object(out, map)?,
+    }
+    Ok(())
+}
+
+/// Appends a JSON object, keys in their stored order.
+pub fn write_object(out: &mut Vec<u8>, map: &Map<String, Value>) -> Result<(), EncodeError> {
+    out.push(b'{');
+    for (i, (key, item)) in map.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_str(out, key);
+        out.push(b':');
+        write_value(out, item)?;
+    }
+    out.push(b'}');
+    Ok(())
+}
+
+/// `value` as Ruby-identical JSON text.
+pub fn to_ruby_json(value: &Value) -> Result<String, EncodeError> {
+    let mut out = Vec::with_capacity(256);
+    write_value(&mut out, value)?;
+    Ok(into_string(out))
+}
+
+/// The writers above only emit `&str` fragments and ASCII, so the buffer is always UTF-8.
+pub(crate) fn into_string(out: Vec<u8>) -> String {
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn float(v: f64) -> String {
+        ruby_float(v).unwrap()
+    }
+
+    #[test]
+    fn floats_follow_ruby_layout() {
+        assert_eq!(float(1.0), "1.0");
+        assert_eq!(float(-2.5), "-2.5");
+        assert_eq!(float(0.1), "0.1");
+        assert_eq!(float(1700000000.1234567), "1700000000.1234567");
+        assert_eq!(float(1700000000.0), "1700000000.0");
+        assert_eq!(float(1e14), "100000000000000.0");
+        assert_eq!(float(1e15), "1.0e+15");
+        assert_eq!(float(1.5e15), "1.5e+15");
+        assert_eq!(float(123456789012345.0), "123456789012345.0");
+        assert_eq!(float(1e16), "1.0e+16");
+        assert_eq!(float(1.5e16), "1.5e+16");
+        assert_eq!(float(9007199254740993.0), "9.007199254740992e+15");
+        assert_eq!(float(1e20), "1.0e+20");
+        assert_eq!(float(1.0e-4), "0.0001");
+        assert_eq!(float(1.5e-4), "0.00015");
+        assert_eq!(float(1.0e-5), "1.0e-05");
+        assert_eq!(float(1.25e-7), "1.25e-07");
+        assert_eq!(float(1e100), "1.0e+100");
+        assert_eq!(float(f64::MAX), "1.7976931348623157e+308");
+        assert_eq!(float(5e-324), "5.0e-324");
+        assert_eq!(float(4152137276264804.5), "4152137276264804.5");
+        assert_eq!(float(1234567890123456.0), "1.234567890123456e+15");
+        assert_eq!(float(-225839333440194.12), "-225839333440194.12");
+        assert_eq!(float(0.001), "0.001");
+        assert_eq!(float(100.0), "100.0");
+        assert_eq!(float(0.0), "0.0");
+        assert_eq!(float(-0.0), "-0.0");
+        assert_eq!(float(123456789012345.67), "123456789012345.67");
+        assert_eq!(ruby_float(f64::NAN), None);
+        assert_eq!(ruby_float(f64::INFINITY), None);
+    }
+
+    fn escaped(s: &str) -> String {
+        let mut out = Vec::new();
+        write_str(&mut out, s);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn strings_escape_like_ruby() {
+        assert_eq!(escaped("plain"), r#""plain""#);
+        assert_eq!(escaped("a\"b\\c"), r#""a\"b\\c""#);
+        assert_eq!(escaped("\n\r\t\u{8}\u{c}"), r#""\n\r\t\b\f""#);
+        assert_eq!(escaped("\u{1}\u{1f}"), r#""\u0001\u001f""#);
+        assert_eq!(escaped("é/ü✓\u{7f}"), "\"é/ü✓\u{7f}\"");
+    }
+
+    #[test]
+    fn parsed_payload_round_trips_byte_identically() {
+        let text = r#"{"retry":true,"queue":"default","args":[1,"x",2.50,1.0E5,-0,{"k":null}],"class":"HardJob","jid":"b4a577edbccf1d805744efa9","created_at":1700000000.1234567,"big":123456789012345678901234567890}"#;
+        let value: Value = serde_json::from_str(text).unwrap();
+        assert_eq!(
+            to_ruby_json(&value).unwrap(),
+            r#"{"retry":true,"queue":"default","args":[1,"x",2.5,100000.0,0,{"k":null}],"class":"HardJob","jid":"b4a577edbccf1d805744efa9","created_at":1700000000.1234567,"big":123456789012345678901234567890}"#
+        );
+    }
+
+    #[test]
+    fn unicode_escapes_decode_to_raw_utf8() {
+        let value: Value = serde_json::from_str(r#"["\u00e9\/\u2713"]"#).unwrap();
+        assert_eq!(to_ruby_json(&value).unwrap(), "[\"é/✓\"]");
+    }
+}

@@ -1,0 +1,56 @@
+//! The `ferrokiq` native library: a thin magnus binding over `ferrokiq-core`. Ruby owns the
+//! public API (lib/sidekiq/*.rb); this exposes the few primitives it needs under
+//! `Ferrokiq::Native`.
+
+mod encode;
+mod errors;
+mod gvl;
+mod redis;
+mod reply;
+mod runtime;
+
+use magnus::{prelude::*, Error, Ruby, Value};
+
+/// `Ferrokiq::Native.json_unsafe(args)`: Sidekiq 7's strict-args check.
+fn json_unsafe(ruby: &Ruby, args: Value) -> Option<Value> {
+    encode::first_unsafe(ruby, args)
+}
+
+/// `Ferrokiq::Native.jid`: a new 24-hex-digit job id.
+fn jid(ruby: &Ruby) -> Result<String, Error> {
+    ferrokiq_core::payload::new_jid().map_err(|e| errors::runtime_error(ruby, &e))
+}
+
+/// `Ferrokiq::Native.dump_json(value)`: `JSON.generate(value)`, done in Rust when it can be.
+fn dump_json(ruby: &Ruby, value: Value) -> Result<magnus::RString, Error> {
+    let mut encoder = encode::Encoder::new(ruby);
+    match encoder.payload_value(value) {
+        Ok(()) => Ok(ruby.enc_str_new(encoder.finish(), ruby.utf8_encoding())),
+        Err(encode::NeedsRuby) => {
+            let json: magnus::RModule = ruby.class_object().const_get("JSON")?;
+            json.funcall("generate", (value,))
+        }
+    }
+}
+
+/// `Ferrokiq::Native.normalize_json(text)`: parses a payload with Ferrokiq's payload model and
+/// writes it back as Ruby would (for checking that reading and writing loses nothing).
+fn normalize_json(ruby: &Ruby, text: String) -> Result<String, Error> {
+    let payload = ferrokiq_core::Payload::parse(&text)
+        .map_err(|e| errors::argument_error(ruby, e.to_string()))?;
+    payload
+        .to_json()
+        .map_err(|e| errors::argument_error(ruby, e.to_string()))
+}
+
+#[magnus::init]
+fn init(ruby: &Ruby) -> Result<(), Error> {
+    let ferrokiq = ruby.define_module("Ferrokiq")?;
+    let native = ferrokiq.define_module("Native")?;
+    native.define_singleton_method("json_unsafe", magnus::function!(json_unsafe, 1))?;
+    native.define_singleton_method("jid", magnus::function!(jid, 0))?;
+    native.define_singleton_method("dump_json", magnus::function!(dump_json, 1))?;
+    native.define_singleton_method("normalize_json", magnus::function!(normalize_json, 1))?;
+    redis::init(ruby, &native)?;
+    Ok(())
+}

@@ -1,0 +1,91 @@
+# frozen_string_literal: true
+
+# Ferrokiq's drop-in entry point: `require "sidekiq"` gives Sidekiq 7's public API, backed by
+# Ferrokiq's Rust core.
+
+require "ferrokiq"
+require "sidekiq/version"
+require "sidekiq/logger"
+require "sidekiq/redis_connection"
+require "sidekiq/middleware/chain"
+require "sidekiq/config"
+require "sidekiq/client"
+require "sidekiq/job"
+
+# Sidekiq's top-level API: configuration, Redis access and JSON helpers.
+module Sidekiq
+  NAME = "Sidekiq"
+  LICENSE = "Ferrokiq is licensed under the LGPL-3.0; see LICENSE"
+
+  # Raised inside jobs that are still running when a shutdown's timeout expires. Job code
+  # must not rescue it.
+  class Shutdown < Interrupt; end
+
+  class << self
+    def server?
+      defined?(Sidekiq::CLI) ? true : false
+    end
+
+    def load_json(string)
+      JSON.parse(string)
+    end
+
+    # JSON.generate, byte for byte; written in Rust when the value allows it.
+    def dump_json(object)
+      Ferrokiq::Native.dump_json(object)
+    end
+
+    def pro?
+      false
+    end
+
+    def ent?
+      false
+    end
+
+    def redis_pool
+      default_configuration.redis_pool
+    end
+
+    # Yields a Redis connection: `Sidekiq.redis { |conn| conn.call("PING") }`.
+    def redis(&block)
+      default_configuration.redis(&block)
+    end
+
+    # Makes pushes with non-JSON-native args raise (:raise, the default), warn (:warn) or pass
+    # (false).
+    def strict_args!(mode = :raise)
+      Sidekiq::Config::DEFAULTS[:on_complex_arguments] = mode
+    end
+
+    def default_job_options=(hash)
+      @default_job_options = default_job_options.merge(hash.transform_keys(&:to_s)).freeze
+    end
+
+    def default_job_options
+      @default_job_options ||= { "retry" => true, "queue" => "default" }.freeze
+    end
+
+    def default_configuration
+      @default_configuration ||= Sidekiq::Config.new
+    end
+
+    def logger
+      default_configuration.logger
+    end
+
+    def logger=(logger)
+      default_configuration.logger = logger
+    end
+
+    # The block runs only in a Sidekiq server process.
+    def configure_server
+      yield default_configuration if server?
+    end
+
+    # The block runs only outside a Sidekiq server process.
+    def configure_client
+      yield default_configuration unless server?
+    end
+  end
+end

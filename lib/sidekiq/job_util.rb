@@ -1,0 +1,82 @@
+# frozen_string_literal: true
+
+module Sidekiq
+  # Validation and normalization of job hashes before they are pushed (Sidekiq 7 semantics).
+  module JobUtil
+    # Keys that never reach Redis.
+    TRANSIENT_ATTRIBUTES = %w[].freeze
+    RETRY_FOR_LIMIT = 1_000_000_000
+
+    def validate(item)
+      unless item.is_a?(Hash) && item.key?("class") && item.key?("args")
+        raise ArgumentError, "Job must be a Hash with 'class' and 'args' keys: `#{item}`"
+      end
+      unless item["args"].is_a?(Array) || item["args"].is_a?(Enumerator::Lazy)
+        raise ArgumentError, "Job args must be an Array: `#{item}`"
+      end
+      unless item["class"].is_a?(Class) || item["class"].is_a?(String)
+        raise ArgumentError, "Job class must be either a Class or String representation of the class name: `#{item}`"
+      end
+      if item.key?("at") && !item["at"].is_a?(Numeric)
+        raise ArgumentError, "Job 'at' must be a Numeric timestamp: `#{item}`"
+      end
+      raise ArgumentError, "Job tags must be an Array: `#{item}`" if item["tags"] && !item["tags"].is_a?(Array)
+      return unless item["retry_for"] && item["retry_for"] > RETRY_FOR_LIMIT
+
+      raise ArgumentError, "retry_for must be a relative amount of time, e.g. 48.hours `#{item}`"
+    end
+
+    # Raises (or warns, per `Sidekiq.strict_args!`) when the job's args are not native JSON
+    # types. The walk runs in Rust.
+    def verify_json(item)
+      mode = Sidekiq::Config::DEFAULTS[:on_complex_arguments]
+      return unless mode == :raise || mode == :warn
+
+      unsafe_item = Ferrokiq::Native.json_unsafe(item["args"])
+      return if unsafe_item.nil?
+
+      job_class = item["wrapped"] || item["class"]
+      msg = <<~MESSAGE
+        Job arguments to #{job_class} must be native JSON types, but #{unsafe_item.inspect} is a #{unsafe_item.class}.
+        See https://github.com/sidekiq/sidekiq/wiki/Best-Practices
+        To disable this error, add `Sidekiq.strict_args!(false)` to your initializer.
+      MESSAGE
+      raise ArgumentError, msg if mode == :raise
+
+      warn(msg)
+    end
+
+    # The job as it will be stored: class options merged under the item's own keys, `class`
+    # and `queue` as Strings, a jid and `created_at`.
+    def normalize_item(item)
+      validate(item)
+
+      defaults = normalized_hash(item["class"])
+      wrapped = item["wrapped"]
+      defaults = defaults.merge(wrapped.get_sidekiq_options) if wrapped.respond_to?(:get_sidekiq_options)
+      item = defaults.merge(item)
+
+      raise ArgumentError, "Job must include a valid queue name" if item["queue"].nil? || item["queue"] == ""
+
+      TRANSIENT_ATTRIBUTES.each { |key| item.delete(key) }
+      item["jid"] ||= Ferrokiq::Native.jid
+      item["class"] = item["class"].to_s
+      item["queue"] = item["queue"].to_s
+      item["retry_for"] = item["retry_for"].to_i if item["retry_for"]
+      item["created_at"] ||= Time.now.to_f
+      item
+    end
+
+    def normalized_hash(item_class)
+      if item_class.is_a?(Class)
+        unless item_class.respond_to?(:get_sidekiq_options)
+          raise ArgumentError, "Message must include a Sidekiq::Job class, not class name: #{item_class.ancestors.inspect}"
+        end
+
+        item_class.get_sidekiq_options
+      else
+        Sidekiq.default_job_options
+      end
+    end
+  end
+end

@@ -1,0 +1,142 @@
+# frozen_string_literal: true
+
+require "timeout"
+
+# Bad input and a bad Redis: clear errors, nothing lost or half-written, nothing hangs.
+RSpec.describe "Failure handling" do
+  stub_job = lambda do
+    Class.new do
+      include Sidekiq::Job
+
+      def perform(*); end
+    end
+  end
+
+  before { stub_const("FailJob", stub_job.call) }
+
+  # A TCP server that accepts connections and never answers.
+  def with_silent_server
+    server = TCPServer.new("127.0.0.1", 0)
+    accepted = []
+    acceptor = Thread.new { loop { accepted << server.accept } }
+    yield server.addr[1]
+  ensure
+    acceptor&.kill
+    accepted&.each(&:close)
+    server&.close
+  end
+
+  it "names the server, password redacted, when Redis is down, and does not hang" do
+    port = RedisServer.free_port
+    pool = Sidekiq::RedisConnection.create(url: "redis://:topsecret@127.0.0.1:#{port}/0", timeout: 1)
+    error = Timeout.timeout(10) do
+      Sidekiq::Client.new(pool: pool).push("class" => FailJob, "args" => [])
+    rescue Ferrokiq::CannotConnectError => e
+      e
+    end
+    expect(error.message).to include("redis://:REDACTED@127.0.0.1:#{port}/0")
+    expect(error.message).not_to include("topsecret")
+    expect(error).to be_a(Sidekiq::RedisClientAdapter::BaseError)
+  end
+
+  it "says the password was refused" do
+    secured = RedisServer.new(password: "right").start
+    pool = Sidekiq::RedisConnection.create(url: "redis://:wrong@127.0.0.1:#{secured.port}/0")
+    expect { pool.with(&:ping) }.to raise_error(Ferrokiq::AuthenticationError) do |error|
+      expect(error.message).to include("redis://:REDACTED@127.0.0.1:#{secured.port}/0").and match(/WRONGPASS|invalid/i)
+      expect(error.message).not_to include("wrong@")
+    end
+    nopass = Sidekiq::RedisConnection.create(url: "redis://127.0.0.1:#{secured.port}/0")
+    expect { nopass.with(&:ping) }.to raise_error(Ferrokiq::RedisError, /NOAUTH|Authentication required/i)
+  ensure
+    secured&.destroy
+  end
+
+  it "times out on a server that never answers, within the configured timeout" do
+    with_silent_server do |port|
+      pool = Sidekiq::RedisConnection.create(url: "redis://127.0.0.1:#{port}/0", timeout: 0.3)
+      Timeout.timeout(10) do
+        expect { pool.with(&:ping) }.to raise_error(Ferrokiq::TimeoutError, /did not answer within 0\.300 s/)
+      end
+    end
+  end
+
+  it "releases the GVL while waiting, and Thread#raise gets the thread back at once" do
+    with_silent_server do |port|
+      pool = Sidekiq::RedisConnection.create(url: "redis://127.0.0.1:#{port}/0", timeout: 60)
+      waiting = Thread.new do
+        Thread.current.report_on_exception = false
+        pool.with(&:ping)
+      end
+      ticks = 0
+      ticker = Thread.new do
+        50.times do
+          ticks += 1
+          sleep 0.005
+        end
+      end
+      ticker.join
+      expect(ticks).to eq(50)
+      expect(waiting).to be_alive
+      waiting.raise(Interrupt, "shutdown")
+      expect { Timeout.timeout(5) { waiting.join } }.to raise_error(Interrupt, "shutdown")
+    end
+  end
+
+  it "stays usable after Thread#kill interrupts a wait" do
+    with_silent_server do |port|
+      pool = Sidekiq::RedisConnection.create(url: "redis://127.0.0.1:#{port}/0", timeout: 60)
+      waiting = Thread.new { pool.with(&:ping) }
+      sleep 0.1
+      waiting.kill
+      expect(Timeout.timeout(5) { waiting.join }).to equal(waiting)
+    end
+    expect(Sidekiq.redis(&:ping)).to eq("PONG")
+  end
+
+  it "reconnects when Redis restarts, and reports the outage meanwhile" do
+    server = RedisServer.new.start
+    pool = Sidekiq::RedisConnection.create(url: server.url, timeout: 1)
+    client = Sidekiq::Client.new(pool: pool)
+    client.push("class" => FailJob, "args" => [1])
+    server.stop
+    expect { client.push("class" => FailJob, "args" => [2]) }.to raise_error(Ferrokiq::ConnectionError)
+    server.start
+    client.push("class" => FailJob, "args" => [3])
+    expect(pool.with { |conn| conn.llen("queue:default") }).to eq(1)
+  ensure
+    server&.destroy
+  end
+
+  it "writes nothing when the payload cannot be serialized" do
+    Sidekiq.strict_args!(false)
+    expect { FailJob.perform_async(Float::NAN) }.to raise_error(JSON::GeneratorError)
+    expect { FailJob.perform_async("bad \xff") }.to raise_error(JSON::GeneratorError)
+    expect { FailJob.perform_in(60, Float::INFINITY) }.to raise_error(JSON::GeneratorError)
+    expect(known_queues).to be_empty
+    expect(scheduled_jobs).to be_empty
+  ensure
+    Sidekiq.strict_args!
+  end
+
+  it "pushes from a forked child with the child's own runtime and connection" do
+    FailJob.perform_async("parent before fork")
+    reader, writer = IO.pipe
+    pid = fork do
+      reader.close
+      jid = FailJob.perform_async("child")
+      writer.write(jid)
+      writer.close
+      exit!(0)
+    end
+    writer.close
+    child_jid = Timeout.timeout(20) { reader.read }
+    _, status = Timeout.timeout(20) { Process.wait2(pid) }
+    expect(status).to be_success
+    FailJob.perform_async("parent after fork")
+    jobs = queue_jobs
+    expect(jobs.map { |job| job["args"].first }).to contain_exactly("parent before fork", "child", "parent after fork")
+    expect(jobs.map { |job| job["jid"] }).to include(child_jid)
+    expect(jobs.map { |job| job["jid"] }.uniq.size).to eq(3)
+  end
+end

@@ -1,0 +1,37 @@
+# frozen_string_literal: true
+
+$LOAD_PATH.unshift(File.expand_path("../lib", __dir__))
+
+require_relative "support/redis_server"
+require_relative "support/sidekiq_peer"
+require_relative "support/redis_helpers"
+
+# One redis-server for the whole run, on a free port; nothing needs a server already running.
+REDIS = RedisServer.new.start
+ENV["REDIS_URL"] = REDIS.url
+ENV.delete("REDIS_PROVIDER")
+at_exit { REDIS.destroy }
+
+require "sidekiq"
+
+# Polls until the block is truthy (for work done by another process), failing after +timeout+.
+def eventually(timeout: 30, interval: 0.05)
+  deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + timeout
+  loop do
+    result = yield
+    return result if result
+    raise "condition not met within #{timeout}s" if Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
+
+    sleep interval
+  end
+end
+
+RSpec.configure do |config|
+  config.disable_monkey_patching!
+  config.order = :random
+  Kernel.srand config.seed
+
+  config.before do
+    Sidekiq.redis(&:flushdb)
+  end
+end
