@@ -94,6 +94,8 @@ pub fn redact_url(url: &str) -> String {
 /// concurrent callers are pipelined on one socket by the multiplexer.
 pub struct RedisConnection {
     settings: RedisSettings,
+    /// Computed once: every error message names the server.
+    redacted_url: String,
     client: Client,
     config: AsyncConnectionConfig,
     current: Mutex<Option<MultiplexedConnection>>,
@@ -103,7 +105,7 @@ pub struct RedisConnection {
 impl std::fmt::Debug for RedisConnection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisConnection")
-            .field("url", &self.settings.redacted_url())
+            .field("url", &self.redacted_url)
             .finish()
     }
 }
@@ -117,6 +119,7 @@ impl RedisConnection {
             .set_connection_timeout(Some(settings.timeout))
             .set_response_timeout(Some(settings.timeout));
         Ok(RedisConnection {
+            redacted_url: settings.redacted_url(),
             settings,
             client,
             config,
@@ -153,7 +156,7 @@ impl RedisConnection {
         if let Some(conn) = self.cached() {
             return Ok((conn, false));
         }
-        let url = self.settings.redacted_url();
+        let url = &self.redacted_url;
         let opened = tokio::time::timeout(
             self.settings.timeout,
             self.client
@@ -164,7 +167,7 @@ impl RedisConnection {
             url: url.clone(),
             after: self.settings.timeout,
         })?
-        .map_err(|e| connect_failure(&url, self.settings.timeout, &e))?;
+        .map_err(|e| connect_failure(url, self.settings.timeout, &e))?;
         *self
             .current
             .lock()
@@ -180,15 +183,15 @@ impl RedisConnection {
         F: Fn(MultiplexedConnection) -> Fut,
         Fut: std::future::Future<Output = redis::RedisResult<T>>,
     {
-        let url = self.settings.redacted_url();
+        let url = &self.redacted_url;
         let (conn, fresh) = self.connection().await?;
         match self.bounded(op(conn)).await {
             Err(RunError::Redis(e)) if !fresh && is_broken_connection(&e) => {
                 self.forget();
                 let (conn, _) = self.connection().await?;
-                self.finish(self.bounded(op(conn)).await, &url)
+                self.finish(self.bounded(op(conn)).await, url)
             }
-            other => self.finish(other, &url),
+            other => self.finish(other, url),
         }
     }
 

@@ -15,6 +15,13 @@ pub fn new_jid() -> Result<String, getrandom::Error> {
     Ok(hex(&bytes))
 }
 
+/// `count` fresh job ids from a single read of the OS's randomness (for bulk pushes).
+pub fn new_jids(count: usize) -> Result<Vec<String>, getrandom::Error> {
+    let mut bytes = vec![0u8; count * 12];
+    getrandom::fill(&mut bytes)?;
+    Ok(bytes.chunks_exact(12).map(hex).collect())
+}
+
 fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);
@@ -150,6 +157,11 @@ mod tests {
             .chars()
             .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
         assert_ne!(a, b);
+        let many = new_jids(1000).unwrap();
+        assert_eq!(many.len(), 1000);
+        assert!(many.iter().all(|jid| jid.len() == 24));
+        let unique: std::collections::HashSet<_> = many.iter().collect();
+        assert_eq!(unique.len(), 1000);
     }
 
     #[test]

@@ -127,19 +127,37 @@ module Sidekiq
           raise ArgumentError, "Bulk arguments must be an Array of Arrays: [[1], [2]]"
         end
 
-        payloads = slice.map.with_index do |job_args, index|
-          copy = normed.merge("args" => job_args, "jid" => jid || Ferrokiq::Native.jid)
-          copy["at"] = at.is_a?(Array) ? at[offset + index] : at if at
-          @chain.invoke(klass, copy, copy["queue"], @redis_pool) do
-            verify_json(copy)
-            copy
-          end || nil
-        end
+        slice_at = at.is_a?(Array) ? at[offset, slice.size] : at
         offset += batch_size
-        to_push = payloads.compact
-        raw_push(to_push) unless to_push.empty?
-        payloads.map { |payload| payload&.[]("jid") }
+        (jid.nil? && fast_bulk(normed, slice, slice_at)) || bulk_slice(normed, slice, klass, slice_at, jid)
       end
+    end
+
+    # With no client middleware nobody sees the per-job Hashes, so Rust writes each job's JSON
+    # straight from +normed+ and the slice. Nil when that is not possible (nothing was sent).
+    def fast_bulk(normed, slice, slice_at)
+      return unless @chain.empty?
+
+      @redis_pool.with do |conn|
+        next unless conn.respond_to?(:native)
+
+        verify_args(normed["wrapped"] || normed["class"], slice)
+        conn.native.push_bulk(normed, slice, slice_at)
+      end
+    end
+
+    def bulk_slice(normed, slice, klass, slice_at, jid)
+      payloads = slice.map.with_index do |job_args, index|
+        copy = normed.merge("args" => job_args, "jid" => jid || Ferrokiq::Native.jid)
+        copy["at"] = slice_at.is_a?(Array) ? slice_at[index] : slice_at if slice_at
+        @chain.invoke(klass, copy, copy["queue"], @redis_pool) do
+          verify_json(copy)
+          copy
+        end || nil
+      end
+      to_push = payloads.compact
+      raw_push(to_push) unless to_push.empty?
+      payloads.map { |payload| payload&.[]("jid") }
     end
 
     # One round trip for the whole batch: ZADD schedule when the first job has `at`,

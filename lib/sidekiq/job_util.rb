@@ -29,13 +29,17 @@ module Sidekiq
     # Raises (or warns, per `Sidekiq.strict_args!`) when the job's args are not native JSON
     # types. The walk runs in Rust.
     def verify_json(item)
-      mode = Sidekiq::Config::DEFAULTS[:on_complex_arguments]
-      return unless mode == :raise || mode == :warn
+      verify_args(item["wrapped"] || item["class"], item["args"])
+    end
 
-      unsafe_item = Ferrokiq::Native.json_unsafe(item["args"])
+    # The same check for +args+ (one job's, or a bulk slice of them) of +job_class+.
+    def verify_args(job_class, args)
+      mode = Sidekiq::Config::DEFAULTS[:on_complex_arguments]
+      return unless %i[raise warn].include?(mode)
+
+      unsafe_item = Ferrokiq::Native.json_unsafe(args)
       return if unsafe_item.nil?
 
-      job_class = item["wrapped"] || item["class"]
       msg = <<~MESSAGE
         Job arguments to #{job_class} must be native JSON types, but #{unsafe_item.inspect} is a #{unsafe_item.class}.
         See https://github.com/sidekiq/sidekiq/wiki/Best-Practices

@@ -7,7 +7,22 @@
 //! the errors are always Ruby's own.
 
 use ferrokiq_core::json;
-use magnus::{prelude::*, r_hash::ForEach, Fixnum, Float, RArray, RHash, RString, Ruby, Value};
+use magnus::rb_sys::AsRawValue;
+use magnus::{prelude::*, Fixnum, Float, RArray, RHash, RString, Ruby, Value};
+use rb_sys::special_consts::{Qfalse, Qnil, Qtrue};
+use rb_sys::VALUE;
+
+use crate::hash_iter::each_pair;
+
+fn is(value: Value, constant: rb_sys::ruby_special_consts) -> bool {
+    value.as_raw() == constant as VALUE
+}
+
+/// The elements of `array`. Only for walks that call no Ruby code (which could change it).
+fn elements(array: &RArray) -> &[Value] {
+    // SAFETY: callers only read the slice while no Ruby code runs.
+    unsafe { array.as_slice() }
+}
 
 /// Ruby's `JSON.generate` refuses to nest deeper than this; let Ruby raise its own error.
 const MAX_NESTING: usize = 100;
@@ -15,6 +30,15 @@ const MAX_NESTING: usize = 100;
 /// The encoder met something only Ruby can write.
 #[derive(Debug)]
 pub struct NeedsRuby;
+
+/// How a job Hash's fields are written, without building a new Hash in Ruby: `skip` keys are
+/// left out; `set` keys take the given values with `Hash#merge` semantics (in place where the
+/// key exists, otherwise appended in order).
+#[derive(Default)]
+pub struct Fields<'a> {
+    pub skip: &'a [&'a str],
+    pub set: &'a [(&'a str, Value)],
+}
 
 pub struct Encoder<'r> {
     ruby: &'r Ruby,
@@ -33,9 +57,9 @@ impl<'r> Encoder<'r> {
         self.out
     }
 
-    /// Writes a job Hash, leaving out the `skip` keys (the transient `at` of a scheduled job).
-    pub fn payload(&mut self, hash: RHash, skip: &[&str]) -> Result<(), NeedsRuby> {
-        self.hash(hash, 1, skip)
+    /// Writes a job Hash with some fields left out or set (see [`Fields`]).
+    pub fn payload(&mut self, hash: RHash, fields: &Fields) -> Result<(), NeedsRuby> {
+        self.hash(hash, 1, fields)
     }
 
     /// Writes any value (the top level of `JSON.generate(value)`).
@@ -45,11 +69,11 @@ impl<'r> Encoder<'r> {
 
     fn value(&mut self, value: Value, depth: usize) -> Result<(), NeedsRuby> {
         let ruby = self.ruby;
-        if value.is_nil() {
+        if is(value, Qnil) {
             self.out.extend_from_slice(b"null");
-        } else if value.is_kind_of(ruby.class_true_class()) {
+        } else if is(value, Qtrue) {
             self.out.extend_from_slice(b"true");
-        } else if value.is_kind_of(ruby.class_false_class()) {
+        } else if is(value, Qfalse) {
             self.out.extend_from_slice(b"false");
         } else if let Some(int) = Fixnum::from_value(value) {
             self.out
@@ -68,7 +92,7 @@ impl<'r> Encoder<'r> {
                 self.array(array, depth + 1)?;
             } else if class.equal(ruby.class_hash()).unwrap_or(false) {
                 let hash = RHash::from_value(value).ok_or(NeedsRuby)?;
-                self.hash(hash, depth + 1, &[])?;
+                self.hash(hash, depth + 1, &Fields::default())?;
             } else {
                 return Err(NeedsRuby);
             }
@@ -94,18 +118,17 @@ impl<'r> Encoder<'r> {
             return Err(NeedsRuby);
         }
         self.out.push(b'[');
-        for i in 0..array.len() {
+        for (i, item) in elements(&array).iter().enumerate() {
             if i > 0 {
                 self.out.push(b',');
             }
-            let item: Value = array.entry(i as isize).map_err(|_| NeedsRuby)?;
-            self.value(item, depth)?;
+            self.value(*item, depth)?;
         }
         self.out.push(b']');
         Ok(())
     }
 
-    fn hash(&mut self, hash: RHash, depth: usize, skip: &[&str]) -> Result<(), NeedsRuby> {
+    fn hash(&mut self, hash: RHash, depth: usize, fields: &Fields) -> Result<(), NeedsRuby> {
         if depth > MAX_NESTING {
             return Err(NeedsRuby);
         }
@@ -113,40 +136,61 @@ impl<'r> Encoder<'r> {
         self.out.push(b'{');
         let mut first = true;
         let mut failed = false;
-        let walked = hash.foreach(|key: Value, item: Value| {
+        // Which `set` fields were written in place; the others are appended.
+        let mut placed = [false; 8];
+        if fields.set.len() > placed.len() {
+            return Err(NeedsRuby);
+        }
+        each_pair(hash, |key, item| {
             let Some(key) = RString::from_value(key)
                 .filter(|_| key.class().equal(ruby.class_string()).unwrap_or(false))
             else {
                 failed = true;
-                return Ok(ForEach::Stop);
+                return false;
             };
-            if !skip.is_empty() {
+            let mut item = item;
+            if !fields.skip.is_empty() || !fields.set.is_empty() {
                 // SAFETY: read before any Ruby code runs.
                 let bytes = unsafe { key.as_slice() };
-                if skip.iter().any(|s| s.as_bytes() == bytes) {
-                    return Ok(ForEach::Continue);
+                if fields.skip.iter().any(|s| s.as_bytes() == bytes) {
+                    return true;
+                }
+                if let Some(i) = fields.set.iter().position(|(k, _)| k.as_bytes() == bytes) {
+                    placed[i] = true;
+                    item = fields.set[i].1;
                 }
             }
-            if !first {
-                self.out.push(b',');
-            }
-            first = false;
-            if self.string(key).is_err() {
+            self.separator(&mut first);
+            if self.string(key).is_err() || self.field_value(item, depth).is_err() {
                 failed = true;
-                return Ok(ForEach::Stop);
+                return false;
             }
-            self.out.push(b':');
-            if self.value(item, depth).is_err() {
-                failed = true;
-                return Ok(ForEach::Stop);
-            }
-            Ok(ForEach::Continue)
+            true
         });
-        if failed || walked.is_err() {
+        if failed {
             return Err(NeedsRuby);
+        }
+        for (i, (key, item)) in fields.set.iter().enumerate() {
+            if !placed[i] {
+                self.separator(&mut first);
+                json::write_str(&mut self.out, key);
+                self.field_value(*item, depth)?;
+            }
         }
         self.out.push(b'}');
         Ok(())
+    }
+
+    fn separator(&mut self, first: &mut bool) {
+        if !*first {
+            self.out.push(b',');
+        }
+        *first = false;
+    }
+
+    fn field_value(&mut self, item: Value, depth: usize) -> Result<(), NeedsRuby> {
+        self.out.push(b':');
+        self.value(item, depth)
     }
 }
 
@@ -154,39 +198,32 @@ impl<'r> Encoder<'r> {
 /// (exact class Integer, Float, true, false, nil, String, Array, Hash; Hash keys must be
 /// Strings), or `None` when every value is safe.
 pub fn first_unsafe(ruby: &Ruby, value: Value) -> Option<Value> {
-    if value.is_nil()
-        || value.is_kind_of(ruby.class_true_class())
-        || value.is_kind_of(ruby.class_false_class())
+    if is(value, Qnil)
+        || is(value, Qtrue)
+        || is(value, Qfalse)
         || Fixnum::from_value(value).is_some()
     {
         return None;
     }
     let class = value.class();
-    let is = |c| class.equal(c).unwrap_or(false);
-    if is(ruby.class_string()) || is(ruby.class_float()) || is(ruby.class_integer()) {
+    let is_a = |c| class.equal(c).unwrap_or(false);
+    if is_a(ruby.class_string()) || is_a(ruby.class_float()) || is_a(ruby.class_integer()) {
         None
-    } else if is(ruby.class_array()) {
+    } else if is_a(ruby.class_array()) {
         let array = RArray::from_value(value)?;
-        (0..array.len()).find_map(|i| {
-            array
-                .entry::<Value>(i as isize)
-                .ok()
-                .and_then(|item| first_unsafe(ruby, item))
-        })
-    } else if is(ruby.class_hash()) {
+        elements(&array)
+            .iter()
+            .find_map(|item| first_unsafe(ruby, *item))
+    } else if is_a(ruby.class_hash()) {
         let hash = RHash::from_value(value)?;
         let mut found = None;
-        let _ = hash.foreach(|key: Value, item: Value| {
+        each_pair(hash, |key, item| {
             found = if key.is_kind_of(ruby.class_string()) {
                 first_unsafe(ruby, item)
             } else {
                 Some(key)
             };
-            Ok(if found.is_some() {
-                ForEach::Stop
-            } else {
-                ForEach::Continue
-            })
+            found.is_none()
         });
         found
     } else {

@@ -1,32 +1,24 @@
 //! Waiting on Redis with the GVL released, interruptibly.
 //!
 //! While a Ruby thread waits on Redis, other Ruby threads must run, and `Thread#raise`,
-//! `Thread#kill`, signals and `Timeout` must get the waiting thread back at once. The work runs
-//! as a task on the runtime; the Ruby thread waits for it without the GVL, and Ruby's unblocking
-//! function (UBF) wakes that wait. Once the thread holds the GVL again it lets Ruby raise whatever
-//! is pending; if nothing is (a signal handler that just logs), it goes back to waiting for the
-//! same task, so an interrupted push is never sent twice.
+//! `Thread#kill`, signals and `Timeout` must get the waiting thread back at once. The thread
+//! drives its future without the GVL, and Ruby's unblocking function (UBF) wakes that wait. Once
+//! the thread holds the GVL again it lets Ruby raise whatever is pending; if nothing is (a
+//! signal handler that just logs), it goes back to driving the same future.
 
 use std::ffi::c_void;
 use std::future::Future;
 use std::mem::MaybeUninit;
 use std::panic::{self, AssertUnwindSafe};
+use std::pin::pin;
 use std::ptr::null_mut;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use ferrokiq_core::RedisResult;
 use magnus::{Error, Ruby};
-use tokio::sync::Notify;
+use tokio::runtime::Runtime;
 
 use crate::errors;
-use crate::runtime::runtime;
-
-/// Set by the UBF; the waiting thread watches it.
-#[derive(Default)]
-struct Interrupt {
-    raised: AtomicBool,
-    wake: Notify,
-}
+use crate::wakeup::{Signal, Wakeup};
 
 struct Call<F, R> {
     work: Option<F>,
@@ -47,15 +39,14 @@ unsafe extern "C" fn trampoline<F: FnOnce() -> R, R>(data: *mut c_void) -> *mut 
 }
 
 unsafe extern "C" fn unblock(data: *mut c_void) {
-    // SAFETY: `data` is the `Interrupt` on `without_gvl`'s frame, alive while Ruby may call this.
-    let interrupt = unsafe { &*(data as *const Interrupt) };
-    interrupt.raised.store(true, Ordering::SeqCst);
-    interrupt.wake.notify_one();
+    // SAFETY: `data` is the `Signal` on `without_gvl`'s frame, alive while Ruby may call this.
+    let signal = unsafe { &*(data as *const Signal) };
+    signal.raise();
 }
 
 /// Runs `work` on this thread with the GVL released. `None` when Ruby had an interrupt pending
 /// before it could start.
-fn without_gvl<F, R>(work: F, interrupt: &Interrupt) -> Option<R>
+fn without_gvl<F, R>(work: F, signal: &Signal) -> Option<R>
 where
     F: FnOnce() -> R,
 {
@@ -64,14 +55,16 @@ where
         result: MaybeUninit::uninit(),
         ran: false,
     };
-    // SAFETY: `call` and `interrupt` outlive the C call; the trampoline and the UBF only use
-    // them during it. `_gvl2` (not `_gvl`) so that Ruby never raises across our frames.
+    // SAFETY: `call` and `signal` outlive the C call; the trampoline and the UBF only use
+    // them during it. INTR_FAIL: with an interrupt pending Ruby skips the call rather than
+    // raising across our frames. UBF_ASYNC_SAFE: see `wakeup.rs`.
     unsafe {
-        rb_sys::rb_thread_call_without_gvl2(
+        rb_sys::rb_nogvl(
             Some(trampoline::<F, R>),
             &mut call as *mut _ as *mut c_void,
             Some(unblock),
-            interrupt as *const Interrupt as *mut c_void,
+            signal as *const Signal as *mut c_void,
+            (rb_sys::RB_NOGVL_INTR_FAIL | rb_sys::RB_NOGVL_UBF_ASYNC_SAFE) as i32,
         );
     }
     if !call.ran {
@@ -84,42 +77,39 @@ where
     }
 }
 
-/// Runs `future` on the runtime and waits for it without the GVL. Ruby interrupts raise in the
-/// calling thread as usual; the task itself finishes in the background.
-pub fn wait_for<T, Fut>(ruby: &Ruby, future: Fut) -> Result<T, Error>
+/// Drives `future` on this thread's runtime without the GVL. Ruby interrupts raise in the
+/// calling thread as usual; an interrupt with nothing to raise resumes the same future, so a
+/// command is never sent twice.
+pub fn wait_for<T, Fut>(
+    ruby: &Ruby,
+    runtime: &Runtime,
+    wakeup: &Wakeup,
+    future: Fut,
+) -> Result<T, Error>
 where
-    Fut: Future<Output = RedisResult<T>> + Send + 'static,
-    T: Send + 'static,
+    Fut: Future<Output = RedisResult<T>>,
 {
-    let rt = runtime().map_err(|e| errors::runtime_error(ruby, &e))?;
-    let mut task = rt.spawn(future);
+    let mut future = pin!(future);
     loop {
-        let interrupt = Interrupt::default();
+        let signal = Signal::new(wakeup);
         let outcome = without_gvl(
             || {
-                rt.block_on(async {
-                    if interrupt.raised.load(Ordering::SeqCst) {
-                        return None;
-                    }
+                runtime.block_on(async {
                     tokio::select! {
                         biased;
-                        _ = interrupt.wake.notified() => None,
-                        joined = &mut task => Some(joined),
+                        _ = wakeup.interrupted(&signal) => None,
+                        result = &mut future => Some(result),
                     }
                 })
             },
-            &interrupt,
+            &signal,
         )
         .flatten();
         ruby.thread_check_ints()?;
         match outcome {
             None => continue,
-            Some(Ok(Ok(value))) => return Ok(value),
-            Some(Ok(Err(failure))) => return Err(errors::redis_error(ruby, &failure)),
-            Some(Err(join)) => match join.try_into_panic() {
-                Ok(payload) => panic::resume_unwind(payload),
-                Err(join) => return Err(errors::runtime_error(ruby, &join)),
-            },
+            Some(Ok(value)) => return Ok(value),
+            Some(Err(failure)) => return Err(errors::redis_error(ruby, &failure)),
         }
     }
 }

@@ -5,9 +5,11 @@
 mod encode;
 mod errors;
 mod gvl;
+mod hash_iter;
 mod redis;
 mod reply;
 mod runtime;
+mod wakeup;
 
 use magnus::{prelude::*, Error, Ruby, Value};
 

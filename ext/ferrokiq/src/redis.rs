@@ -1,26 +1,36 @@
 //! `Ferrokiq::Native::Redis`: one Redis server as the Ruby side sees it. The client's pushes and
 //! the generic command interface behind `Sidekiq.redis { |conn| ... }` both go through here.
 //!
-//! The connection belongs to the process that opened it: a forked child (Puma, Unicorn workers)
-//! opens its own on first use, because the parent's socket and runtime are not usable there.
+//! Each Ruby thread talks to the server over its own connection, driven by its own runtime
+//! (see `runtime.rs`); a forked child (Puma, Unicorn workers) opens fresh ones on first use.
 
-use std::sync::{Arc, Mutex};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use ferrokiq_core::json::ruby_float;
-use ferrokiq_core::payload::now_epoch_seconds;
+use ferrokiq_core::payload::{new_jids, now_epoch_seconds};
 use ferrokiq_core::{client, RedisConnection, RedisSettings};
 use magnus::{
     prelude::*, Error, Integer, RArray, RHash, RModule, RString, Ruby, TryConvert, Value,
 };
 
-use crate::encode::{Encoder, NeedsRuby};
+use crate::encode::{Encoder, Fields, NeedsRuby};
+use crate::runtime::{forget_pool, thread_connection, Driver, SetupError};
 use crate::{errors, gvl, reply};
+
+static NEXT_POOL_ID: AtomicU64 = AtomicU64::new(1);
 
 #[magnus::wrap(class = "Ferrokiq::Native::Redis", free_immediately, size)]
 pub struct NativeRedis {
+    id: u64,
     settings: RedisSettings,
-    connection: Mutex<Option<(u32, Arc<RedisConnection>)>>,
+}
+
+impl Drop for NativeRedis {
+    fn drop(&mut self) {
+        forget_pool(self.id);
+    }
 }
 
 impl NativeRedis {
@@ -49,33 +59,17 @@ impl NativeRedis {
         // Validate now, so a bad URL fails at configuration time rather than at the first push.
         RedisConnection::new(settings.clone()).map_err(|e| errors::redis_error(ruby, &e))?;
         Ok(NativeRedis {
+            id: NEXT_POOL_ID.fetch_add(1, Ordering::Relaxed),
             settings,
-            connection: Mutex::new(None),
         })
     }
 
-    fn connection(&self, ruby: &Ruby) -> Result<Arc<RedisConnection>, Error> {
-        let mut slot = self
-            .connection
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let pid = std::process::id();
-        if let Some((owner, conn)) = slot.as_ref() {
-            if *owner == pid {
-                return Ok(Arc::clone(conn));
-            }
-        }
-        if let Some(stale) = slot.take() {
-            // Inherited from the parent: its socket and tasks belong to a runtime that does not
-            // exist in this process, so it must not be dropped (or used) here.
-            std::mem::forget(stale);
-        }
-        let conn = Arc::new(
-            RedisConnection::new(self.settings.clone())
-                .map_err(|e| errors::redis_error(ruby, &e))?,
-        );
-        *slot = Some((pid, Arc::clone(&conn)));
-        Ok(conn)
+    /// This thread's driver and connection to the server.
+    fn io(&self, ruby: &Ruby) -> Result<(Rc<Driver>, Rc<RedisConnection>), Error> {
+        thread_connection(self.id, &self.settings).map_err(|e| match e {
+            SetupError::Runtime(e) => errors::runtime_error(ruby, &e),
+            SetupError::Redis(e) => errors::redis_error(ruby, &e),
+        })
     }
 
     fn redacted_url(&self) -> String {
@@ -91,12 +85,15 @@ impl NativeRedis {
         for i in 0..payloads.len() {
             let hash: RHash = payloads.entry(i as isize)?;
             hash.aset("enqueued_at", now)?;
-            encoded.push(dump(ruby, hash, None)?);
+            encoded.push(dump(ruby, hash, &[])?);
         }
-        let conn = rb_self.connection(ruby)?;
-        gvl::wait_for(ruby, async move {
-            client::push_to_queue(&conn, &queue, &encoded).await
-        })?;
+        let (driver, conn) = rb_self.io(ruby)?;
+        gvl::wait_for(
+            ruby,
+            &driver.runtime,
+            &driver.wakeup,
+            client::push_to_queue(&conn, &queue, &encoded),
+        )?;
         Ok(true)
     }
 
@@ -108,20 +105,104 @@ impl NativeRedis {
             let hash: RHash = payloads.entry(i as isize)?;
             let at: Value = hash.fetch("at")?;
             hash.delete::<_, Value>("enqueued_at")?;
-            entries.push((score(ruby, at)?, dump(ruby, hash, Some("at"))?));
+            entries.push((score(ruby, at)?, dump(ruby, hash, &["at"])?));
         }
-        let conn = rb_self.connection(ruby)?;
-        gvl::wait_for(ruby, async move {
-            client::push_to_schedule(&conn, &entries).await
-        })?;
+        let (driver, conn) = rb_self.io(ruby)?;
+        gvl::wait_for(
+            ruby,
+            &driver.runtime,
+            &driver.wakeup,
+            client::push_to_schedule(&conn, &entries),
+        )?;
         Ok(true)
+    }
+
+    /// `push_bulk` without building a Ruby Hash per job (used when no client middleware could
+    /// see the Hashes): each job is `template` with its own `args` and a fresh `jid`, then
+    /// `at` (a timestamp or one per job; nil to enqueue now). Returns the jids, or nil when a
+    /// value needs Ruby's JSON writer (the caller then takes the general path; nothing was sent).
+    fn push_bulk(
+        ruby: &Ruby,
+        rb_self: &Self,
+        template: RHash,
+        args: RArray,
+        at: Value,
+    ) -> Result<Option<RArray>, Error> {
+        let queue: String = template.fetch("queue")?;
+        let jids = ruby.ary_new_capa(args.len());
+        let now = ruby.float_from_f64(now_epoch_seconds()).as_value();
+        let per_job_at = RArray::from_value(at);
+        let mut encoded = Vec::with_capacity(args.len());
+        let mut scores = Vec::with_capacity(if at.is_nil() { 0 } else { args.len() });
+        let fresh = new_jids(args.len()).map_err(|e| errors::runtime_error(ruby, &e))?;
+        for (i, fresh_jid) in fresh.iter().enumerate() {
+            let job_args: Value = args.entry(i as isize)?;
+            let jid = ruby.str_new(fresh_jid);
+            jids.push(jid)?;
+            let mut encoder = Encoder::new(ruby);
+            let written = if at.is_nil() {
+                let set = [
+                    ("args", job_args),
+                    ("jid", jid.as_value()),
+                    ("enqueued_at", now),
+                ];
+                encoder.payload(
+                    template,
+                    &Fields {
+                        skip: &[],
+                        set: &set,
+                    },
+                )
+            } else {
+                let job_at = match per_job_at {
+                    Some(all) => all.entry(i as isize)?,
+                    None => at,
+                };
+                scores.push(score(ruby, job_at)?);
+                let set = [("args", job_args), ("jid", jid.as_value())];
+                encoder.payload(
+                    template,
+                    &Fields {
+                        skip: &["enqueued_at"],
+                        set: &set,
+                    },
+                )
+            };
+            if written.is_err() {
+                return Ok(None);
+            }
+            encoded.push(encoder.finish());
+        }
+        let (driver, conn) = rb_self.io(ruby)?;
+        if at.is_nil() {
+            gvl::wait_for(
+                ruby,
+                &driver.runtime,
+                &driver.wakeup,
+                client::push_to_queue(&conn, &queue, &encoded),
+            )?;
+        } else {
+            let entries: Vec<(String, Vec<u8>)> = scores.into_iter().zip(encoded).collect();
+            gvl::wait_for(
+                ruby,
+                &driver.runtime,
+                &driver.wakeup,
+                client::push_to_schedule(&conn, &entries),
+            )?;
+        }
+        Ok(Some(jids))
     }
 
     /// Sends one command (an Array of Strings) and returns the reply as a Ruby value.
     fn call(ruby: &Ruby, rb_self: &Self, words: RArray) -> Result<Value, Error> {
         let words = command_words(words)?;
-        let conn = rb_self.connection(ruby)?;
-        let reply = gvl::wait_for(ruby, async move { conn.call::<redis::Value>(&words).await })?;
+        let (driver, conn) = rb_self.io(ruby)?;
+        let reply = gvl::wait_for(
+            ruby,
+            &driver.runtime,
+            &driver.wakeup,
+            conn.call::<redis::Value>(&words),
+        )?;
         reply::to_ruby(ruby, reply)
     }
 
@@ -143,8 +224,8 @@ impl NativeRedis {
                 .map_err(|e| errors::redis_error(ruby, &e))?;
             pipe.add_command(cmd);
         }
-        let conn = rb_self.connection(ruby)?;
-        let replies = gvl::wait_for(ruby, async move {
+        let (driver, conn) = rb_self.io(ruby)?;
+        let replies = gvl::wait_for(ruby, &driver.runtime, &driver.wakeup, async {
             if pipe.is_empty() {
                 return Ok(Vec::new());
             }
@@ -172,15 +253,12 @@ fn bytes_of(string: RString) -> Vec<u8> {
     unsafe { string.as_slice() }.to_vec()
 }
 
-/// The payload's JSON: Rust's encoder when it can, Ruby's `JSON.generate` otherwise (so that
-/// unusual values are written, or refused, exactly as Sidekiq would).
-fn dump(ruby: &Ruby, hash: RHash, skip: Option<&str>) -> Result<Vec<u8>, Error> {
+/// The payload's JSON without the `skip` keys: Rust's encoder when it can, Ruby's
+/// `JSON.generate` otherwise (so that unusual values are written, or refused, exactly as
+/// Sidekiq would).
+fn dump(ruby: &Ruby, hash: RHash, skip: &[&str]) -> Result<Vec<u8>, Error> {
     let mut encoder = Encoder::new(ruby);
-    let skip: &[&str] = match &skip {
-        Some(key) => std::slice::from_ref(key),
-        None => &[],
-    };
-    match encoder.payload(hash, skip) {
+    match encoder.payload(hash, &Fields { skip, set: &[] }) {
         Ok(()) => Ok(encoder.finish()),
         Err(NeedsRuby) => {
             let target = match skip.first() {
@@ -214,6 +292,7 @@ pub fn init(ruby: &Ruby, native: &RModule) -> Result<(), Error> {
     class.define_method("url", magnus::method!(NativeRedis::redacted_url, 0))?;
     class.define_method("push", magnus::method!(NativeRedis::push, 2))?;
     class.define_method("schedule", magnus::method!(NativeRedis::schedule, 1))?;
+    class.define_method("push_bulk", magnus::method!(NativeRedis::push_bulk, 3))?;
     class.define_method("call", magnus::method!(NativeRedis::call, 1))?;
     class.define_method("pipeline", magnus::method!(NativeRedis::pipeline, 2))?;
     Ok(())

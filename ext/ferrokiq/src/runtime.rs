@@ -1,34 +1,97 @@
-//! The process's tokio runtime, rebuilt in a forked child.
+//! Where Ruby threads run their Redis I/O: a small current-thread tokio runtime per Ruby
+//! thread, with that thread's own Redis connections.
 //!
-//! `fork(2)` copies only the calling thread, so a runtime inherited from the parent has no worker
-//! or driver threads and anything blocked on it hangs forever. Each process therefore gets its
-//! own runtime, keyed by pid. The parent's copy is leaked in the child: dropping it would try to
-//! join threads that do not exist there.
+//! Everything of a round trip then happens on the waiting thread itself (write, wait in
+//! epoll, read) with no hand-off to other threads: one wake-up per command, as with a
+//! blocking client, which matters on a small machine where every futex wake costs a context
+//! switch the Redis server could have used.
+//!
+//! After `fork(2)` a thread-local copy of the parent's runtime and sockets lives on in the
+//! child; using them would share an epoll instance and sockets with the parent. Each entry
+//! records its pid; a stale one is leaked (never dropped: dropping would close what the parent
+//! still uses) and replaced.
 
-use std::sync::Mutex;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
 
+use ferrokiq_core::{RedisConnection, RedisResult, RedisSettings};
 use tokio::runtime::{Builder, Runtime};
 
-static RUNTIME: Mutex<Option<(u32, &'static Runtime)>> = Mutex::new(None);
+use crate::wakeup::Wakeup;
 
-/// This process's runtime, built on first use.
-pub fn runtime() -> std::io::Result<&'static Runtime> {
-    let mut slot = RUNTIME
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let pid = std::process::id();
-    if let Some((owner, runtime)) = *slot {
-        if owner == pid {
-            return Ok(runtime);
+/// A thread's runtime and the eventfd that interrupts its waits.
+pub struct Driver {
+    pub runtime: Runtime,
+    pub wakeup: Wakeup,
+}
+
+struct ThreadIo {
+    pid: u32,
+    driver: Rc<Driver>,
+    connections: HashMap<u64, Rc<RedisConnection>>,
+}
+
+thread_local! {
+    static THREAD_IO: RefCell<Option<ThreadIo>> = const { RefCell::new(None) };
+}
+
+/// Failure to set up the thread's I/O.
+pub enum SetupError {
+    Runtime(std::io::Error),
+    Redis(ferrokiq_core::RedisFailure),
+}
+
+/// This thread's driver and its connection for the pool `pool_id`, created on first use.
+pub fn thread_connection(
+    pool_id: u64,
+    settings: &RedisSettings,
+) -> Result<(Rc<Driver>, Rc<RedisConnection>), SetupError> {
+    THREAD_IO.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let pid = std::process::id();
+        if slot.as_ref().is_some_and(|io| io.pid != pid) {
+            std::mem::forget(slot.take());
         }
-    }
-    let runtime: &'static Runtime = Box::leak(Box::new(
-        Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("ferrokiq-io")
-            .enable_all()
-            .build()?,
-    ));
-    *slot = Some((pid, runtime));
-    Ok(runtime)
+        if slot.is_none() {
+            let runtime = Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(SetupError::Runtime)?;
+            let wakeup = Wakeup::new(&runtime).map_err(SetupError::Runtime)?;
+            *slot = Some(ThreadIo {
+                pid,
+                driver: Rc::new(Driver { runtime, wakeup }),
+                connections: HashMap::new(),
+            });
+        }
+        let io = slot
+            .as_mut()
+            .ok_or_else(|| SetupError::Runtime(std::io::Error::other("thread runtime missing")))?;
+        let connection = match io.connections.get(&pool_id) {
+            Some(conn) => Rc::clone(conn),
+            None => {
+                let conn = Rc::new(new_connection(settings).map_err(SetupError::Redis)?);
+                io.connections.insert(pool_id, Rc::clone(&conn));
+                conn
+            }
+        };
+        Ok((Rc::clone(&io.driver), connection))
+    })
+}
+
+fn new_connection(settings: &RedisSettings) -> RedisResult<RedisConnection> {
+    RedisConnection::new(settings.clone())
+}
+
+/// Drops this thread's connection for `pool_id` (the pool was garbage collected).
+pub fn forget_pool(pool_id: u64) {
+    // During thread teardown the thread-local may already be gone; nothing to do then.
+    let _ = THREAD_IO.try_with(|cell| {
+        if let Ok(mut slot) = cell.try_borrow_mut() {
+            if let Some(io) = slot.as_mut().filter(|io| io.pid == std::process::id()) {
+                io.connections.remove(&pool_id);
+            }
+        }
+    });
 }

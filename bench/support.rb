@@ -1,0 +1,72 @@
+# frozen_string_literal: true
+
+require "json"
+require "open3"
+require "socket"
+require "tmpdir"
+
+# Shared plumbing of the side-by-side benchmarks: a throwaway Redis, running each side in
+# its own process, alternating pairs and the ratio table.
+module Bench
+  module_function
+
+  def with_redis
+    port = TCPServer.new("127.0.0.1", 0).then { |s| s.addr[1].tap { s.close } }
+    dir = Dir.mktmpdir("ferrokiq-bench")
+    pid = Process.spawn("redis-server", "--port", port.to_s, "--bind", "127.0.0.1", "--save", "",
+                        "--appendonly", "no", "--dir", dir, out: File::NULL, err: File::NULL)
+    100.times do
+      break if (TCPSocket.open("127.0.0.1", port).close rescue false) # rubocop:disable Style/RescueModifier
+
+      sleep 0.05
+    end
+    yield "redis://127.0.0.1:#{port}/0"
+  ensure
+    Process.kill("TERM", pid) if pid
+    Process.wait(pid) if pid
+    FileUtils.rm_rf(dir) if dir
+  end
+
+  # The environment for Debian's Sidekiq: none of our load path or bundler settings.
+  def peer_env(env)
+    ENV.to_h.reject { |key, _| key.start_with?("BUNDLE", "RUBY", "GEM_") }.merge(env)
+  end
+
+  def run_json(env, *cmd, chdir: Dir.pwd)
+    out, err, status = Open3.capture3(env, *cmd, chdir: chdir)
+    raise "#{cmd.join(" ")} failed:\n#{err}\n#{out}" unless status.success?
+
+    JSON.parse(out.lines.last)
+  end
+
+  # Runs the sides alternately, +pairs+ times; returns { side => [result Hash, ...] }.
+  def alternate(pairs, sides, env)
+    runs = sides.keys.to_h { |name| [name, []] }
+    pairs.times do |i|
+      sides.each do |name, runner|
+        result = runner.call(env)
+        runs[name] << result
+        warn "pair #{i + 1}/#{pairs} #{name}: #{result.transform_values { |v| v.round }}"
+      end
+    end
+    runs
+  end
+
+  def median(values)
+    sorted = values.sort
+    mid = sorted.size / 2
+    sorted.size.odd? ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2.0
+  end
+
+  def report(runs, unit:, baseline:, candidate:)
+    scenarios = runs[candidate].first.keys
+    puts format("\n%-30s %14s %14s %8s  %s", "scenario (#{unit})", candidate, baseline, "ratio", "per-pair ratios")
+    scenarios.each do |scenario|
+      ours = runs[candidate].map { |r| r[scenario] }
+      theirs = runs[baseline].map { |r| r[scenario] }
+      pairs = ours.zip(theirs).map { |a, b| (a / b).round(2) }
+      puts format("%-30s %14.0f %14.0f %7.2fx  %s", scenario, median(ours), median(theirs),
+                  median(ours) / median(theirs), pairs.join(" "))
+    end
+  end
+end

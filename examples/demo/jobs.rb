@@ -1,0 +1,41 @@
+# frozen_string_literal: true
+
+# The demo's job classes: ordinary Sidekiq 7 jobs, nothing Ferrokiq-specific.
+
+# Sends a welcome email (pretends to).
+class WelcomeMailerJob
+  include Sidekiq::Job
+  sidekiq_options queue: "mailers", retry: 5
+
+  def perform(user_id, locale)
+    logger.info("welcome mail to user #{user_id} (#{locale})")
+  end
+end
+
+# Charges a card; important enough for its own queue and a stored backtrace on failure.
+class ChargeCardJob
+  include Sidekiq::Job
+  sidekiq_options queue: "critical", backtrace: 10, tags: ["billing"]
+
+  def perform(order_id, amount_cents, currency)
+    logger.info("charging order #{order_id}: #{amount_cents} #{currency}")
+  end
+end
+
+# Rebuilds a search index entry; pushed in bulk.
+class ReindexJob
+  include Sidekiq::Job
+
+  def perform(record_type, record_id)
+    logger.debug("reindex #{record_type}##{record_id}")
+  end
+end
+
+# Sends a reminder later.
+class ReminderJob
+  include Sidekiq::Worker # the Sidekiq 6 name still works
+
+  def perform(user_id, message)
+    logger.info("remind #{user_id}: #{message}")
+  end
+end
