@@ -9,7 +9,7 @@ Gem::Specification.new do |spec|
   spec.description = "Change `gem \"sidekiq\"` to `gem \"ferrokiq\"`: the same job classes, " \
                      "configuration and Redis data, with fetching, retries and Redis I/O in Rust."
   spec.authors = ["Ferrokiq developers"]
-  spec.license = "LGPL-3.0-only"
+  spec.license = "MIT"
   spec.required_ruby_version = ">= 3.1"
 
   spec.files = Dir["lib/**/*.rb", "exe/*", "ext/**/*.{rs,toml,rb}", "core/**/*.{rs,toml}",

@@ -15,7 +15,7 @@ require "sidekiq/job"
 # Sidekiq's top-level API: configuration, Redis access and JSON helpers.
 module Sidekiq
   NAME = "Sidekiq"
-  LICENSE = "Ferrokiq is licensed under the LGPL-3.0; see LICENSE"
+  LICENSE = "Ferrokiq is MIT-licensed; see LICENSE"
 
   # Raised inside jobs that are still running when a shutdown's timeout expires. Job code
   # must not rescue it.

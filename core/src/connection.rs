@@ -25,6 +25,20 @@ pub struct RedisSettings {
     pub password: Option<String>,
     pub db: Option<i64>,
     pub timeout: Duration,
+    /// TLS beyond what the URL says (`rediss://` alone means TLS with the system's roots).
+    pub tls: Option<TlsOptions>,
+}
+
+/// `ssl: true` / `ssl_params:` as Sidekiq users write them, in PEM.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TlsOptions {
+    /// False for `verify_mode: OpenSSL::SSL::VERIFY_NONE`.
+    pub verify: bool,
+    /// Trust these CA certificates instead of the system's.
+    pub ca_pem: Option<Vec<u8>>,
+    /// Client certificate and key, for servers that authenticate clients.
+    pub client_cert_pem: Option<Vec<u8>>,
+    pub client_key_pem: Option<Vec<u8>>,
 }
 
 impl Default for RedisSettings {
@@ -35,6 +49,7 @@ impl Default for RedisSettings {
             password: None,
             db: None,
             timeout: DEFAULT_TIMEOUT,
+            tls: None,
         }
     }
 }
@@ -45,15 +60,22 @@ impl RedisSettings {
         redact_url(&self.url)
     }
 
-    fn connection_info(&self) -> RedisResult<ConnectionInfo> {
-        if self.url.starts_with("rediss:") {
-            return Err(RedisFailure::Config(format!(
-                "{}: TLS (rediss://) is not supported by this build of Ferrokiq",
-                self.redacted_url()
-            )));
+    /// The URL the driver is given: `rediss://` when TLS is asked for, `#insecure` when the
+    /// server's certificate is not to be verified.
+    fn driver_url(&self) -> String {
+        let mut url = match (&self.tls, self.url.strip_prefix("redis://")) {
+            (Some(_), Some(rest)) => format!("rediss://{rest}"),
+            _ => self.url.clone(),
+        };
+        if self.tls.as_ref().is_some_and(|tls| !tls.verify) && !url.contains('#') {
+            url.push_str("#insecure");
         }
+        url
+    }
+
+    fn connection_info(&self) -> RedisResult<ConnectionInfo> {
         let info = self
-            .url
+            .driver_url()
             .as_str()
             .into_connection_info()
             .map_err(|e| RedisFailure::Config(format!("{}: {e}", self.redacted_url())))?;
@@ -114,7 +136,8 @@ impl RedisConnection {
     /// Validates the settings; no I/O happens until the first command.
     pub fn new(settings: RedisSettings) -> RedisResult<Self> {
         let info = settings.connection_info()?;
-        let client = Client::open(info).map_err(|e| RedisFailure::Config(e.to_string()))?;
+        let client = open_client(info, settings.tls.as_ref())
+            .map_err(|e| RedisFailure::Config(format!("{}: {e}", settings.redacted_url())))?;
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(settings.timeout))
             .set_response_timeout(Some(settings.timeout));
@@ -254,6 +277,28 @@ impl RedisConnection {
     }
 }
 
+fn open_client(info: ConnectionInfo, tls: Option<&TlsOptions>) -> redis::RedisResult<Client> {
+    // rustls needs a process-wide crypto provider; installing it twice is harmless.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let Some(tls) = tls.filter(|t| t.ca_pem.is_some() || t.client_cert_pem.is_some()) else {
+        return Client::open(info);
+    };
+    let client_tls = match (&tls.client_cert_pem, &tls.client_key_pem) {
+        (Some(cert), Some(key)) => Some(redis::ClientTlsConfig {
+            client_cert: cert.clone(),
+            client_key: key.clone(),
+        }),
+        _ => None,
+    };
+    Client::build_with_tls(
+        info,
+        redis::TlsCertificates {
+            client_tls,
+            root_cert: tls.ca_pem.clone(),
+        },
+    )
+}
+
 enum RunError {
     Redis(redis::RedisError),
     Deadline,
@@ -328,14 +373,28 @@ mod tests {
     }
 
     #[test]
-    fn rejects_tls_and_garbage_without_leaking_the_password() {
-        let tls = RedisConnection::new(RedisSettings {
-            url: "rediss://:pw@host:6379".into(),
+    fn tls_settings_shape_the_driver_url() {
+        let tls = |verify| RedisSettings {
+            url: "redis://h:6380/1".into(),
+            tls: Some(TlsOptions {
+                verify,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(tls(true).driver_url(), "rediss://h:6380/1");
+        assert_eq!(tls(false).driver_url(), "rediss://h:6380/1#insecure");
+        assert!(RedisConnection::new(tls(true)).is_ok());
+    }
+
+    #[test]
+    fn rejects_garbage_without_leaking_the_password() {
+        let bad = RedisConnection::new(RedisSettings {
+            url: "http://:pw@nope".into(),
             ..Default::default()
         })
         .unwrap_err();
-        assert!(tls.to_string().contains("REDACTED"), "{tls}");
-        assert!(!tls.to_string().contains("pw@"), "{tls}");
+        assert!(!bad.to_string().contains("pw@"), "{bad}");
         let bad = RedisConnection::new(RedisSettings {
             url: "http://nope".into(),
             ..Default::default()

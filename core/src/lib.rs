@@ -7,6 +7,6 @@ pub mod error;
 pub mod json;
 pub mod payload;
 
-pub use connection::{RedisConnection, RedisSettings};
+pub use connection::{RedisConnection, RedisSettings, TlsOptions};
 pub use error::{RedisFailure, RedisResult};
 pub use payload::Payload;

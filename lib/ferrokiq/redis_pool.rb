@@ -19,9 +19,10 @@ module Ferrokiq
       opts = symbolize(options)
       reject_unsupported(opts)
       @size = Integer(opts[:size] || opts[:pool_size] || DEFAULT_SIZE)
+      url = url_from(opts)
       @native = Native::Redis.new(
-        url_from(opts), opts[:username]&.to_s, password_from(opts),
-        opts[:db]&.then { |db| Integer(db) }, timeout_from(opts)
+        url, opts[:username]&.to_s, password_from(opts),
+        opts[:db]&.then { |db| Integer(db) }, timeout_from(opts), tls_from(opts, url)
       )
       @connection = RedisConnection.new(@native)
     end
@@ -62,7 +63,6 @@ module Ferrokiq
       raise ArgumentError, "Sidekiq 7+ does not support Redis protocol 2" if opts[:protocol] == 2
       raise ConfigurationError, "Redis Sentinel is not supported by Ferrokiq" if opts[:sentinels]
       raise ConfigurationError, "Redis Cluster is not supported by Ferrokiq" if opts[:nodes]
-      raise ConfigurationError, "TLS (ssl: true) is not supported by this build of Ferrokiq" if opts[:ssl]
     end
 
     def url_from(opts)
@@ -76,6 +76,26 @@ module Ferrokiq
       password = opts[:password]
       password = password.call(opts[:username]) if password.respond_to?(:call)
       password&.to_s
+    end
+
+    # nil, or [verify?, CA PEM, client certificate PEM, client key PEM] from `ssl: true` /
+    # `rediss://` and redis-client's `ssl_params` (verify_mode, ca_file, cert, key).
+    def tls_from(opts, url)
+      return unless opts[:ssl] || url.start_with?("rediss:")
+
+      params = opts[:ssl_params].to_h.transform_keys(&:to_sym)
+      raise ConfigurationError, "ssl_params: ca_path is not supported; use ca_file" if params[:ca_path]
+
+      verify = params[:verify_mode].nil? || params[:verify_mode] != 0 # OpenSSL::SSL::VERIFY_NONE
+      [verify, params[:ca_file] && File.read(params[:ca_file]), pem(params[:cert]), pem(params[:key])]
+    end
+
+    # A certificate or key given as an OpenSSL object, a PEM String or a path to a PEM file.
+    def pem(value)
+      return if value.nil?
+      return value.to_pem if value.respond_to?(:to_pem)
+
+      value.include?("-----BEGIN") ? value : File.read(value)
     end
 
     def timeout_from(opts)

@@ -10,7 +10,8 @@ module Sidekiq
   class Config
     extend Forwardable
 
-    DEFAULTS = {
+    # Mutable on purpose: Sidekiq.strict_args! changes it for every configuration, as in Sidekiq 7.
+    DEFAULTS = { # rubocop:disable Style/MutableConstant
       labels: Set.new,
       require: ".",
       environment: nil,
@@ -99,14 +100,14 @@ module Sidekiq
     end
 
     def new_redis_pool(size, _name = "unset")
-      RedisConnection.create(@redis_config.merge(size: size))
+      RedisConnection.create(@redis_config.merge(size:))
     end
 
     # Yields a connection to Redis (see Ferrokiq::RedisConnection).
-    def redis
+    def redis(&block)
       raise ArgumentError, "requires a block" unless block_given?
 
-      redis_pool.with { |conn| yield conn }
+      redis_pool.with(&block)
     end
 
     def redis_info
@@ -146,9 +147,9 @@ module Sidekiq
     end
 
     # Reports an exception to every error handler; a failing handler is logged, never raised.
-    def handle_exception(ex, ctx = {})
+    def handle_exception(exception, ctx = {})
       error_handlers.each do |handler|
-        handler.arity == 2 ? handler.call(ex, ctx) : handler.call(ex, ctx, self)
+        handler.arity == 2 ? handler.call(exception, ctx) : handler.call(exception, ctx, self)
       rescue Exception => e # rubocop:disable Lint/RescueException
         logger.error("!!! ERROR HANDLER THREW AN ERROR !!!")
         logger.error(e)
@@ -164,7 +165,7 @@ module Sidekiq
 
     def deep_dup(value)
       case value
-      when Hash then value.to_h { |key, item| [key, deep_dup(item)] }
+      when Hash then value.transform_values { |item| deep_dup(item) }
       when Array, Set then value.dup
       else value
       end

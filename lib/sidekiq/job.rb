@@ -229,7 +229,9 @@ module Sidekiq
       alias perform_at perform_in
 
       def client_push(item)
-        raise ArgumentError, "Job payloads should contain no Symbols: #{item}" if item.any? { |key, _| key.is_a?(::Symbol) }
+        raise ArgumentError, "Job payloads should contain no Symbols: #{item}" if item.any? do |key, _|
+                                                                                    key.is_a?(::Symbol)
+                                                                                  end
 
         pool = item.delete("pool")
         return build_client.push(item) unless pool
@@ -241,7 +243,7 @@ module Sidekiq
         pool = Thread.current[:sidekiq_redis_pool] || get_sidekiq_options["pool"] ||
                Sidekiq.default_configuration.redis_pool
         client_class = Thread.current[:sidekiq_client_class] || get_sidekiq_options["client_class"] || Sidekiq::Client
-        client_class.new(pool: pool)
+        client_class.new(pool:)
       end
     end
   end

@@ -8,15 +8,23 @@ module Sidekiq
     RETRY_FOR_LIMIT = 1_000_000_000
 
     def validate(item)
+      validate_shape(item)
+      validate_options(item)
+    end
+
+    def validate_shape(item)
       unless item.is_a?(Hash) && item.key?("class") && item.key?("args")
         raise ArgumentError, "Job must be a Hash with 'class' and 'args' keys: `#{item}`"
       end
       unless item["args"].is_a?(Array) || item["args"].is_a?(Enumerator::Lazy)
         raise ArgumentError, "Job args must be an Array: `#{item}`"
       end
-      unless item["class"].is_a?(Class) || item["class"].is_a?(String)
-        raise ArgumentError, "Job class must be either a Class or String representation of the class name: `#{item}`"
-      end
+      return if item["class"].is_a?(Class) || item["class"].is_a?(String)
+
+      raise ArgumentError, "Job class must be either a Class or String representation of the class name: `#{item}`"
+    end
+
+    def validate_options(item)
       if item.key?("at") && !item["at"].is_a?(Numeric)
         raise ArgumentError, "Job 'at' must be a Numeric timestamp: `#{item}`"
       end
@@ -54,11 +62,7 @@ module Sidekiq
     # and `queue` as Strings, a jid and `created_at`.
     def normalize_item(item)
       validate(item)
-
-      defaults = normalized_hash(item["class"])
-      wrapped = item["wrapped"]
-      defaults = defaults.merge(wrapped.get_sidekiq_options) if wrapped.respond_to?(:get_sidekiq_options)
-      item = defaults.merge(item)
+      item = defaults_for(item).merge(item)
 
       raise ArgumentError, "Job must include a valid queue name" if item["queue"].nil? || item["queue"] == ""
 
@@ -71,10 +75,19 @@ module Sidekiq
       item
     end
 
+    # The class's sidekiq_options (or the defaults for a class name), plus those of the
+    # wrapped Active Job class.
+    def defaults_for(item)
+      defaults = normalized_hash(item["class"])
+      wrapped = item["wrapped"]
+      wrapped.respond_to?(:get_sidekiq_options) ? defaults.merge(wrapped.get_sidekiq_options) : defaults
+    end
+
     def normalized_hash(item_class)
       if item_class.is_a?(Class)
         unless item_class.respond_to?(:get_sidekiq_options)
-          raise ArgumentError, "Message must include a Sidekiq::Job class, not class name: #{item_class.ancestors.inspect}"
+          raise ArgumentError,
+                "Message must include a Sidekiq::Job class, not class name: #{item_class.ancestors.inspect}"
         end
 
         item_class.get_sidekiq_options

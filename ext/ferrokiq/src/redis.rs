@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use ferrokiq_core::json::ruby_float;
 use ferrokiq_core::payload::{new_jids, now_epoch_seconds};
-use ferrokiq_core::{client, RedisConnection, RedisSettings};
+use ferrokiq_core::{client, RedisConnection, RedisSettings, TlsOptions};
 use magnus::{
     prelude::*, Error, Integer, RArray, RHash, RModule, RString, Ruby, TryConvert, Value,
 };
@@ -34,7 +34,8 @@ impl Drop for NativeRedis {
 }
 
 impl NativeRedis {
-    /// `Redis.new(url, username, password, db, timeout_seconds)`; nil means "not given".
+    /// `Redis.new(url, username, password, db, timeout_seconds, tls)`; nil means "not given".
+    /// `tls` is nil or `[verify, ca_pem, client_cert_pem, client_key_pem]`.
     fn new(
         ruby: &Ruby,
         url: String,
@@ -42,6 +43,7 @@ impl NativeRedis {
         password: Option<String>,
         db: Option<i64>,
         timeout: f64,
+        tls: Option<(bool, Option<RString>, Option<RString>, Option<RString>)>,
     ) -> Result<Self, Error> {
         if !(timeout.is_finite() && timeout > 0.0) {
             return Err(errors::argument_error(
@@ -55,6 +57,12 @@ impl NativeRedis {
             password,
             db,
             timeout: Duration::from_secs_f64(timeout),
+            tls: tls.map(|(verify, ca, cert, key)| TlsOptions {
+                verify,
+                ca_pem: ca.map(bytes_of),
+                client_cert_pem: cert.map(bytes_of),
+                client_key_pem: key.map(bytes_of),
+            }),
         };
         // Validate now, so a bad URL fails at configuration time rather than at the first push.
         RedisConnection::new(settings.clone()).map_err(|e| errors::redis_error(ruby, &e))?;
@@ -288,7 +296,7 @@ fn score(ruby: &Ruby, at: Value) -> Result<String, Error> {
 
 pub fn init(ruby: &Ruby, native: &RModule) -> Result<(), Error> {
     let class = native.define_class("Redis", ruby.class_object())?;
-    class.define_singleton_method("new", magnus::function!(NativeRedis::new, 5))?;
+    class.define_singleton_method("new", magnus::function!(NativeRedis::new, 6))?;
     class.define_method("url", magnus::method!(NativeRedis::redacted_url, 0))?;
     class.define_method("push", magnus::method!(NativeRedis::push, 2))?;
     class.define_method("schedule", magnus::method!(NativeRedis::schedule, 1))?;
