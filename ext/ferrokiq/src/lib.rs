@@ -47,6 +47,7 @@ fn normalize_json(ruby: &Ruby, text: String) -> Result<String, Error> {
 
 #[magnus::init]
 fn init(ruby: &Ruby) -> Result<(), Error> {
+    runtime::watch_forks();
     let ferrokiq = ruby.define_module("Ferrokiq")?;
     let native = ferrokiq.define_module("Native")?;
     native.define_singleton_method("json_unsafe", magnus::function!(json_unsafe, 1))?;

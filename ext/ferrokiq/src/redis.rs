@@ -21,6 +21,9 @@ use crate::{errors, gvl, reply};
 
 static NEXT_POOL_ID: AtomicU64 = AtomicU64::new(1);
 
+/// `[verify, ca_pem, client_cert_pem, client_key_pem]` as the Ruby side passes it.
+type TlsArgs = (bool, Option<RString>, Option<RString>, Option<RString>);
+
 #[magnus::wrap(class = "Ferrokiq::Native::Redis", free_immediately, size)]
 pub struct NativeRedis {
     id: u64,
@@ -43,7 +46,7 @@ impl NativeRedis {
         password: Option<String>,
         db: Option<i64>,
         timeout: f64,
-        tls: Option<(bool, Option<RString>, Option<RString>, Option<RString>)>,
+        tls: Option<TlsArgs>,
     ) -> Result<Self, Error> {
         if !(timeout.is_finite() && timeout > 0.0) {
             return Err(errors::argument_error(

@@ -8,12 +8,15 @@
 //!
 //! After `fork(2)` a thread-local copy of the parent's runtime and sockets lives on in the
 //! child; using them would share an epoll instance and sockets with the parent. Each entry
-//! records its pid; a stale one is leaked (never dropped: dropping would close what the parent
-//! still uses) and replaced.
+//! records the fork generation it was made in (bumped in every child by a `pthread_atfork`
+//! hook, which is cheaper than a `getpid` per command); a stale one is leaked (never dropped:
+//! dropping would close what the parent still uses) and replaced.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Once;
 
 use ferrokiq_core::{RedisConnection, RedisResult, RedisSettings};
 use tokio::runtime::{Builder, Runtime};
@@ -26,8 +29,25 @@ pub struct Driver {
     pub wakeup: Wakeup,
 }
 
+static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
+
+extern "C" fn after_fork_in_child() {
+    FORK_GENERATION.fetch_add(1, Ordering::SeqCst);
+}
+
+/// Registers the fork hook; called once when the library loads.
+pub fn watch_forks() {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        // SAFETY: registers a handler that only touches an atomic (async-signal-safe).
+        unsafe {
+            libc::pthread_atfork(None, None, Some(after_fork_in_child));
+        }
+    });
+}
+
 struct ThreadIo {
-    pid: u32,
+    generation: u64,
     driver: Rc<Driver>,
     connections: HashMap<u64, Rc<RedisConnection>>,
 }
@@ -49,8 +69,8 @@ pub fn thread_connection(
 ) -> Result<(Rc<Driver>, Rc<RedisConnection>), SetupError> {
     THREAD_IO.with(|cell| {
         let mut slot = cell.borrow_mut();
-        let pid = std::process::id();
-        if slot.as_ref().is_some_and(|io| io.pid != pid) {
+        let generation = FORK_GENERATION.load(Ordering::SeqCst);
+        if slot.as_ref().is_some_and(|io| io.generation != generation) {
             std::mem::forget(slot.take());
         }
         if slot.is_none() {
@@ -60,7 +80,7 @@ pub fn thread_connection(
                 .map_err(SetupError::Runtime)?;
             let wakeup = Wakeup::new(&runtime).map_err(SetupError::Runtime)?;
             *slot = Some(ThreadIo {
-                pid,
+                generation,
                 driver: Rc::new(Driver { runtime, wakeup }),
                 connections: HashMap::new(),
             });
@@ -89,7 +109,8 @@ pub fn forget_pool(pool_id: u64) {
     // During thread teardown the thread-local may already be gone; nothing to do then.
     let _ = THREAD_IO.try_with(|cell| {
         if let Ok(mut slot) = cell.try_borrow_mut() {
-            if let Some(io) = slot.as_mut().filter(|io| io.pid == std::process::id()) {
+            let generation = FORK_GENERATION.load(Ordering::SeqCst);
+            if let Some(io) = slot.as_mut().filter(|io| io.generation == generation) {
                 io.connections.remove(&pool_id);
             }
         }
