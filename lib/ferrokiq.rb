@@ -7,6 +7,7 @@ require "ferrokiq/errors"
 require "ferrokiq/ferrokiq"
 require "ferrokiq/redis_connection"
 require "ferrokiq/redis_pool"
+require "ferrokiq/sleeper"
 
 # Ferrokiq: Sidekiq's API with a Rust core. Applications use it through `require "sidekiq"`;
 # this module holds what is Ferrokiq's own.

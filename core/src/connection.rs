@@ -267,6 +267,15 @@ impl RedisConnection {
         .await
     }
 
+    /// Runs a Lua script (EVALSHA, loading it on NOSCRIPT).
+    pub async fn invoke<T: FromRedisValue>(
+        &self,
+        invocation: &redis::ScriptInvocation<'_>,
+    ) -> RedisResult<T> {
+        self.run(|mut conn| async move { invocation.invoke_async(&mut conn).await })
+            .await
+    }
+
     /// Sends a pipeline (optionally MULTI/EXEC) in one round trip.
     pub async fn pipeline<T: FromRedisValue>(&self, pipe: &Pipeline) -> RedisResult<T> {
         self.run(|mut conn| {

@@ -6,6 +6,10 @@ pub mod connection;
 pub mod error;
 pub mod json;
 pub mod payload;
+pub mod queues;
+pub mod retry;
+pub mod rng;
+pub mod server;
 
 pub use connection::{RedisConnection, RedisSettings, TlsOptions};
 pub use error::{RedisFailure, RedisResult};

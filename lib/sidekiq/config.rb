@@ -18,6 +18,7 @@ module Sidekiq
       concurrency: 5,
       timeout: 25,
       queues: ["default"],
+      fetch: :reliable,
       poll_interval_average: nil,
       average_scheduled_poll_interval: 5,
       on_complex_arguments: :raise,
@@ -68,12 +69,22 @@ module Sidekiq
       concurrency
     end
 
+    # Queue names in configuration order.
     def queues
-      @options[:queues]
+      queue_weights.map(&:first).uniq
     end
 
+    # Accepts what `-q` and sidekiq.yml accept: "name", "name,weight" or [name, weight].
     def queues=(val)
       @options[:queues] = Array(val)
+    end
+
+    # [[name, weight], ...]; weight 0 everywhere means strict priority order.
+    def queue_weights
+      Array(@options[:queues]).map do |entry|
+        name, weight = entry.is_a?(String) ? entry.split(",", 2) : Array(entry)
+        [name.to_s.strip, weight.to_i]
+      end
     end
 
     def client_middleware
@@ -132,6 +143,20 @@ module Sidekiq
       raise ArgumentError, "Invalid event name: #{event}" unless @options[:lifecycle_events].key?(event)
 
       @options[:lifecycle_events][event] << block
+    end
+
+    # Runs the blocks registered for a lifecycle event; one-shot events run once.
+    def fire_event(event, reverse: false, reraise: false, oneshot: true)
+      logger.debug("Firing #{event} event") if oneshot
+      blocks = @options[:lifecycle_events][event]
+      blocks.reverse! if reverse
+      blocks.each do |block|
+        block.call
+      rescue StandardError => e
+        handle_exception(e, { context: "Exception during Sidekiq lifecycle event.", event: })
+        raise e if reraise
+      end
+      blocks.clear if oneshot
     end
 
     def logger

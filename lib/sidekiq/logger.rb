@@ -4,6 +4,59 @@ require "logger"
 require "time"
 
 module Sidekiq
+  # The per-thread logging context (class, jid, elapsed, ...) shown in every log line.
+  module Context
+    def self.with(hash)
+      original = current.dup
+      current.merge!(hash)
+      yield
+    ensure
+      Thread.current[:sidekiq_context] = original
+    end
+
+    def self.current
+      Thread.current[:sidekiq_context] ||= {}
+    end
+
+    def self.add(key, value)
+      current[key] = value
+    end
+  end
+
+  # Per-thread log levels, so a job's `log_level` option applies to its lines only.
+  module LoggingUtils
+    LEVELS = { "debug" => 0, "info" => 1, "warn" => 2, "error" => 3, "fatal" => 4 }.freeze
+
+    LEVELS.each do |name, number|
+      define_method(:"#{name}?") { local_level.nil? ? super() : local_level <= number }
+    end
+
+    def local_level
+      Thread.current[:sidekiq_log_level]
+    end
+
+    def local_level=(level)
+      Thread.current[:sidekiq_log_level] =
+        case level
+        when Integer, nil then level
+        when Symbol, String then LEVELS.fetch(level.to_s) { raise ArgumentError, "Invalid log level: #{level.inspect}" }
+        else raise ArgumentError, "Invalid log level: #{level.inspect}"
+        end
+    end
+
+    def level
+      local_level || super
+    end
+
+    def log_at(level)
+      previous = local_level
+      self.local_level = level
+      yield
+    ensure
+      self.local_level = previous
+    end
+  end
+
   # A Ruby Logger whose lines look like Sidekiq's:
   # "2024-01-01T00:00:00.000Z pid=12 tid=abc INFO: message".
   class Logger < ::Logger
@@ -22,7 +75,7 @@ module Sidekiq
         def format_context
           return "" if context.empty?
 
-          " #{context.map { |key, value| "#{key}=#{value.is_a?(Array) ? value.join(",") : value}" }.join(" ")}"
+          " #{context.compact.map { |key, value| "#{key}=#{value.is_a?(Array) ? value.join(",") : value}" }.join(" ")}"
         end
       end
 
@@ -50,6 +103,8 @@ module Sidekiq
         end
       end
     end
+
+    include LoggingUtils
 
     def initialize(*args, **kwargs)
       super

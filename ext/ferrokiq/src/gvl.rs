@@ -38,15 +38,37 @@ unsafe extern "C" fn trampoline<F: FnOnce() -> R, R>(data: *mut c_void) -> *mut 
     null_mut()
 }
 
-unsafe extern "C" fn unblock(data: *mut c_void) {
-    // SAFETY: `data` is the `Signal` on `without_gvl`'s frame, alive while Ruby may call this.
-    let signal = unsafe { &*(data as *const Signal) };
-    signal.raise();
+/// Something Ruby's unblocking function can poke to get a waiting thread back.
+pub trait Unblock {
+    /// Whether `unblock` may run inside a signal handler (see `wakeup.rs`).
+    const ASYNC_SIGNAL_SAFE: bool;
+    fn unblock(&self);
+}
+
+impl Unblock for Signal {
+    const ASYNC_SIGNAL_SAFE: bool = true;
+    fn unblock(&self) {
+        self.raise();
+    }
+}
+
+/// For waits on a crossbeam channel: a message on this sender ends them.
+impl Unblock for crossbeam_channel::Sender<()> {
+    const ASYNC_SIGNAL_SAFE: bool = false;
+    fn unblock(&self) {
+        let _ = self.try_send(());
+    }
+}
+
+unsafe extern "C" fn unblock<U: Unblock>(data: *mut c_void) {
+    // SAFETY: `data` is the `U` on `without_gvl`'s frame, alive while Ruby may call this.
+    let target = unsafe { &*(data as *const U) };
+    target.unblock();
 }
 
 /// Runs `work` on this thread with the GVL released. `None` when Ruby had an interrupt pending
 /// before it could start.
-fn without_gvl<F, R>(work: F, signal: &Signal) -> Option<R>
+pub fn without_gvl<F, R, U: Unblock>(work: F, target: &U) -> Option<R>
 where
     F: FnOnce() -> R,
 {
@@ -55,16 +77,20 @@ where
         result: MaybeUninit::uninit(),
         ran: false,
     };
-    // SAFETY: `call` and `signal` outlive the C call; the trampoline and the UBF only use
+    let mut flags = rb_sys::RB_NOGVL_INTR_FAIL;
+    if U::ASYNC_SIGNAL_SAFE {
+        flags |= rb_sys::RB_NOGVL_UBF_ASYNC_SAFE;
+    }
+    // SAFETY: `call` and `target` outlive the C call; the trampoline and the UBF only use
     // them during it. INTR_FAIL: with an interrupt pending Ruby skips the call rather than
     // raising across our frames. UBF_ASYNC_SAFE: see `wakeup.rs`.
     unsafe {
         rb_sys::rb_nogvl(
             Some(trampoline::<F, R>),
             &mut call as *mut _ as *mut c_void,
-            Some(unblock),
-            signal as *const Signal as *mut c_void,
-            (rb_sys::RB_NOGVL_INTR_FAIL | rb_sys::RB_NOGVL_UBF_ASYNC_SAFE) as i32,
+            Some(unblock::<U>),
+            target as *const U as *mut c_void,
+            flags as i32,
         );
     }
     if !call.ran {

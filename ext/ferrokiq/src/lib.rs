@@ -3,6 +3,7 @@
 //! `Ferrokiq::Native`.
 
 mod encode;
+mod engine;
 mod errors;
 mod gvl;
 mod hash_iter;
@@ -55,5 +56,6 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     native.define_singleton_method("dump_json", magnus::function!(dump_json, 1))?;
     native.define_singleton_method("normalize_json", magnus::function!(normalize_json, 1))?;
     redis::init(ruby, &native)?;
+    engine::init(ruby, &native)?;
     Ok(())
 }

@@ -75,6 +75,10 @@ impl NativeRedis {
         })
     }
 
+    pub fn settings(&self) -> &RedisSettings {
+        &self.settings
+    }
+
     /// This thread's driver and connection to the server.
     fn io(&self, ruby: &Ruby) -> Result<(Rc<Driver>, Rc<RedisConnection>), Error> {
         thread_connection(self.id, &self.settings).map_err(|e| match e {

@@ -62,32 +62,47 @@ pub enum SetupError {
     Redis(ferrokiq_core::RedisFailure),
 }
 
-/// This thread's driver and its connection for the pool `pool_id`, created on first use.
-pub fn thread_connection(
-    pool_id: u64,
-    settings: &RedisSettings,
-) -> Result<(Rc<Driver>, Rc<RedisConnection>), SetupError> {
+/// Runs `f` on this thread's I/O state, creating it (or replacing a stale copy from before a
+/// fork) first.
+fn with_thread_io<R>(
+    f: impl FnOnce(&mut ThreadIo) -> Result<R, SetupError>,
+) -> Result<R, SetupError> {
     THREAD_IO.with(|cell| {
         let mut slot = cell.borrow_mut();
         let generation = FORK_GENERATION.load(Ordering::SeqCst);
         if slot.as_ref().is_some_and(|io| io.generation != generation) {
             std::mem::forget(slot.take());
         }
-        if slot.is_none() {
-            let runtime = Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(SetupError::Runtime)?;
-            let wakeup = Wakeup::new(&runtime).map_err(SetupError::Runtime)?;
-            *slot = Some(ThreadIo {
-                generation,
-                driver: Rc::new(Driver { runtime, wakeup }),
-                connections: HashMap::new(),
-            });
-        }
-        let io = slot
-            .as_mut()
-            .ok_or_else(|| SetupError::Runtime(std::io::Error::other("thread runtime missing")))?;
+        let io = match slot.as_mut() {
+            Some(io) => io,
+            None => {
+                let runtime = Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(SetupError::Runtime)?;
+                let wakeup = Wakeup::new(&runtime).map_err(SetupError::Runtime)?;
+                slot.insert(ThreadIo {
+                    generation,
+                    driver: Rc::new(Driver { runtime, wakeup }),
+                    connections: HashMap::new(),
+                })
+            }
+        };
+        f(io)
+    })
+}
+
+/// This thread's driver (to wait on futures of other components, like the engine).
+pub fn thread_driver() -> Result<Rc<Driver>, SetupError> {
+    with_thread_io(|io| Ok(Rc::clone(&io.driver)))
+}
+
+/// This thread's driver and its connection for the pool `pool_id`, created on first use.
+pub fn thread_connection(
+    pool_id: u64,
+    settings: &RedisSettings,
+) -> Result<(Rc<Driver>, Rc<RedisConnection>), SetupError> {
+    with_thread_io(|io| {
         let connection = match io.connections.get(&pool_id) {
             Some(conn) => Rc::clone(conn),
             None => {

@@ -1,0 +1,520 @@
+//! The running server: a tokio runtime of its own with the fetcher and the acknowledger, and
+//! the bounded channel through which fetched jobs reach the Ruby worker threads.
+//!
+//! Ruby threads never wait on Redis here: they take jobs from the channel (waiting without the
+//! GVL when it is empty) and report back with non-blocking calls; the tasks batch the Redis
+//! work (moves of several jobs per Lua call, pipelined acknowledgements).
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use tokio::runtime::Runtime;
+use tokio::sync::{mpsc, Notify};
+
+use crate::connection::{RedisConnection, RedisSettings};
+use crate::error::{RedisFailure, RedisResult};
+use crate::payload::now_epoch_seconds;
+use crate::rng::Rng;
+use crate::server::config::{FetchMode, ServerConfig};
+use crate::server::fetch::{self, FetchedJob};
+use crate::server::heartbeat::{self, Beat, BeatReply};
+
+/// How long an idle fetch blocks on one queue before looking at all of them again.
+const IDLE_WAIT_ONE_QUEUE: f64 = 2.0;
+const IDLE_WAIT_SEVERAL_QUEUES: f64 = 0.2;
+/// Sidekiq's BRPOP timeout.
+const BASIC_FETCH_TIMEOUT: f64 = 2.0;
+/// Pause after a failed fetch, doubling up to the maximum while Redis stays away.
+const RETRY_PAUSE: Duration = Duration::from_millis(250);
+const MAX_RETRY_PAUSE: Duration = Duration::from_secs(5);
+
+/// What a worker thread gets when it asks for a job.
+#[derive(Debug, PartialEq, Eq)]
+pub enum NextJob {
+    Job(FetchedJob),
+    /// Nothing arrived within the wait.
+    Empty,
+    /// The process is quiet or stopping: take no more work.
+    Stopped,
+}
+
+struct State {
+    quiet: AtomicBool,
+    /// Woken when worker threads make room in the channel, or on quiet.
+    room: Notify,
+    fetcher_done: Notify,
+    fetcher_running: AtomicBool,
+    processed: AtomicU64,
+    failed: AtomicU64,
+    busy: Mutex<BTreeMap<String, String>>,
+    /// Messages for the Ruby logger (Redis outages and recoveries).
+    events: Mutex<Vec<String>>,
+}
+
+impl State {
+    fn log(&self, message: String) {
+        self.events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(message);
+    }
+}
+
+pub struct Engine {
+    config: ServerConfig,
+    /// Dropped on quiet: its receiver then wakes every thread waiting for a job.
+    quiet_signal: Mutex<Option<Sender<()>>>,
+    quieted: Receiver<()>,
+    info: String,
+    runtime: Runtime,
+    conn: Arc<RedisConnection>,
+    jobs: Receiver<FetchedJob>,
+    jobs_capacity: usize,
+    acks: mpsc::UnboundedSender<FetchedJob>,
+    state: Arc<State>,
+}
+
+impl Engine {
+    /// Connects, recovers the jobs of dead processes and starts fetching.
+    pub fn start(config: ServerConfig, settings: RedisSettings) -> RedisResult<Engine> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("ferrokiq-engine")
+            .enable_all()
+            .build()
+            .map_err(|e| RedisFailure::Config(format!("cannot start the engine: {e}")))?;
+        let conn = Arc::new(RedisConnection::new(settings.clone())?);
+        // Blocking fetches get a connection of their own (they would stall everything else
+        // on a shared one) and a deadline longer than their blocking time.
+        let blocking = Arc::new(RedisConnection::new(RedisSettings {
+            timeout: settings.timeout + Duration::from_secs_f64(BASIC_FETCH_TIMEOUT + 1.0),
+            ..settings
+        })?);
+        let capacity = config.concurrency.max(1);
+        let (jobs_tx, jobs_rx) = crossbeam_channel::bounded(capacity);
+        let (acks_tx, acks_rx) = mpsc::unbounded_channel();
+        let state = Arc::new(State {
+            quiet: AtomicBool::new(false),
+            room: Notify::new(),
+            fetcher_done: Notify::new(),
+            fetcher_running: AtomicBool::new(true),
+            processed: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            busy: Mutex::new(BTreeMap::new()),
+            events: Mutex::new(Vec::new()),
+        });
+        let names = config.queue_list().names().to_vec();
+        runtime.block_on(async {
+            if config.fetch == FetchMode::Reliable {
+                fetch::register_working_lists(&conn, &config.identity, &names).await?;
+                recover(&conn, &config, &state).await?;
+            }
+            Ok::<_, RedisFailure>(())
+        })?;
+        let fetcher = Fetcher {
+            conn: Arc::clone(&conn),
+            blocking,
+            config: config.clone(),
+            state: Arc::clone(&state),
+            jobs: jobs_tx,
+        };
+        runtime.spawn(fetcher.run());
+        runtime.spawn(acknowledge_loop(
+            Arc::clone(&conn),
+            config.identity.clone(),
+            acks_rx,
+            Arc::clone(&state),
+        ));
+        let (quiet_tx, quiet_rx) = crossbeam_channel::bounded(0);
+        Ok(Engine {
+            quiet_signal: Mutex::new(Some(quiet_tx)),
+            quieted: quiet_rx,
+            info: heartbeat::info_json(&config),
+            config,
+            runtime,
+            conn,
+            jobs: jobs_rx,
+            jobs_capacity: capacity,
+            acks: acks_tx,
+            state,
+        })
+    }
+
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    pub fn connection(&self) -> &Arc<RedisConnection> {
+        &self.conn
+    }
+
+    /// A job if one is ready, without waiting.
+    pub fn try_next_job(&self) -> NextJob {
+        if self.state.quiet.load(Ordering::SeqCst) {
+            return NextJob::Stopped;
+        }
+        match self.jobs.try_recv() {
+            Ok(job) => {
+                self.made_room();
+                NextJob::Job(job)
+            }
+            Err(_) => NextJob::Empty,
+        }
+    }
+
+    /// Waits up to `timeout` for a job; `interrupt` firing ends the wait early (a Ruby
+    /// interrupt). Call without the GVL.
+    pub fn next_job(&self, timeout: Duration, interrupt: &Receiver<()>) -> NextJob {
+        if self.state.quiet.load(Ordering::SeqCst) {
+            return NextJob::Stopped;
+        }
+        crossbeam_channel::select! {
+            recv(self.jobs) -> job => match job {
+                Ok(job) if !self.state.quiet.load(Ordering::SeqCst) => {
+                    self.made_room();
+                    NextJob::Job(job)
+                }
+                Ok(job) => {
+                    // Quiet began while waiting: this job goes back with the rest.
+                    self.runtime.block_on(self.requeue_quietly(vec![job]));
+                    NextJob::Stopped
+                }
+                Err(_) => NextJob::Stopped,
+            },
+            recv(self.quieted) -> _ => NextJob::Stopped,
+            recv(interrupt) -> _ => NextJob::Empty,
+            default(timeout) => NextJob::Empty,
+        }
+    }
+
+    fn made_room(&self) {
+        // Refill at the low-water mark rather than on every job, so the fetcher is not woken
+        // for each one.
+        if self.jobs.len() <= self.jobs_capacity / 2 {
+            self.state.room.notify_one();
+        }
+    }
+
+    /// The job finished (successfully, or with its failure handled): forget it in Redis.
+    pub fn acknowledge(&self, job: FetchedJob) {
+        if self.config.fetch == FetchMode::Reliable {
+            // The acknowledger outlives every caller; if it is gone the process is exiting
+            // and the job stays in the working list, to be recovered: never lost.
+            let _ = self.acks.send(job);
+        }
+    }
+
+    /// A worker thread started a job (shown as busy in the Web UI).
+    pub fn work_started(&self, tid: &str, queue: &str, payload: &str) {
+        let record = heartbeat::work_json(queue, payload, now_epoch_seconds() as i64);
+        self.state
+            .busy
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(tid.to_string(), record);
+    }
+
+    /// A worker thread finished a job; counts it as processed (and failed).
+    pub fn work_finished(&self, tid: &str, failed: bool) {
+        self.state
+            .busy
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(tid);
+        self.state.processed.fetch_add(1, Ordering::Relaxed);
+        if failed {
+            self.state.failed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn busy_count(&self) -> usize {
+        self.state
+            .busy
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
+    }
+
+    /// Messages for the log since the last call.
+    pub fn take_events(&self) -> Vec<String> {
+        std::mem::take(&mut *self.state.events.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Stop fetching; jobs already fetched but not started go back to their queues.
+    pub async fn quiet(&self) -> RedisResult<()> {
+        self.state.quiet.store(true, Ordering::SeqCst);
+        self.quiet_signal
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        self.state.room.notify_one();
+        let pending: Vec<FetchedJob> = self.jobs.try_iter().collect();
+        self.requeue(&pending).await
+    }
+
+    pub fn is_quiet(&self) -> bool {
+        self.state.quiet.load(Ordering::SeqCst)
+    }
+
+    /// Puts jobs back at the head of their queues (unstarted, or interrupted by shutdown).
+    pub async fn requeue(&self, jobs: &[FetchedJob]) -> RedisResult<()> {
+        let reliable = self.config.fetch == FetchMode::Reliable;
+        fetch::requeue(&self.conn, &self.config.identity, reliable, jobs).await
+    }
+
+    async fn requeue_quietly(&self, jobs: Vec<FetchedJob>) {
+        if let Err(e) = self.requeue(&jobs).await {
+            self.state.log(format!(
+                "Failed to requeue {} jobs: {e}; they stay in this process's working list",
+                jobs.len()
+            ));
+        }
+    }
+
+    /// One heartbeat (see `heartbeat::beat`). Stats that could not be written are kept for
+    /// the next beat.
+    pub async fn beat(&self) -> RedisResult<BeatReply> {
+        let processed = self.state.processed.swap(0, Ordering::Relaxed);
+        let failed = self.state.failed.swap(0, Ordering::Relaxed);
+        let work = self
+            .state
+            .busy
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let rtt_us = heartbeat::ping_rtt_us(&self.conn).await.unwrap_or(0);
+        let beat = Beat {
+            busy: work.len(),
+            quiet: self.is_quiet(),
+            rss_kb: heartbeat::rss_kb(),
+            rtt_us,
+            work,
+            processed,
+            failed,
+            now: now_epoch_seconds(),
+        };
+        let reply = heartbeat::beat(&self.conn, &self.config, &self.info, &beat).await;
+        if reply.is_err() {
+            self.state.processed.fetch_add(processed, Ordering::Relaxed);
+            self.state.failed.fetch_add(failed, Ordering::Relaxed);
+        }
+        reply
+    }
+
+    /// Re-queues the jobs of processes that died (called periodically).
+    pub async fn recover_orphans(&self) -> RedisResult<u64> {
+        if self.config.fetch != FetchMode::Reliable {
+            return Ok(0);
+        }
+        recover(&self.conn, &self.config, &self.state).await
+    }
+
+    /// The last step of a shutdown: wait for the fetcher to finish its blocking call, put
+    /// back whatever is still fetched but unstarted, flush acknowledgements and stats, and
+    /// leave the process registry. Call after `quiet` and after the worker threads ended.
+    pub async fn stop(&self) -> RedisResult<()> {
+        self.state.quiet.store(true, Ordering::SeqCst);
+        self.state.room.notify_one();
+        while self.state.fetcher_running.load(Ordering::SeqCst) {
+            let done = self.state.fetcher_done.notified();
+            if !self.state.fetcher_running.load(Ordering::SeqCst) {
+                break;
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(100), done).await;
+        }
+        let pending: Vec<FetchedJob> = self.jobs.try_iter().collect();
+        self.requeue(&pending).await?;
+        // Let the acknowledger drain what the workers acknowledged last.
+        for _ in 0..50 {
+            if self.acks.is_closed() || self.state.busy.lock().map(|b| b.is_empty()).unwrap_or(true)
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let _ = self.beat().await;
+        if self.config.fetch == FetchMode::Reliable {
+            fetch::release_working_lists(
+                &self.conn,
+                &self.config.identity,
+                self.config.queue_list().names(),
+            )
+            .await?;
+        }
+        heartbeat::clear(&self.conn, &self.config.identity).await
+    }
+
+    /// Runs an engine future to completion on the engine's runtime (for callers that may
+    /// block the current thread).
+    pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        self.runtime.block_on(future)
+    }
+}
+
+async fn recover(conn: &RedisConnection, config: &ServerConfig, state: &State) -> RedisResult<u64> {
+    let hostname = config.hostname.clone();
+    let recovered = fetch::recover_orphans(conn, &config.identity, |identity, alive| {
+        !alive || dead_on_this_host(&hostname, identity)
+    })
+    .await?;
+    if recovered > 0 {
+        state.log(format!(
+            "Re-queued {recovered} jobs left behind by processes that died"
+        ));
+    }
+    Ok(recovered)
+}
+
+/// `identity` (`host:pid:nonce`) names a process on this host that is no longer running.
+fn dead_on_this_host(hostname: &str, identity: &str) -> bool {
+    let mut parts = identity.rsplitn(3, ':');
+    let (_nonce, pid, host) = (parts.next(), parts.next(), parts.next());
+    let Some(pid) = pid.and_then(|p| p.parse::<i32>().ok()) else {
+        return false;
+    };
+    if host != Some(hostname) || pid <= 0 {
+        return false;
+    }
+    // SAFETY: signal 0 only checks whether the process exists.
+    let result = unsafe { libc::kill(pid, 0) };
+    result != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+}
+
+struct Fetcher {
+    conn: Arc<RedisConnection>,
+    blocking: Arc<RedisConnection>,
+    config: ServerConfig,
+    state: Arc<State>,
+    jobs: Sender<FetchedJob>,
+}
+
+impl Fetcher {
+    async fn run(self) {
+        let queues = self.config.queue_list();
+        let mut rng = Rng::from_os();
+        let mut pause = RETRY_PAUSE;
+        let mut down_since: Option<std::time::Instant> = None;
+        while !self.state.quiet.load(Ordering::SeqCst) {
+            let room = self.jobs.capacity().unwrap_or(1) - self.jobs.len();
+            if room == 0 {
+                let _ = tokio::time::timeout(Duration::from_millis(50), self.state.room.notified())
+                    .await;
+                continue;
+            }
+            let order = queues.fetch_order(&mut rng);
+            match self.fetch(&order, room).await {
+                Ok(jobs) => {
+                    if let Some(since) = down_since.take() {
+                        self.state.log(format!(
+                            "Redis is online, {:.3} sec downtime",
+                            since.elapsed().as_secs_f64()
+                        ));
+                    }
+                    pause = RETRY_PAUSE;
+                    self.deliver(jobs).await;
+                }
+                Err(e) => {
+                    if down_since.is_none() {
+                        down_since = Some(std::time::Instant::now());
+                        self.state.log(format!("Error fetching job: {e}"));
+                    }
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(MAX_RETRY_PAUSE);
+                }
+            }
+        }
+        self.state.fetcher_running.store(false, Ordering::SeqCst);
+        self.state.fetcher_done.notify_waiters();
+    }
+
+    async fn fetch(&self, order: &[&str], room: usize) -> RedisResult<Vec<FetchedJob>> {
+        let identity = &self.config.identity;
+        match self.config.fetch {
+            FetchMode::Reliable => {
+                let jobs = fetch::reliable_batch(&self.conn, identity, order, room).await?;
+                if !jobs.is_empty() {
+                    return Ok(jobs);
+                }
+                let wait = if order.len() == 1 {
+                    IDLE_WAIT_ONE_QUEUE
+                } else {
+                    IDLE_WAIT_SEVERAL_QUEUES
+                };
+                let job = fetch::reliable_wait(&self.blocking, identity, order[0], wait).await?;
+                Ok(job.into_iter().collect())
+            }
+            FetchMode::Basic => {
+                let job = fetch::basic(&self.blocking, order, BASIC_FETCH_TIMEOUT).await?;
+                Ok(job.into_iter().collect())
+            }
+        }
+    }
+
+    async fn deliver(&self, jobs: Vec<FetchedJob>) {
+        let mut rest = jobs.into_iter();
+        while let Some(job) = rest.next() {
+            if self.state.quiet.load(Ordering::SeqCst) {
+                let mut back = vec![job];
+                back.extend(rest);
+                let reliable = self.config.fetch == FetchMode::Reliable;
+                if let Err(e) =
+                    fetch::requeue(&self.conn, &self.config.identity, reliable, &back).await
+                {
+                    self.state
+                        .log(format!("Failed to requeue {} jobs: {e}", back.len()));
+                }
+                return;
+            }
+            match self.jobs.try_send(job) {
+                Ok(()) => {}
+                Err(TrySendError::Full(job)) => {
+                    // More jobs than room (a blocking wait returned one extra): wait for room.
+                    let mut job = job;
+                    loop {
+                        let _ = tokio::time::timeout(
+                            Duration::from_millis(20),
+                            self.state.room.notified(),
+                        )
+                        .await;
+                        match self.jobs.try_send(job) {
+                            Ok(()) => break,
+                            Err(TrySendError::Full(back)) => job = back,
+                            Err(TrySendError::Disconnected(_)) => return,
+                        }
+                    }
+                }
+                Err(TrySendError::Disconnected(_)) => return,
+            }
+        }
+    }
+}
+
+async fn acknowledge_loop(
+    conn: Arc<RedisConnection>,
+    identity: String,
+    mut acks: mpsc::UnboundedReceiver<FetchedJob>,
+    state: Arc<State>,
+) {
+    let mut batch = Vec::new();
+    while let Some(job) = acks.recv().await {
+        batch.push(job);
+        while batch.len() < 1000 {
+            match acks.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        // Keep trying: an unacknowledged job would run again after a restart.
+        let mut pause = RETRY_PAUSE;
+        while let Err(e) = fetch::acknowledge(&conn, &identity, &batch).await {
+            state.log(format!("Failed to acknowledge {} jobs: {e}", batch.len()));
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(MAX_RETRY_PAUSE);
+        }
+        batch.clear();
+    }
+}

@@ -1,0 +1,249 @@
+//! The process registry as Sidekiq 7 writes it (wire-format §1.4): the `processes` set, the
+//! identity hash with its `info` JSON, the busy-work hashes, stats counters and remote signals.
+
+use std::collections::BTreeMap;
+
+use crate::connection::RedisConnection;
+use crate::error::RedisResult;
+use crate::json::{self, ruby_float};
+use crate::server::config::ServerConfig;
+use crate::server::keys;
+
+/// Daily stats keys live five years, as in Sidekiq.
+const STATS_TTL: u64 = 5 * 365 * 24 * 60 * 60;
+/// Process and work keys expire a minute after the last beat.
+const PROCESS_TTL: u64 = 60;
+
+/// What one beat reports.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Beat {
+    pub busy: usize,
+    pub quiet: bool,
+    pub rss_kb: u64,
+    pub rtt_us: u64,
+    /// tid → work record JSON of each busy thread.
+    pub work: BTreeMap<String, String>,
+    pub processed: u64,
+    pub failed: u64,
+    pub now: f64,
+}
+
+/// What Redis said back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BeatReply {
+    /// The process hash had expired or never existed (first beat, or after an outage).
+    pub first: bool,
+    /// A remote command (`TSTP`, `TERM`, `TTIN`) from the Web UI or API.
+    pub signal: Option<String>,
+}
+
+/// The `info` JSON, a superset of what Sidekiq 6.4, 7 and 8 read.
+pub fn info_json(config: &ServerConfig) -> String {
+    let mut out = Vec::with_capacity(512);
+    let names = config.queue_list().names().to_vec();
+    out.extend_from_slice(b"{\"hostname\":");
+    json::write_str(&mut out, &config.hostname);
+    out.extend_from_slice(b",\"started_at\":");
+    out.extend_from_slice(ruby_float(config.started_at).unwrap_or_default().as_bytes());
+    out.extend_from_slice(format!(",\"pid\":{},\"tag\":", config.pid).as_bytes());
+    json::write_str(&mut out, &config.tag);
+    out.extend_from_slice(
+        format!(",\"concurrency\":{},\"queues\":", config.concurrency).as_bytes(),
+    );
+    write_str_array(&mut out, &names);
+    out.extend_from_slice(b",\"weights\":[");
+    write_weights(&mut out, config);
+    out.extend_from_slice(b"],\"labels\":");
+    write_str_array(&mut out, &config.labels);
+    out.extend_from_slice(b",\"identity\":");
+    json::write_str(&mut out, &config.identity);
+    out.extend_from_slice(b",\"version\":");
+    json::write_str(&mut out, &config.version);
+    out.extend_from_slice(b",\"embedded\":false,\"capsules\":{\"default\":{\"concurrency\":");
+    out.extend_from_slice(config.concurrency.to_string().as_bytes());
+    out.extend_from_slice(b",\"mode\":");
+    let mode = if config.queue_list().is_strict() {
+        "strict"
+    } else {
+        "weighted"
+    };
+    json::write_str(&mut out, mode);
+    out.extend_from_slice(b",\"weights\":");
+    write_weights(&mut out, config);
+    out.extend_from_slice(b"}}}");
+    String::from_utf8(out).unwrap_or_default()
+}
+
+fn write_str_array(out: &mut Vec<u8>, items: &[String]) {
+    out.push(b'[');
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        json::write_str(out, item);
+    }
+    out.push(b']');
+}
+
+fn write_weights(out: &mut Vec<u8>, config: &ServerConfig) {
+    out.push(b'{');
+    for (i, (name, weight)) in config.queues.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        json::write_str(out, name);
+        out.extend_from_slice(format!(":{weight}").as_bytes());
+    }
+    out.push(b'}');
+}
+
+/// The value of a busy thread in `<identity>:work`.
+pub fn work_json(queue: &str, payload: &str, run_at: i64) -> String {
+    let mut out = Vec::with_capacity(payload.len() + 64);
+    out.extend_from_slice(b"{\"queue\":");
+    json::write_str(&mut out, queue);
+    out.extend_from_slice(b",\"payload\":");
+    json::write_str(&mut out, payload);
+    out.extend_from_slice(format!(",\"run_at\":{run_at}}}").as_bytes());
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// `YYYY-MM-DD` (UTC) of an epoch time, for the daily stats keys.
+pub fn utc_date(epoch_seconds: f64) -> String {
+    let days = (epoch_seconds / 86_400.0).floor() as i64;
+    // Civil-from-days (proleptic Gregorian).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+/// One heartbeat: flush the stats, replace the busy-work hashes, refresh the process hash and
+/// take one pending remote signal.
+pub async fn beat(
+    conn: &RedisConnection,
+    config: &ServerConfig,
+    info: &str,
+    beat: &Beat,
+) -> RedisResult<BeatReply> {
+    let date = utc_date(beat.now);
+    let mut pipe = redis::Pipeline::new();
+    pipe.atomic();
+    if beat.processed + beat.failed > 0 {
+        for (name, count) in [("processed", beat.processed), ("failed", beat.failed)] {
+            let daily = format!("stat:{name}:{date}");
+            pipe.cmd("INCRBY")
+                .arg(format!("stat:{name}"))
+                .arg(count)
+                .ignore();
+            pipe.cmd("INCRBY").arg(&daily).arg(count).ignore();
+            pipe.cmd("EXPIRE").arg(&daily).arg(STATS_TTL).ignore();
+        }
+    }
+    for key in [
+        keys::busy_work(&config.identity),
+        keys::busy_workers(&config.identity),
+    ] {
+        pipe.cmd("UNLINK").arg(&key).ignore();
+        if !beat.work.is_empty() {
+            let hset = pipe.cmd("HSET").arg(&key);
+            for (tid, work) in &beat.work {
+                hset.arg(tid).arg(work);
+            }
+            hset.ignore();
+            pipe.cmd("EXPIRE").arg(&key).arg(PROCESS_TTL).ignore();
+        }
+    }
+    pipe.cmd("SADD")
+        .arg("processes")
+        .arg(&config.identity)
+        .ignore();
+    pipe.cmd("EXISTS").arg(&config.identity);
+    pipe.cmd("HSET")
+        .arg(&config.identity)
+        .arg("info")
+        .arg(info)
+        .arg("busy")
+        .arg(beat.busy)
+        .arg("beat")
+        .arg(ruby_float(beat.now).unwrap_or_default())
+        .arg("rtt_us")
+        .arg(beat.rtt_us)
+        .arg("quiet")
+        .arg(if beat.quiet { "true" } else { "false" })
+        .arg("rss")
+        .arg(beat.rss_kb)
+        .arg("concurrency")
+        .arg(config.concurrency)
+        .ignore();
+    pipe.cmd("EXPIRE")
+        .arg(&config.identity)
+        .arg(PROCESS_TTL)
+        .ignore();
+    pipe.cmd("RPOP").arg(keys::signals(&config.identity));
+    let (exists, signal): (i64, Option<String>) = conn.pipeline(&pipe).await?;
+    Ok(BeatReply {
+        first: exists == 0,
+        signal,
+    })
+}
+
+/// Round-trip time of one PING, in microseconds.
+pub async fn ping_rtt_us(conn: &RedisConnection) -> RedisResult<u64> {
+    let started = std::time::Instant::now();
+    conn.call::<String>(&[b"PING".to_vec()]).await?;
+    Ok(started.elapsed().as_micros() as u64)
+}
+
+/// A clean exit: the process leaves `processes` and its busy-work hashes go. (The identity
+/// hash itself expires, as with Sidekiq.)
+pub async fn clear(conn: &RedisConnection, identity: &str) -> RedisResult<()> {
+    let mut pipe = redis::Pipeline::new();
+    pipe.cmd("SREM").arg("processes").arg(identity).ignore();
+    pipe.cmd("UNLINK")
+        .arg(keys::busy_work(identity))
+        .arg(keys::busy_workers(identity))
+        .ignore();
+    conn.pipeline::<()>(&pipe).await
+}
+
+/// This process's resident set size in kB (Linux), as Sidekiq reports it.
+pub fn rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|line| line.starts_with("VmRSS:"))
+                .and_then(|line| line.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_utc_calendar_days() {
+        assert_eq!(utc_date(0.0), "1970-01-01");
+        assert_eq!(utc_date(951_782_400.0), "2000-02-29");
+        assert_eq!(utc_date(1_700_000_000.5), "2023-11-14");
+        assert_eq!(utc_date(1_795_910_399.0), "2026-11-28");
+    }
+
+    #[test]
+    fn work_records_nest_the_payload_as_a_string() {
+        assert_eq!(
+            work_json("default", r#"{"a":1}"#, 1_700_000_000),
+            r#"{"queue":"default","payload":"{\"a\":1}","run_at":1700000000}"#
+        );
+    }
+}

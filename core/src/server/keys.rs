@@ -1,0 +1,29 @@
+//! Redis key names used by the server (Sidekiq's, plus Ferrokiq's reliable-fetch lists).
+
+/// Sidekiq's list for a queue.
+pub fn queue(name: &str) -> String {
+    format!("queue:{name}")
+}
+
+/// The working list where this process keeps the jobs it fetched from `queue` until they are
+/// acknowledged.
+pub fn working(identity: &str, queue: &str) -> String {
+    format!("ferrokiq:working:{identity}:{queue}")
+}
+
+/// Hash of every working list: field = list key, value = `identity` + '\n' + `queue`, so that
+/// any process can find and recover the lists of a process that died.
+pub const WORKING_REGISTRY: &str = "ferrokiq:working";
+
+pub fn busy_work(identity: &str) -> String {
+    format!("{identity}:work")
+}
+
+/// Sidekiq 6.4's name for the busy-work hash, still read by 6.4 Web UIs and APIs.
+pub fn busy_workers(identity: &str) -> String {
+    format!("{identity}:workers")
+}
+
+pub fn signals(identity: &str) -> String {
+    format!("{identity}-signals")
+}

@@ -1,0 +1,13 @@
+//! The server side of the engine: fetching, acknowledgement, heartbeats, retries and the
+//! scheduler's Redis work. Ruby runs only the jobs themselves.
+
+pub mod config;
+pub mod engine;
+pub mod fetch;
+pub mod heartbeat;
+pub mod keys;
+pub mod sets;
+
+pub use config::{FetchMode, ServerConfig};
+pub use engine::{Engine, NextJob};
+pub use fetch::FetchedJob;

@@ -1,0 +1,255 @@
+//! `Ferrokiq::Native::Engine`: the server engine as the Ruby launcher and worker threads see
+//! it. Jobs come out as `[queue, payload]`; everything that touches Redis runs in Rust.
+
+use std::time::Duration;
+
+use ferrokiq_core::payload::now_epoch_seconds;
+use ferrokiq_core::retry;
+use ferrokiq_core::rng::Rng;
+use ferrokiq_core::server::{sets, Engine, FetchMode, FetchedJob, NextJob, ServerConfig};
+use ferrokiq_core::RedisResult;
+use magnus::{prelude::*, Error, RArray, RHash, RModule, Ruby, Value};
+
+use crate::redis::NativeRedis;
+use crate::runtime::{thread_driver, SetupError};
+use crate::{errors, gvl};
+
+#[magnus::wrap(class = "Ferrokiq::Native::Engine", free_immediately, size)]
+pub struct NativeEngine {
+    engine: Engine,
+}
+
+fn setup_error(ruby: &Ruby, e: SetupError) -> Error {
+    match e {
+        SetupError::Runtime(e) => errors::runtime_error(ruby, &e),
+        SetupError::Redis(e) => errors::redis_error(ruby, &e),
+    }
+}
+
+/// Waits for an engine future on this thread, without the GVL and interruptibly.
+fn wait<T>(
+    ruby: &Ruby,
+    future: impl std::future::Future<Output = RedisResult<T>>,
+) -> Result<T, Error> {
+    let driver = thread_driver().map_err(|e| setup_error(ruby, e))?;
+    gvl::wait_for(ruby, &driver.runtime, &driver.wakeup, future)
+}
+
+fn job_pairs(list: RArray) -> Result<Vec<FetchedJob>, Error> {
+    let mut jobs = Vec::with_capacity(list.len());
+    for i in 0..list.len() {
+        let (queue, payload): (String, String) = list.entry(i as isize)?;
+        jobs.push(FetchedJob { queue, payload });
+    }
+    Ok(jobs)
+}
+
+impl NativeEngine {
+    /// `Engine.new(redis, options)`: connects, recovers dead processes' jobs, starts fetching.
+    fn new(ruby: &Ruby, redis: &NativeRedis, options: RHash) -> Result<Self, Error> {
+        let queues: Vec<(String, u32)> = options.fetch("queues")?;
+        let fetch: String = options.fetch("fetch")?;
+        let config = ServerConfig {
+            identity: options.fetch("identity")?,
+            hostname: options.fetch("hostname")?,
+            pid: std::process::id(),
+            tag: options.fetch("tag")?,
+            labels: options.fetch("labels")?,
+            concurrency: options.fetch("concurrency")?,
+            queues,
+            fetch: match fetch.as_str() {
+                "basic" => FetchMode::Basic,
+                "reliable" => FetchMode::Reliable,
+                other => {
+                    return Err(errors::argument_error(
+                        ruby,
+                        format!("unknown fetch strategy {other:?} (use :reliable or :basic)"),
+                    ))
+                }
+            },
+            version: options.fetch("version")?,
+            started_at: now_epoch_seconds(),
+            dead_max_jobs: options.fetch("dead_max_jobs")?,
+            dead_timeout: Duration::from_secs_f64(options.fetch("dead_timeout")?),
+        };
+        let settings = redis.settings().clone();
+        let engine = wait(ruby, async move {
+            // Starting builds a runtime; do it off the Ruby thread's own runtime.
+            std::thread::spawn(move || Engine::start(config, settings))
+                .join()
+                .unwrap_or_else(|_| {
+                    Err(ferrokiq_core::RedisFailure::Config(
+                        "the engine failed to start".to_string(),
+                    ))
+                })
+        })?;
+        Ok(NativeEngine { engine })
+    }
+
+    /// The next job as `[queue, payload]`, nil when none came within `timeout` seconds, false
+    /// once the process is quiet. Waits without the GVL.
+    fn next_job(ruby: &Ruby, rb_self: &Self, timeout: f64) -> Result<Value, Error> {
+        let mut next = rb_self.engine.try_next_job();
+        if next == NextJob::Empty {
+            let (interrupt_tx, interrupt_rx) = crossbeam_channel::bounded::<()>(1);
+            let engine = &rb_self.engine;
+            next = gvl::without_gvl(
+                || engine.next_job(Duration::from_secs_f64(timeout.max(0.0)), &interrupt_rx),
+                &interrupt_tx,
+            )
+            .unwrap_or(NextJob::Empty);
+            ruby.thread_check_ints()?;
+        }
+        Ok(match next {
+            NextJob::Job(job) => ruby
+                .ary_new_from_values(&[
+                    ruby.str_new(&job.queue).as_value(),
+                    ruby.str_new(&job.payload).as_value(),
+                ])
+                .as_value(),
+            NextJob::Empty => ruby.qnil().as_value(),
+            NextJob::Stopped => ruby.qfalse().as_value(),
+        })
+    }
+
+    fn acknowledge(&self, queue: String, payload: String) {
+        self.engine.acknowledge(FetchedJob { queue, payload });
+    }
+
+    fn work_started(&self, tid: String, queue: String, payload: String) {
+        self.engine.work_started(&tid, &queue, &payload);
+    }
+
+    fn work_finished(&self, tid: String, failed: bool) {
+        self.engine.work_finished(&tid, failed);
+    }
+
+    fn busy(&self) -> usize {
+        self.engine.busy_count()
+    }
+
+    fn quiet(ruby: &Ruby, rb_self: &Self) -> Result<bool, Error> {
+        wait(ruby, rb_self.engine.quiet())?;
+        Ok(true)
+    }
+
+    fn is_quiet(&self) -> bool {
+        self.engine.is_quiet()
+    }
+
+    /// Puts `[[queue, payload], ...]` back at the head of their queues.
+    fn requeue(ruby: &Ruby, rb_self: &Self, jobs: RArray) -> Result<usize, Error> {
+        let jobs = job_pairs(jobs)?;
+        wait(ruby, rb_self.engine.requeue(&jobs))?;
+        Ok(jobs.len())
+    }
+
+    /// One heartbeat: `[first_beat, remote_signal_or_nil]`.
+    fn beat(ruby: &Ruby, rb_self: &Self) -> Result<(bool, Option<String>), Error> {
+        let reply = wait(ruby, rb_self.engine.beat())?;
+        Ok((reply.first, reply.signal))
+    }
+
+    fn recover_orphans(ruby: &Ruby, rb_self: &Self) -> Result<u64, Error> {
+        wait(ruby, rb_self.engine.recover_orphans())
+    }
+
+    fn stop(ruby: &Ruby, rb_self: &Self) -> Result<bool, Error> {
+        wait(ruby, rb_self.engine.stop())?;
+        Ok(true)
+    }
+
+    fn events(&self) -> Vec<String> {
+        self.engine.take_events()
+    }
+
+    /// `ZADD retry <at> <payload>`.
+    fn schedule_retry(
+        ruby: &Ruby,
+        rb_self: &Self,
+        payload: String,
+        at: f64,
+    ) -> Result<bool, Error> {
+        let conn = rb_self.engine.connection().clone();
+        wait(ruby, async move {
+            sets::schedule_retry(&conn, at, &payload).await
+        })?;
+        Ok(true)
+    }
+
+    /// Adds a payload to the dead set, trimmed by the configured age and size.
+    fn send_to_morgue(ruby: &Ruby, rb_self: &Self, payload: String) -> Result<bool, Error> {
+        let conn = rb_self.engine.connection().clone();
+        let config = rb_self.engine.config();
+        let (max, timeout) = (config.dead_max_jobs, config.dead_timeout.as_secs_f64());
+        wait(ruby, async move {
+            sets::send_to_morgue(&conn, now_epoch_seconds(), &payload, max, timeout).await
+        })?;
+        Ok(true)
+    }
+
+    /// Pops one job due now from `set` ("retry" or "schedule"), or nil.
+    fn pop_due(ruby: &Ruby, rb_self: &Self, set: String) -> Result<Option<String>, Error> {
+        let conn = rb_self.engine.connection().clone();
+        wait(ruby, async move {
+            sets::pop_due(&conn, &set, now_epoch_seconds()).await
+        })
+    }
+}
+
+/// `Ferrokiq::Native.retry_delay(count)`: Sidekiq 7's default delay with jitter.
+fn retry_delay(count: u64) -> f64 {
+    retry::default_delay(count, &mut Rng::from_os())
+}
+
+/// `Ferrokiq::Native.retry_jitter(count)`: the jitter added to custom delays.
+fn retry_jitter(count: u64) -> f64 {
+    retry::jitter(count, &mut Rng::from_os())
+}
+
+/// `Ferrokiq::Native.compress_backtrace(lines)`.
+fn compress_backtrace(lines: Vec<String>) -> String {
+    retry::compress_backtrace(&lines)
+}
+
+pub fn init(ruby: &Ruby, native: &RModule) -> Result<(), Error> {
+    native.define_singleton_method("retry_delay", magnus::function!(retry_delay, 1))?;
+    native.define_singleton_method("retry_jitter", magnus::function!(retry_jitter, 1))?;
+    native.define_singleton_method(
+        "compress_backtrace",
+        magnus::function!(compress_backtrace, 1),
+    )?;
+    let class = native.define_class("Engine", ruby.class_object())?;
+    class.define_singleton_method("new", magnus::function!(NativeEngine::new, 2))?;
+    class.define_method("next_job", magnus::method!(NativeEngine::next_job, 1))?;
+    class.define_method("acknowledge", magnus::method!(NativeEngine::acknowledge, 2))?;
+    class.define_method(
+        "work_started",
+        magnus::method!(NativeEngine::work_started, 3),
+    )?;
+    class.define_method(
+        "work_finished",
+        magnus::method!(NativeEngine::work_finished, 2),
+    )?;
+    class.define_method("busy", magnus::method!(NativeEngine::busy, 0))?;
+    class.define_method("quiet", magnus::method!(NativeEngine::quiet, 0))?;
+    class.define_method("quiet?", magnus::method!(NativeEngine::is_quiet, 0))?;
+    class.define_method("requeue", magnus::method!(NativeEngine::requeue, 1))?;
+    class.define_method("beat", magnus::method!(NativeEngine::beat, 0))?;
+    class.define_method(
+        "recover_orphans",
+        magnus::method!(NativeEngine::recover_orphans, 0),
+    )?;
+    class.define_method("stop", magnus::method!(NativeEngine::stop, 0))?;
+    class.define_method("events", magnus::method!(NativeEngine::events, 0))?;
+    class.define_method(
+        "schedule_retry",
+        magnus::method!(NativeEngine::schedule_retry, 2),
+    )?;
+    class.define_method(
+        "send_to_morgue",
+        magnus::method!(NativeEngine::send_to_morgue, 1),
+    )?;
+    class.define_method("pop_due", magnus::method!(NativeEngine::pop_due, 1))?;
+    Ok(())
+}
