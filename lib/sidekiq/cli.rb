@@ -111,19 +111,23 @@ module Sidekiq
         o.on("-c", "--concurrency INT", "processor threads to use") { |arg| options[:concurrency] = Integer(arg) }
         o.on("-e", "--environment ENV", "Application environment") { |arg| options[:environment] = arg }
         o.on("-g", "--tag TAG", "Process tag for procline") { |arg| options[:tag] = arg }
-        o.on("-q", "--queue QUEUE[,WEIGHT]", "Queues to process with optional weights") do |arg|
-          (options[:queues] ||= []) << arg
-        end
-        o.on("-r", "--require [PATH|DIR]", "Location of Rails application with jobs or file to require") do |arg|
-          options[:require] = arg
-        end
         o.on("-t", "--timeout NUM", "Shutdown timeout") { |arg| options[:timeout] = Integer(arg) }
         o.on("-v", "--verbose", "Print more verbose output") { options[:verbose] = true }
         o.on("-C", "--config PATH", "path to YAML config file") { |arg| options[:config_file] = arg }
-        o.on("--fetch STRATEGY", %w[reliable basic], "reliable (default) or basic (Sidekiq's BRPOP)") do |arg|
-          options[:fetch] = arg.to_sym
-        end
+        work_options(o, options)
         informational_options(o)
+      end
+    end
+
+    def work_options(parser, options)
+      parser.on("-q", "--queue QUEUE[,WEIGHT]", "Queues to process with optional weights") do |arg|
+        (options[:queues] ||= []) << arg
+      end
+      parser.on("-r", "--require [PATH|DIR]", "Location of Rails application with jobs or file to require") do |arg|
+        options[:require] = arg
+      end
+      parser.on("--fetch STRATEGY", %w[reliable basic], "reliable (default) or basic (Sidekiq's BRPOP)") do |arg|
+        options[:fetch] = arg.to_sym
       end
     end
 

@@ -1,0 +1,80 @@
+# frozen_string_literal: true
+
+require "open3"
+
+# The command line and config/sidekiq.yml, as Sidekiq 7 reads them.
+RSpec.describe "sidekiq command line" do
+  def run_cli(*args, chdir: Dir.tmpdir)
+    Open3.capture3({ "REDIS_URL" => REDIS.url }, RbConfig.ruby, ServerProcess::EXE, *args, chdir: chdir)
+  end
+
+  it "prints the version and help" do
+    out, _, status = run_cli("-V")
+    expect(status).to be_success
+    expect(out).to include("Sidekiq #{Sidekiq::VERSION}")
+    out, _, status = run_cli("-h")
+    expect(status.exitstatus).to eq(1)
+    expect(out).to include("--concurrency", "--queue", "--config", "--fetch")
+  end
+
+  {
+    %w[--bogus] => /invalid option: --bogus/,
+    %w[-c zero] => /invalid value for Integer/,
+    %w[-c 0] => /concurrency: 0 is not a valid value/,
+    %w[-t -1] => /timeout: -1 is not a valid value/,
+    %w[--fetch magic] => /invalid argument: --fetch magic/,
+    %w[-C /nonexistent.yml] => %r{No such file /nonexistent.yml},
+    %w[-r /nonexistent.rb] => /Please point Sidekiq to a Rails application or a Ruby file/
+  }.each do |args, message|
+    it "rejects #{args.join(" ")} with a message and exit status 1" do
+      _, err, status = run_cli(*args)
+      expect(status.exitstatus).to eq(1)
+      expect(err).to match(message)
+      expect(err).not_to include("from /") # no stack dump
+    end
+  end
+
+  it "rejects a malformed YAML file" do
+    Dir.mktmpdir do |dir|
+      File.write(File.join(dir, "bad.yml"), ":concurrency: [unclosed\n")
+      _, err, status = run_cli("-C", "bad.yml", chdir: dir)
+      expect(status.exitstatus).to eq(1)
+      expect(err).to match(/did not find expected|while parsing/)
+    end
+  end
+
+  it "reads config/sidekiq.yml: ERB, symbol and string keys, environment sections, queue weights" do
+    jobs = "class YamlJob\n  include Sidekiq::Job\n  def perform; end\nend\n"
+    server = ServerProcess.new(jobs: jobs, env: { "RAILS_ENV" => "production", "YAML_THREADS" => "7" })
+    FileUtils.mkdir_p(File.join(server.dir, "config"))
+    File.write(File.join(server.dir, "config", "sidekiq.yml"), <<~YAML)
+      :concurrency: 2
+      timeout: 9
+      :tag: yaml-tag
+      :labels: [blue, green]
+      :queues:
+        - [critical, 3]
+        - "default,1"
+        - low
+      production:
+        :concurrency: <%= ENV.fetch("YAML_THREADS") %>
+    YAML
+    (@servers ||= []) << server.start
+    identity = eventually { Sidekiq.redis { |conn| conn.smembers("processes") }.first }
+    info = JSON.parse(Sidekiq.redis { |conn| conn.hget(identity, "info") })
+    expect(info).to include("concurrency" => 7, "tag" => "yaml-tag", "labels" => %w[blue green],
+                            "queues" => %w[critical default low],
+                            "weights" => [{ "critical" => 3, "default" => 1, "low" => 0 }])
+    expect(server.stop).to be_success
+  end
+
+  it "lets flags override the file" do
+    server = ServerProcess.new(jobs: "", args: %w[-c 3 -q only -g flags -C custom.yml])
+    File.write(File.join(server.dir, "custom.yml"), ":concurrency: 9\n:queues: [a, b]\n:tag: file\n")
+    (@servers ||= []) << server.start
+    identity = eventually { Sidekiq.redis { |conn| conn.smembers("processes") }.first }
+    info = JSON.parse(Sidekiq.redis { |conn| conn.hget(identity, "info") })
+    expect(info).to include("concurrency" => 3, "queues" => ["only"], "tag" => "flags")
+    expect(server.stop).to be_success
+  end
+end

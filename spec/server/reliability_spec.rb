@@ -1,0 +1,48 @@
+# frozen_string_literal: true
+
+# Reliable fetch: jobs survive SIGKILL.
+RSpec.describe "Reliable fetch" do
+  COUNTING_JOBS = <<~RUBY
+    class CountJob
+      include Sidekiq::Job
+      def perform(index)
+        sleep 0.002
+        Sidekiq.redis { |conn| conn.sadd("done", index.to_s) }
+      end
+    end
+  RUBY
+
+  before { eval(COUNTING_JOBS, TOPLEVEL_BINDING) } # rubocop:disable Security/Eval
+
+  def done_count
+    Sidekiq.redis { |conn| conn.scard("done") }
+  end
+
+  it "runs every job at least once although the server is killed with SIGKILL three times" do
+    total = 3000
+    CountJob.perform_bulk((1..total).map { |i| [i] })
+    3.times do
+      server = start_server(jobs: COUNTING_JOBS, args: %w[-c 5])
+      before = done_count
+      eventually { done_count > before + 50 }
+      server.kill!
+    end
+    expect(done_count).to be < total
+    working = Sidekiq.redis { |conn| conn.hgetall("ferrokiq:working") }
+    expect(working).not_to be_empty
+
+    start_server(jobs: COUNTING_JOBS, args: %w[-c 5])
+    eventually(timeout: 90) { done_count == total }
+    expect(Sidekiq.redis { |conn| conn.llen("queue:default") }).to eq(0)
+  end
+
+  it "with basic fetch, requeues what it fetched on TERM and keeps no working lists" do
+    CountJob.perform_bulk((1..200).map { |i| [i] })
+    server = start_server(jobs: COUNTING_JOBS, args: %w[-c 2 --fetch basic])
+    eventually { done_count > 20 }
+    expect(server.stop).to be_success
+    remaining = Sidekiq.redis { |conn| conn.llen("queue:default") }
+    expect(done_count + remaining).to be >= 200
+    expect(Sidekiq.redis { |conn| conn.hgetall("ferrokiq:working") }).to be_empty
+  end
+end

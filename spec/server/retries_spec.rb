@@ -1,0 +1,138 @@
+# frozen_string_literal: true
+
+require "base64"
+require "zlib"
+
+# Failures in a real server process: retry fields and delays, exhaustion, death handlers.
+RSpec.describe "Retries and death" do
+  JOBS_WITH_FAILURES = <<~RUBY
+    Sidekiq.configure_server do |config|
+      config.death_handlers << ->(job, ex) {
+        Sidekiq.redis { |conn| conn.rpush("deaths", Sidekiq.dump_json([job["class"], ex.class.name, job["jid"]])) }
+      }
+    end
+
+    class FailingJob
+      include Sidekiq::Job
+      sidekiq_options retry: 3, backtrace: 2, retry_queue: "retries"
+      def perform(*)
+        raise ArgumentError, "boom é"
+      end
+    end
+
+    class NoRetryJob
+      include Sidekiq::Job
+      sidekiq_options retry: 0
+      sidekiq_retries_exhausted { |job, ex| Sidekiq.redis { |c| c.rpush("exhausted", job["jid"] + ":" + ex.message) } }
+      def perform
+        raise "no retries"
+      end
+    end
+
+    class NeverRetryJob
+      include Sidekiq::Job
+      sidekiq_options retry: false
+      def perform
+        raise "gone"
+      end
+    end
+
+    class NotDeadJob
+      include Sidekiq::Job
+      sidekiq_options retry: 0, dead: false
+      def perform
+        raise "not dead"
+      end
+    end
+
+    class CustomDelayJob
+      include Sidekiq::Job
+      sidekiq_retry_in { |count, ex, job| job["args"].first == "kill" ? :kill : 3600 }
+      def perform(*)
+        raise "custom"
+      end
+    end
+
+    class OkJob
+      include Sidekiq::Job
+      def perform
+        Sidekiq.redis { |c| c.rpush("ok", jid) }
+      end
+    end
+  RUBY
+
+  before { eval(JOBS_WITH_FAILURES, TOPLEVEL_BINDING) } # rubocop:disable Security/Eval
+
+  def retries
+    Sidekiq.redis { |conn| conn.zrange("retry", 0, -1, "WITHSCORES") }.map { |json, score| [JSON.parse(json), score] }
+  end
+
+  def dead
+    Sidekiq.redis { |conn| conn.zrange("dead", 0, -1) }
+  end
+
+  def deaths
+    redis_list("deaths").map { |json| JSON.parse(json) }
+  end
+
+  it "schedules a retry with Sidekiq's fields, delay and compressed backtrace" do
+    jid = FailingJob.perform_async(1)
+    start_server(jobs: JOBS_WITH_FAILURES)
+    (job, score), = eventually { retries.any? && retries }
+    expect(job).to include("jid" => jid, "queue" => "retries", "retry_count" => 0, "error_class" => "ArgumentError",
+                           "error_message" => "boom é", "retry" => 3)
+    expect(job["failed_at"]).to be_a(Float)
+    expect(score - job["failed_at"]).to be_between(15, 15 + 9 + 1)
+    lines = JSON.parse(Zlib::Inflate.inflate(Base64.strict_decode64(job["error_backtrace"])))
+    expect(lines.size).to eq(2)
+    expect(lines.first).to include("jobs.rb")
+    expect(Sidekiq.redis { |conn| conn.get("stat:failed") }.to_i).to be <= 1
+  end
+
+  it "sends retry: 0 jobs to the dead set after the exhausted hook, then to the death handlers" do
+    jid = NoRetryJob.perform_async
+    start_server(jobs: JOBS_WITH_FAILURES)
+    eventually { deaths.any? }
+    expect(redis_list("exhausted")).to eq(["#{jid}:no retries"])
+    expect(dead.map { |json| JSON.parse(json)["jid"] }).to eq([jid])
+    expect(deaths).to eq([["NoRetryJob", "RuntimeError", jid]])
+  end
+
+  it "gives retry: false jobs to the death handlers only" do
+    jid = NeverRetryJob.perform_async
+    start_server(jobs: JOBS_WITH_FAILURES)
+    eventually { deaths.any? }
+    expect(deaths).to eq([["NeverRetryJob", "RuntimeError", jid]])
+    expect(dead).to be_empty
+    expect(retries).to be_empty
+  end
+
+  it "keeps dead: false jobs out of the dead set" do
+    NotDeadJob.perform_async
+    start_server(jobs: JOBS_WITH_FAILURES)
+    eventually { deaths.any? }
+    expect(dead).to be_empty
+  end
+
+  it "uses sidekiq_retry_in: a delay in seconds, or :kill" do
+    delayed = CustomDelayJob.perform_async("later")
+    killed = CustomDelayJob.perform_async("kill")
+    start_server(jobs: JOBS_WITH_FAILURES)
+    eventually { retries.any? && dead.any? }
+    job, score = retries.first
+    expect(job["jid"]).to eq(delayed)
+    expect(score - job["failed_at"]).to be_between(3600, 3600 + 9 + 1)
+    expect(JSON.parse(dead.first)["jid"]).to eq(killed)
+  end
+
+  it "retries unknown classes and dead-letters malformed JSON, and keeps going" do
+    Sidekiq::Client.push("class" => "NoSuchJob", "args" => [])
+    Sidekiq.redis { |conn| conn.lpush("queue:default", "{not json") }
+    ok = OkJob.perform_async
+    start_server(jobs: JOBS_WITH_FAILURES)
+    eventually { redis_list("ok").any? && retries.any? && dead.any? }
+    expect(redis_list("ok")).to eq([ok])
+    expect(retries.first.first).to include("class" => "NoSuchJob", "error_class" => "NameError")
+    expect(dead).to eq(["{not json"])
+  end
+end
