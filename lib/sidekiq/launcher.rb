@@ -10,6 +10,8 @@ module Sidekiq
   # acknowledgements), the worker threads, the heartbeat and the scheduled-job poller.
   class Launcher
     BEAT_PAUSE = 10
+    # How often the engine's log messages (Redis outages and recoveries) are written out.
+    EVENTS_PAUSE = 1
     # Every this many beats, look for jobs left behind by processes that died.
     RECOVERY_EVERY = 3
 
@@ -65,7 +67,7 @@ module Sidekiq
       @beats.wake
       @heartbeat.join(5)
       @engine.stop
-      @engine.events.each { |message| @config.logger.info(message) }
+      log_engine_events
     end
 
     private
@@ -109,7 +111,11 @@ module Sidekiq
           beat
           recover_orphans if (beats % RECOVERY_EVERY).zero?
           beats += 1
-          @beats.sleep(BEAT_PAUSE)
+          (BEAT_PAUSE / EVENTS_PAUSE).times do
+            break if @beats.sleep(EVENTS_PAUSE)
+
+            log_engine_events
+          end
         end
       end
     end
@@ -124,6 +130,10 @@ module Sidekiq
       @config.logger.error("heartbeat: #{e}") unless @redis_down
       @redis_down = true
     ensure
+      log_engine_events
+    end
+
+    def log_engine_events
       @engine.events.each { |message| @config.logger.info(message) }
     end
 
