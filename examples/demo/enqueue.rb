@@ -38,6 +38,9 @@ end
 timed("20 reminders in 1-20 minutes (perform_in)") do
   20.times { |i| ReminderJob.perform_in((i + 1) * 60, 42 + i, "your cart misses you") }
 end
+timed("2 charges through a gateway that is down") do
+  2.times { |i| FlakyGatewayJob.perform_async("ord_flaky_#{i}") }
+end
 timed("1 reminder tomorrow (set(wait_until:), queue low)") do
   ReminderJob.set(queue: "low", wait_until: Time.now + 86_400).perform_async(7, "see you tomorrow")
 end
@@ -59,4 +62,4 @@ Sidekiq.redis do |conn|
   puts "\n  The next scheduled job, due #{Time.at(score).utc} (the time lives only in the score):"
   puts "  #{job}"
 end
-puts "\nA Sidekiq 7 (or 6.4) server on this Redis would now run these jobs."
+puts "\nA Sidekiq 7 (or 6.4) server on this Redis could now run these jobs; next, Ferrokiq's own server will."

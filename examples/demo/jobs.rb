@@ -39,3 +39,13 @@ class ReminderJob
     logger.info("remind #{user_id}: #{message}")
   end
 end
+
+# A payment gateway that is down: every attempt fails and goes to the retry set.
+class FlakyGatewayJob
+  include Sidekiq::Job
+  sidekiq_options queue: "critical", retry: 3, backtrace: 5
+
+  def perform(order_id)
+    raise IOError, "payment gateway timed out for order #{order_id}"
+  end
+end
