@@ -34,7 +34,8 @@ module Sidekiq
     def run
       @engine = Ferrokiq::Native::Engine.new(@config.redis_pool.native, engine_options)
       @heartbeat = start_heartbeat
-      @poller = Scheduled::Poller.new(@config, @engine).start
+      # The engine moves due jobs itself unless client middleware must see the re-push.
+      @poller = Scheduled::Poller.new(@config, @engine).start unless engine_schedules?
       job_logger = JobLogger.new(@config)
       retrier = JobRetry.new(@config, @engine)
       @processors = Array.new(@config.concurrency) { Processor.new(@config, @engine, job_logger, retrier).start }
@@ -51,7 +52,7 @@ module Sidekiq
       @done = true
       @engine.quiet
       @processors.each(&:terminate)
-      @poller.terminate
+      @poller&.terminate
       fire_event(:quiet, reverse: true)
     end
 
@@ -78,8 +79,13 @@ module Sidekiq
         "labels" => @config[:labels].to_a.map(&:to_s), "concurrency" => @config.concurrency,
         "queues" => @config.queue_weights, "fetch" => @config[:fetch].to_s,
         "version" => Sidekiq::VERSION, "dead_max_jobs" => Integer(@config[:dead_max_jobs]),
-        "dead_timeout" => Float(@config[:dead_timeout_in_seconds])
+        "dead_timeout" => Float(@config[:dead_timeout_in_seconds]),
+        "scheduler_defaults" => (Sidekiq.dump_json(Sidekiq.default_job_options) if engine_schedules?)
       }
+    end
+
+    def engine_schedules?
+      @config.client_middleware.empty?
     end
 
     def wait_for_processors(deadline)
@@ -121,6 +127,7 @@ module Sidekiq
     end
 
     def beat
+      $0 = procline # rubocop:disable Style/SpecialGlobalVars
       first, signal = @engine.beat
       @redis_down = false
       fire_event(:heartbeat) if first
@@ -131,6 +138,14 @@ module Sidekiq
       @redis_down = true
     ensure
       log_engine_events
+    end
+
+    # What `ps` shows, as with Sidekiq: "sidekiq 7.3.10 myapp [3 of 10 busy]".
+    def procline
+      tag = @config[:tag].to_s.empty? ? nil : @config[:tag]
+      parts = ["sidekiq", Sidekiq::VERSION, tag, "[#{@engine.busy} of #{@config.concurrency} busy]"]
+      parts << "stopping" if @done
+      parts.compact.join(" ")
     end
 
     def log_engine_events

@@ -30,6 +30,10 @@ pub struct ServerConfig {
     pub started_at: f64,
     pub dead_max_jobs: u64,
     pub dead_timeout: Duration,
+    /// When set, the engine moves due scheduled and retry jobs itself, pushing them with these
+    /// default job options (`Sidekiq.default_job_options`); only possible when no client
+    /// middleware needs to see the re-push.
+    pub scheduler_defaults: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl ServerConfig {

@@ -21,6 +21,7 @@ use crate::rng::Rng;
 use crate::server::config::{FetchMode, ServerConfig};
 use crate::server::fetch::{self, FetchedJob};
 use crate::server::heartbeat::{self, Beat, BeatReply};
+use crate::server::scheduler;
 
 /// How long an idle fetch blocks on one queue before looking at all of them again.
 const IDLE_WAIT_ONE_QUEUE: f64 = 2.0;
@@ -43,6 +44,8 @@ pub enum NextJob {
 
 struct State {
     quiet: AtomicBool,
+    /// Wakes the scheduler early (on quiet).
+    scheduler_wake: Notify,
     /// Woken when worker threads make room in the channel, or on quiet.
     room: Notify,
     fetcher_done: Notify,
@@ -98,6 +101,7 @@ impl Engine {
         let (acks_tx, acks_rx) = mpsc::unbounded_channel();
         let state = Arc::new(State {
             quiet: AtomicBool::new(false),
+            scheduler_wake: Notify::new(),
             room: Notify::new(),
             fetcher_done: Notify::new(),
             fetcher_running: AtomicBool::new(true),
@@ -122,6 +126,14 @@ impl Engine {
             jobs: jobs_tx,
         };
         runtime.spawn(fetcher.run());
+        if let Some(defaults) = config.scheduler_defaults.clone() {
+            runtime.spawn(schedule_loop(
+                Arc::clone(&conn),
+                config.clone(),
+                defaults,
+                Arc::clone(&state),
+            ));
+        }
         runtime.spawn(acknowledge_loop(
             Arc::clone(&conn),
             config.identity.clone(),
@@ -251,6 +263,7 @@ impl Engine {
             .unwrap_or_else(|p| p.into_inner())
             .take();
         self.state.room.notify_one();
+        self.state.scheduler_wake.notify_one();
         let pending: Vec<FetchedJob> = self.jobs.try_iter().collect();
         self.requeue(&pending).await
     }
@@ -491,6 +504,45 @@ impl Fetcher {
             }
         }
     }
+}
+
+/// The engine's scheduler (see `scheduler.rs`): while not quiet, the lease holder moves due
+/// jobs on time; every minute it also prunes `processes` as Sidekiq's scheduler does.
+async fn schedule_loop(
+    conn: Arc<RedisConnection>,
+    config: ServerConfig,
+    defaults: serde_json::Map<String, serde_json::Value>,
+    state: Arc<State>,
+) {
+    let mut rng = Rng::from_os();
+    let dead = (config.dead_max_jobs, config.dead_timeout.as_secs_f64());
+    let mut next_cleanup = std::time::Instant::now();
+    while !state.quiet.load(Ordering::SeqCst) {
+        let nap = match scheduler::take_lease(&conn, &config.identity).await {
+            Ok(true) => {
+                if std::time::Instant::now() >= next_cleanup {
+                    next_cleanup += Duration::from_secs(60);
+                    let _ = heartbeat::cleanup_processes(&conn).await;
+                }
+                match scheduler::pass(&conn, &defaults, dead).await {
+                    Ok(pass) => {
+                        for member in &pass.invalid {
+                            state.log(format!(
+                                "Moved an invalid scheduled job to the dead set: {member}"
+                            ));
+                        }
+                        scheduler::nap(&pass, now_epoch_seconds())
+                    }
+                    Err(_) => scheduler::MAX_NAP,
+                }
+            }
+            // Another process schedules; look again in a second or so (spread out).
+            Ok(false) => scheduler::MAX_NAP + Duration::from_millis(rng.below(500)),
+            Err(_) => scheduler::MAX_NAP,
+        };
+        let _ = tokio::time::timeout(nap, state.scheduler_wake.notified()).await;
+    }
+    let _ = scheduler::release_lease(&conn, &config.identity).await;
 }
 
 async fn acknowledge_loop(

@@ -213,6 +213,38 @@ pub async fn clear(conn: &RedisConnection, identity: &str) -> RedisResult<()> {
     conn.pipeline::<()>(&pipe).await
 }
 
+/// Sidekiq 7's pruning of `processes`: at most once a minute across the cluster (the
+/// `process_cleanup` key), members whose process hash has expired are removed.
+pub async fn cleanup_processes(conn: &RedisConnection) -> RedisResult<usize> {
+    let words = ["SET", "process_cleanup", "1", "NX", "EX", "60"].map(|w| w.as_bytes().to_vec());
+    let acquired: Option<String> = conn.call(&words).await?;
+    if acquired.is_none() {
+        return Ok(0);
+    }
+    let members: Vec<String> = conn
+        .call(&[b"SMEMBERS".to_vec(), b"processes".to_vec()])
+        .await?;
+    if members.is_empty() {
+        return Ok(0);
+    }
+    let mut pipe = redis::Pipeline::new();
+    for member in &members {
+        pipe.cmd("HGET").arg(member).arg("info");
+    }
+    let infos: Vec<Option<String>> = conn.pipeline(&pipe).await?;
+    let gone: Vec<&String> = members
+        .iter()
+        .zip(infos)
+        .filter_map(|(member, info)| info.is_none().then_some(member))
+        .collect();
+    if gone.is_empty() {
+        return Ok(0);
+    }
+    let mut srem = vec![b"SREM".to_vec(), b"processes".to_vec()];
+    srem.extend(gone.iter().map(|m| m.as_bytes().to_vec()));
+    conn.call::<usize>(&srem).await
+}
+
 /// This process's resident set size in kB (Linux), as Sidekiq reports it.
 pub fn rss_kb() -> u64 {
     std::fs::read_to_string("/proc/self/status")

@@ -6,6 +6,7 @@ pub mod engine;
 pub mod fetch;
 pub mod heartbeat;
 pub mod keys;
+pub mod scheduler;
 pub mod sets;
 
 pub use config::{FetchMode, ServerConfig};

@@ -35,6 +35,21 @@ fn wait<T>(
     gvl::wait_for(ruby, &driver.runtime, &driver.wakeup, future)
 }
 
+/// The default job options as JSON (or nil: the Ruby poller schedules) to a map.
+fn scheduler_defaults(
+    ruby: &Ruby,
+    json: Option<String>,
+) -> Result<Option<serde_json::Map<String, serde_json::Value>>, Error> {
+    json.map(|text| match serde_json::from_str(&text) {
+        Ok(serde_json::Value::Object(map)) => Ok(map),
+        _ => Err(errors::argument_error(
+            ruby,
+            format!("default job options must be a JSON object: {text}"),
+        )),
+    })
+    .transpose()
+}
+
 fn job_pairs(list: RArray) -> Result<Vec<FetchedJob>, Error> {
     let mut jobs = Vec::with_capacity(list.len());
     for i in 0..list.len() {
@@ -71,6 +86,7 @@ impl NativeEngine {
             started_at: now_epoch_seconds(),
             dead_max_jobs: options.fetch("dead_max_jobs")?,
             dead_timeout: Duration::from_secs_f64(options.fetch("dead_timeout")?),
+            scheduler_defaults: scheduler_defaults(ruby, options.fetch("scheduler_defaults")?)?,
         };
         let settings = redis.settings().clone();
         let engine = wait(ruby, async move {

@@ -1,0 +1,41 @@
+# frozen_string_literal: true
+
+# Job code for bench/drain.rb, loaded by both servers (Ferrokiq's and Sidekiq 6.4.1's):
+# the sidekiqload shape, a counter under a Mutex, and a marker in Redis when all ran.
+
+if defined?(Redis) && Redis.respond_to?(:silence_deprecations=)
+  Redis.silence_deprecations = true
+  Redis.sadd_returns_boolean = false if Redis.respond_to?(:sadd_returns_boolean=)
+end
+Sidekiq.logger.level = ENV.fetch("BENCH_LOG_LEVEL", "WARN")
+
+# Counts runs; the last one records the wall-clock time it finished.
+class LoadJob
+  include Sidekiq::Worker
+  sidekiq_options retry: 1
+
+  TOTAL = Integer(ENV.fetch("BENCH_JOBS"))
+  LOCK = Mutex.new
+  @count = 0
+
+  class << self
+    attr_accessor :count
+  end
+
+  def perform(_string, _index, _hash)
+    done = LOCK.synchronize { self.class.count += 1 }
+    return unless done == TOTAL
+
+    Sidekiq.redis { |conn| conn.set("bench:finished", Process.clock_gettime(Process::CLOCK_REALTIME).to_s) }
+  end
+end
+
+# Records how late it started relative to the time it was scheduled for.
+class LatenessJob
+  include Sidekiq::Worker
+
+  def perform(due_at)
+    late = Process.clock_gettime(Process::CLOCK_REALTIME) - due_at
+    Sidekiq.redis { |conn| conn.rpush("bench:lateness", late.to_s) }
+  end
+end

@@ -1,0 +1,250 @@
+//! Moving due jobs from the `retry` and `schedule` sets to their queues, on time.
+//!
+//! Sidekiq polls every few seconds, so a due job starts seconds late. Here one process at a
+//! time (the holder of a short lease in Redis) watches the earliest score and sleeps exactly
+//! until it, waking at least every second to notice jobs scheduled sooner; the others only
+//! check the lease. Redis sees about one call per second for the whole cluster whatever the
+//! number of processes, and a job starts within milliseconds of its time.
+//!
+//! Each move is atomic (ZREM and LPUSH in one script, keyed on the exact member), so a job is
+//! never lost between the set and its queue, and two processes can never both move it. The
+//! payload is re-pushed as Sidekiq's client would: the default job options under its own
+//! keys, `jid` and `created_at` kept, a new `enqueued_at`.
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use redis::Script;
+use serde_json::{Map, Number, Value};
+
+use crate::connection::RedisConnection;
+use crate::error::RedisResult;
+use crate::json::{self, EncodeError};
+use crate::payload::{new_jid, now_epoch_seconds};
+use crate::server::sets;
+
+pub const LEASE_KEY: &str = "ferrokiq:scheduler";
+const LEASE_MS: u64 = 3_000;
+/// The longest the lease holder sleeps before looking again.
+pub const MAX_NAP: Duration = Duration::from_secs(1);
+/// How many due jobs one pass moves before looking again.
+const BATCH: usize = 100;
+/// Sidekiq's sorted sets, in the order Sidekiq polls them.
+pub const SETS: [&str; 2] = ["retry", "schedule"];
+
+const TAKE_LEASE: &str = r"
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+if not holder then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
+";
+
+const RELEASE_LEASE: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+";
+
+// KEYS: the set. ARGV: the member as stored, its queue, the payload to enqueue.
+const MOVE_DUE: &str = r"
+if redis.call('ZREM', KEYS[1], ARGV[1]) == 1 then
+  redis.call('SADD', 'queues', ARGV[2])
+  redis.call('LPUSH', 'queue:' .. ARGV[2], ARGV[3])
+  return 1
+end
+return 0
+";
+
+static TAKE_LEASE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(TAKE_LEASE));
+static RELEASE_LEASE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(RELEASE_LEASE));
+static MOVE_DUE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(MOVE_DUE));
+
+/// Whether this process holds (and has just renewed) the scheduler lease.
+pub async fn take_lease(conn: &RedisConnection, identity: &str) -> RedisResult<bool> {
+    let mut invocation = TAKE_LEASE_SCRIPT.prepare_invoke();
+    invocation.key(LEASE_KEY).arg(identity).arg(LEASE_MS);
+    conn.invoke::<i64>(&invocation).await.map(|held| held == 1)
+}
+
+pub async fn release_lease(conn: &RedisConnection, identity: &str) -> RedisResult<()> {
+    let mut invocation = RELEASE_LEASE_SCRIPT.prepare_invoke();
+    invocation.key(LEASE_KEY).arg(identity);
+    conn.invoke::<i64>(&invocation).await.map(|_| ())
+}
+
+/// The job as Sidekiq's client would push it again: `defaults.merge(job)`, `jid` and
+/// `created_at` kept (or added), `enqueued_at` now. Returns (queue, JSON).
+pub fn requeued_payload(
+    stored: &str,
+    defaults: &Map<String, Value>,
+    now: f64,
+) -> Result<(String, String), String> {
+    let Value::Object(job) = serde_json::from_str::<Value>(stored).map_err(|e| e.to_string())?
+    else {
+        return Err("not a JSON object".to_string());
+    };
+    let mut merged = Map::with_capacity(job.len() + 2);
+    for (key, default) in defaults {
+        merged.insert(key.clone(), job.get(key).unwrap_or(default).clone());
+    }
+    for (key, value) in job {
+        if !merged.contains_key(&key) {
+            merged.insert(key, value);
+        }
+    }
+    let timestamp = || {
+        Number::from_f64(now)
+            .map(Value::Number)
+            .unwrap_or(Value::Null)
+    };
+    if merged.get("jid").is_none_or(Value::is_null) {
+        merged.insert(
+            "jid".into(),
+            Value::String(new_jid().map_err(|e| e.to_string())?),
+        );
+    }
+    if merged.get("created_at").is_none_or(Value::is_null) {
+        merged.insert("created_at".into(), timestamp());
+    }
+    merged.insert("enqueued_at".into(), timestamp());
+    let queue = match merged.get("queue") {
+        Some(Value::String(queue)) if !queue.is_empty() => queue.clone(),
+        _ => return Err("no queue".to_string()),
+    };
+    let mut out = Vec::with_capacity(stored.len() + 32);
+    json::write_object(&mut out, &merged).map_err(|e: EncodeError| e.to_string())?;
+    Ok((queue, String::from_utf8_lossy(&out).into_owned()))
+}
+
+/// What one pass did.
+#[derive(Debug, Default, PartialEq)]
+pub struct Pass {
+    pub moved: usize,
+    /// Members that are not jobs; they went to the dead set.
+    pub invalid: Vec<String>,
+    /// The earliest score left in either set.
+    pub next_due: Option<f64>,
+}
+
+/// Moves what is due now; reports when the next job is due.
+pub async fn pass(
+    conn: &RedisConnection,
+    defaults: &Map<String, Value>,
+    dead: (u64, f64),
+) -> RedisResult<Pass> {
+    let mut result = Pass::default();
+    let now = now_epoch_seconds();
+    for set in SETS {
+        let words = [
+            b"ZRANGE".to_vec(),
+            set.as_bytes().to_vec(),
+            b"-inf".to_vec(),
+            json::ruby_float(now).unwrap_or_default().into_bytes(),
+            b"BYSCORE".to_vec(),
+            b"LIMIT".to_vec(),
+            b"0".to_vec(),
+            BATCH.to_string().into_bytes(),
+        ];
+        let due: Vec<String> = conn.call(&words).await?;
+        for member in due {
+            match requeued_payload(&member, defaults, now_epoch_seconds()) {
+                Ok((queue, payload)) => {
+                    let mut invocation = MOVE_DUE_SCRIPT.prepare_invoke();
+                    invocation.key(set).arg(&member).arg(&queue).arg(&payload);
+                    result.moved += conn.invoke::<usize>(&invocation).await?;
+                }
+                Err(_) => {
+                    let removed: i64 = conn
+                        .call(&[
+                            b"ZREM".to_vec(),
+                            set.as_bytes().to_vec(),
+                            member.clone().into_bytes(),
+                        ])
+                        .await?;
+                    if removed == 1 {
+                        sets::send_to_morgue(conn, now, &member, dead.0, dead.1).await?;
+                        result.invalid.push(member);
+                    }
+                }
+            }
+        }
+    }
+    let mut pipe = redis::Pipeline::new();
+    for set in SETS {
+        pipe.cmd("ZRANGE").arg(set).arg(0).arg(0).arg("WITHSCORES");
+    }
+    let heads: Vec<Vec<(String, f64)>> = conn.pipeline(&pipe).await?;
+    result.next_due = heads
+        .iter()
+        .filter_map(|head| head.first().map(|(_, score)| *score))
+        .reduce(f64::min);
+    Ok(result)
+}
+
+/// How long to sleep after a pass.
+pub fn nap(pass: &Pass, now: f64) -> Duration {
+    match pass.next_due {
+        _ if pass.moved >= BATCH => Duration::ZERO,
+        Some(due) if due <= now => Duration::ZERO,
+        Some(due) => Duration::from_secs_f64(due - now).min(MAX_NAP),
+        None => MAX_NAP,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn defaults() -> Map<String, Value> {
+        serde_json::from_str(r#"{"retry":true,"queue":"default"}"#).unwrap()
+    }
+
+    #[test]
+    fn keeps_the_job_and_sets_enqueued_at_like_the_ruby_client() {
+        let stored = r#"{"retry":3,"queue":"low","args":[1,"é"],"class":"HardJob","jid":"0123456789abcdef01234567","created_at":1700000000.5}"#;
+        let (queue, payload) = requeued_payload(stored, &defaults(), 1700000100.25).unwrap();
+        assert_eq!(queue, "low");
+        assert_eq!(
+            payload,
+            r#"{"retry":3,"queue":"low","args":[1,"é"],"class":"HardJob","jid":"0123456789abcdef01234567","created_at":1700000000.5,"enqueued_at":1700000100.25}"#
+        );
+    }
+
+    #[test]
+    fn merges_defaults_first_as_ruby_hash_merge_does() {
+        let stored = r#"{"class":"X","args":[],"jid":"j","created_at":1.5,"enqueued_at":2.5}"#;
+        let (queue, payload) = requeued_payload(stored, &defaults(), 3.0).unwrap();
+        assert_eq!(queue, "default");
+        assert_eq!(
+            payload,
+            r#"{"retry":true,"queue":"default","class":"X","args":[],"jid":"j","created_at":1.5,"enqueued_at":3.0}"#
+        );
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_job() {
+        assert!(requeued_payload("{nope", &defaults(), 1.0).is_err());
+        assert!(requeued_payload("[1]", &defaults(), 1.0).is_err());
+    }
+
+    #[test]
+    fn naps_until_the_next_job_at_most_a_second() {
+        let pass = |next_due, moved| Pass {
+            moved,
+            invalid: vec![],
+            next_due,
+        };
+        assert_eq!(nap(&pass(Some(10.25), 0), 10.0), Duration::from_millis(250));
+        assert_eq!(nap(&pass(Some(50.0), 0), 10.0), MAX_NAP);
+        assert_eq!(nap(&pass(None, 0), 10.0), MAX_NAP);
+        assert_eq!(nap(&pass(Some(9.0), 0), 10.0), Duration::ZERO);
+        assert_eq!(nap(&pass(Some(50.0), BATCH), 10.0), Duration::ZERO);
+    }
+}
