@@ -127,7 +127,7 @@ module Sidekiq
     end
 
     def beat
-      $0 = procline # rubocop:disable Style/SpecialGlobalVars
+      $0 = procline
       first, signal = @engine.beat
       @redis_down = false
       fire_event(:heartbeat) if first
