@@ -7,19 +7,34 @@ module Sidekiq
     def initialize(config)
       @config = config
       @logger = config.logger
-      @skip = !!config[:skip_default_job_logging]
+      @skip = config[:skip_default_job_logging] ? true : false
+      @core = false
     end
 
-    def call(_item, _queue)
-      start = ::Process.clock_gettime(::Process::CLOCK_MONOTONIC)
-      @logger.info("start") unless @skip
-      yield
-      Sidekiq::Context.add(:elapsed, elapsed(start))
-      @logger.info("done") unless @skip
-    rescue Exception # rubocop:disable Lint/RescueException
-      Sidekiq::Context.add(:elapsed, elapsed(start))
-      @logger.info("fail") unless @skip
-      raise
+    # Whether the lines can be written by the core: Sidekiq's default logger and layout,
+    # writing to standard output.
+    def core_capable?
+      @logger.instance_of?(Sidekiq::Logger) &&
+        @logger.formatter.instance_of?(Sidekiq::Logger::Formatters::Pretty) &&
+        @logger.instance_variable_get(:@logdev)&.dev.equal?($stdout) && !@skip
+    end
+
+    # From now on jobs without their own log_level are logged by the core (see #core_context).
+    def hand_to_core!
+      @core = true
+    end
+
+    # What the core needs to log this job, or nil when Ruby logs it.
+    def core_context(item)
+      return unless @core && !item["log_level"] && @logger.level <= ::Logger::INFO
+
+      [item["display_class"] || item["wrapped"] || item["class"], item["jid"], item["bid"], item["tags"]]
+    end
+
+    def call(item, _queue, &block)
+      return yield if @core && !item["log_level"]
+
+      log_around(&block)
     end
 
     # Sets the job's logging context (and its `log_level`) around the block.
@@ -36,6 +51,18 @@ module Sidekiq
     end
 
     private
+
+    def log_around
+      start = ::Process.clock_gettime(::Process::CLOCK_MONOTONIC)
+      @logger.info("start") unless @skip
+      yield
+      Sidekiq::Context.add(:elapsed, elapsed(start))
+      @logger.info("done") unless @skip
+    rescue Exception # rubocop:disable Lint/RescueException
+      Sidekiq::Context.add(:elapsed, elapsed(start))
+      @logger.info("fail") unless @skip
+      raise
+    end
 
     def elapsed(start)
       (::Process.clock_gettime(::Process::CLOCK_MONOTONIC) - start).round(3)

@@ -37,6 +37,10 @@ module Sidekiq
       # The engine moves due jobs itself unless client middleware must see the re-push.
       @poller = Scheduled::Poller.new(@config, @engine).start unless engine_schedules?
       job_logger = JobLogger.new(@config)
+      if job_logger.core_capable?
+        @engine.log_jobs_to_stdout
+        job_logger.hand_to_core!
+      end
       retrier = JobRetry.new(@config, @engine)
       @processors = Array.new(@config.concurrency) { Processor.new(@config, @engine, job_logger, retrier).start }
     end

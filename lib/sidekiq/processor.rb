@@ -91,7 +91,7 @@ module Sidekiq
       @job_logger.prepare(job_hash) do
         @retrier.global(jobstr, queue) do
           @job_logger.call(job_hash, queue) do
-            stats(jobstr, queue) do
+            stats(jobstr, queue, job_hash) do
               @reloader.call do
                 instance = Object.const_get(job_hash["class"]).new
                 instance.jid = job_hash["jid"]
@@ -103,9 +103,9 @@ module Sidekiq
       end
     end
 
-    def stats(jobstr, queue)
+    def stats(jobstr, queue, job_hash)
       tid = Thread.current["sidekiq_tid"] ||= (Thread.current.object_id ^ ::Process.pid).to_s(36)
-      @engine.work_started(tid, queue, jobstr)
+      @engine.work_started(tid, queue, jobstr, @job_logger.core_context(job_hash))
       failed = false
       begin
         yield

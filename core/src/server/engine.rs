@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
@@ -21,6 +21,7 @@ use crate::rng::Rng;
 use crate::server::config::{FetchMode, ServerConfig};
 use crate::server::fetch::{self, FetchedJob};
 use crate::server::heartbeat::{self, Beat, BeatReply};
+use crate::server::job_log::{JobContext, JobLog, Started};
 use crate::server::scheduler;
 
 /// How long an idle fetch blocks on one queue before looking at all of them again.
@@ -52,9 +53,15 @@ struct State {
     fetcher_running: AtomicBool,
     processed: AtomicU64,
     failed: AtomicU64,
-    busy: Mutex<BTreeMap<String, String>>,
+    busy: Mutex<BTreeMap<String, Busy>>,
     /// Messages for the Ruby logger (Redis outages and recoveries).
     events: Mutex<Vec<String>>,
+}
+
+/// A worker thread's current job: its work record, and when it started if the core logs it.
+struct Busy {
+    record: String,
+    started: Option<Started>,
 }
 
 impl State {
@@ -78,6 +85,8 @@ pub struct Engine {
     jobs_capacity: usize,
     acks: mpsc::UnboundedSender<FetchedJob>,
     state: Arc<State>,
+    /// Set when the core writes the per-job log lines (Sidekiq's default logger to stdout).
+    job_log: OnceLock<JobLog>,
 }
 
 impl Engine {
@@ -152,6 +161,7 @@ impl Engine {
             jobs_capacity: capacity,
             acks: acks_tx,
             state,
+            job_log: OnceLock::new(),
         })
     }
 
@@ -219,23 +229,56 @@ impl Engine {
         }
     }
 
-    /// A worker thread started a job (shown as busy in the Web UI).
-    pub fn work_started(&self, tid: &str, queue: &str, payload: &str) {
+    /// From now on the core writes the "start"/"done"/"fail" lines of jobs that come with a
+    /// log context, to standard output.
+    pub fn log_jobs_to_stdout(&self) -> std::io::Result<()> {
+        if self.job_log.get().is_none() {
+            let _ = self
+                .job_log
+                .set(JobLog::start(Box::new(std::io::stdout()))?);
+        }
+        Ok(())
+    }
+
+    /// A worker thread started a job (shown as busy in the Web UI). With a `log` context and
+    /// core logging on, its "start" line is written.
+    pub fn work_started(&self, tid: &str, queue: &str, payload: &str, log: Option<JobContext>) {
         let record = heartbeat::work_json(queue, payload, now_epoch_seconds() as i64);
+        let started = match (log, self.job_log.get()) {
+            (Some(context), Some(job_log)) => {
+                job_log.started(tid, &context);
+                Some(Started {
+                    context,
+                    at: std::time::Instant::now(),
+                })
+            }
+            _ => None,
+        };
         self.state
             .busy
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(tid.to_string(), record);
+            .insert(tid.to_string(), Busy { record, started });
     }
 
     /// A worker thread finished a job; counts it as processed (and failed).
     pub fn work_finished(&self, tid: &str, failed: bool) {
-        self.state
+        let busy = self
+            .state
             .busy
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(tid);
+        if let (
+            Some(Busy {
+                started: Some(started),
+                ..
+            }),
+            Some(job_log),
+        ) = (busy, self.job_log.get())
+        {
+            job_log.finished(tid, started, failed);
+        }
         self.state.processed.fetch_add(1, Ordering::Relaxed);
         if failed {
             self.state.failed.fetch_add(1, Ordering::Relaxed);
@@ -292,12 +335,14 @@ impl Engine {
     pub async fn beat(&self) -> RedisResult<BeatReply> {
         let processed = self.state.processed.swap(0, Ordering::Relaxed);
         let failed = self.state.failed.swap(0, Ordering::Relaxed);
-        let work = self
+        let work: BTreeMap<String, String> = self
             .state
             .busy
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .clone();
+            .iter()
+            .map(|(tid, busy)| (tid.clone(), busy.record.clone()))
+            .collect();
         let rtt_us = heartbeat::ping_rtt_us(&self.conn).await.unwrap_or(0);
         let beat = Beat {
             busy: work.len(),
@@ -357,6 +402,9 @@ impl Engine {
                 self.config.queue_list().names(),
             )
             .await?;
+        }
+        if let Some(job_log) = self.job_log.get() {
+            job_log.flush();
         }
         heartbeat::clear(&self.conn, &self.config.identity).await
     }

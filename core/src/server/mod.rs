@@ -5,6 +5,7 @@ pub mod config;
 pub mod engine;
 pub mod fetch;
 pub mod heartbeat;
+pub mod job_log;
 pub mod keys;
 pub mod scheduler;
 pub mod sets;

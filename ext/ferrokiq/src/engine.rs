@@ -6,6 +6,7 @@ use std::time::Duration;
 use ferrokiq_core::payload::now_epoch_seconds;
 use ferrokiq_core::retry;
 use ferrokiq_core::rng::Rng;
+use ferrokiq_core::server::job_log::JobContext;
 use ferrokiq_core::server::{sets, Engine, FetchMode, FetchedJob, NextJob, ServerConfig};
 use ferrokiq_core::RedisResult;
 use magnus::{prelude::*, Error, RArray, RHash, RModule, Ruby, Value};
@@ -18,6 +19,9 @@ use crate::{errors, gvl};
 pub struct NativeEngine {
     engine: Engine,
 }
+
+/// `[class, jid, bid, tags]` for a job the core logs.
+type LogArgs = (String, String, Option<String>, Option<Vec<String>>);
 
 fn setup_error(ruby: &Ruby, e: SetupError) -> Error {
     match e {
@@ -132,8 +136,24 @@ impl NativeEngine {
         self.engine.acknowledge(FetchedJob { queue, payload });
     }
 
-    fn work_started(&self, tid: String, queue: String, payload: String) {
-        self.engine.work_started(&tid, &queue, &payload);
+    /// `log`: nil, or `[class, jid, bid_or_nil, tags_or_nil]` for the core to log the job.
+    fn work_started(&self, tid: String, queue: String, payload: String, log: Option<LogArgs>) {
+        let context = log.map(|(class, jid, bid, tags)| JobContext {
+            class,
+            jid,
+            bid,
+            tags: tags.unwrap_or_default(),
+        });
+        self.engine.work_started(&tid, &queue, &payload, context);
+    }
+
+    /// The core writes the per-job lines from now on (Sidekiq's default logger, to stdout).
+    fn log_jobs_to_stdout(ruby: &Ruby, rb_self: &Self) -> Result<bool, Error> {
+        rb_self
+            .engine
+            .log_jobs_to_stdout()
+            .map_err(|e| errors::runtime_error(ruby, &e))?;
+        Ok(true)
     }
 
     fn work_finished(&self, tid: String, failed: bool) {
@@ -241,13 +261,17 @@ pub fn init(ruby: &Ruby, native: &RModule) -> Result<(), Error> {
     class.define_method("acknowledge", magnus::method!(NativeEngine::acknowledge, 2))?;
     class.define_method(
         "work_started",
-        magnus::method!(NativeEngine::work_started, 3),
+        magnus::method!(NativeEngine::work_started, 4),
     )?;
     class.define_method(
         "work_finished",
         magnus::method!(NativeEngine::work_finished, 2),
     )?;
     class.define_method("busy", magnus::method!(NativeEngine::busy, 0))?;
+    class.define_method(
+        "log_jobs_to_stdout",
+        magnus::method!(NativeEngine::log_jobs_to_stdout, 0),
+    )?;
     class.define_method("quiet", magnus::method!(NativeEngine::quiet, 0))?;
     class.define_method("quiet?", magnus::method!(NativeEngine::is_quiet, 0))?;
     class.define_method("requeue", magnus::method!(NativeEngine::requeue, 1))?;
