@@ -29,9 +29,7 @@ module Sidekiq
     rescue Handled, Sidekiq::Shutdown
       raise
     rescue Exception => e # rubocop:disable Lint/RescueException
-      raise Sidekiq::Shutdown if caused_by_shutdown?(e)
-
-      msg = Sidekiq.load_json(jobstr)
+      msg = failed_job(e, jobstr)
       if msg["retry"]
         process_retry(nil, msg, queue, e)
       else
@@ -46,9 +44,7 @@ module Sidekiq
     rescue Handled, Sidekiq::Shutdown
       raise
     rescue Exception => e # rubocop:disable Lint/RescueException
-      raise Sidekiq::Shutdown if caused_by_shutdown?(e)
-
-      msg = Sidekiq.load_json(jobstr)
+      msg = failed_job(e, jobstr)
       msg["retry"] = jobinst.class.get_sidekiq_options["retry"] if msg["retry"].nil?
       raise e unless msg["retry"]
 
@@ -57,6 +53,14 @@ module Sidekiq
     end
 
     private
+
+    # The job as it was fetched (not as middleware changed it), unless the failure was a
+    # shutdown interrupting it: that job is already back on its queue.
+    def failed_job(exception, jobstr)
+      raise Sidekiq::Shutdown if caused_by_shutdown?(exception)
+
+      Sidekiq.load_json(jobstr)
+    end
 
     def process_retry(jobinst, msg, queue, exception)
       max = attempts(msg["retry"])

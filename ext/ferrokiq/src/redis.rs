@@ -102,14 +102,30 @@ impl NativeRedis {
             hash.aset("enqueued_at", now)?;
             encoded.push(dump(ruby, hash, &[])?);
         }
-        let (driver, conn) = rb_self.io(ruby)?;
+        rb_self.send_to_queue(ruby, &queue, &encoded)?;
+        Ok(true)
+    }
+
+    /// One round trip: `SADD queues` + `LPUSH queue:<queue>` of the encoded payloads.
+    fn send_to_queue(&self, ruby: &Ruby, queue: &str, encoded: &[Vec<u8>]) -> Result<(), Error> {
+        let (driver, conn) = self.io(ruby)?;
         gvl::wait_for(
             ruby,
             &driver.runtime,
             &driver.wakeup,
-            client::push_to_queue(&conn, &queue, &encoded),
-        )?;
-        Ok(true)
+            client::push_to_queue(&conn, queue, encoded),
+        )
+    }
+
+    /// One round trip: `ZADD schedule` of (score, payload) entries.
+    fn send_to_schedule(&self, ruby: &Ruby, entries: &[(String, Vec<u8>)]) -> Result<(), Error> {
+        let (driver, conn) = self.io(ruby)?;
+        gvl::wait_for(
+            ruby,
+            &driver.runtime,
+            &driver.wakeup,
+            client::push_to_schedule(&conn, entries),
+        )
     }
 
     /// Schedules job Hashes by their `at`: `ZADD schedule`, with `at` only in the score and no
@@ -122,13 +138,7 @@ impl NativeRedis {
             hash.delete::<_, Value>("enqueued_at")?;
             entries.push((score(ruby, at)?, dump(ruby, hash, &["at"])?));
         }
-        let (driver, conn) = rb_self.io(ruby)?;
-        gvl::wait_for(
-            ruby,
-            &driver.runtime,
-            &driver.wakeup,
-            client::push_to_schedule(&conn, &entries),
-        )?;
+        rb_self.send_to_schedule(ruby, &entries)?;
         Ok(true)
     }
 
@@ -188,22 +198,11 @@ impl NativeRedis {
             }
             encoded.push(encoder.finish());
         }
-        let (driver, conn) = rb_self.io(ruby)?;
         if at.is_nil() {
-            gvl::wait_for(
-                ruby,
-                &driver.runtime,
-                &driver.wakeup,
-                client::push_to_queue(&conn, &queue, &encoded),
-            )?;
+            rb_self.send_to_queue(ruby, &queue, &encoded)?;
         } else {
             let entries: Vec<(String, Vec<u8>)> = scores.into_iter().zip(encoded).collect();
-            gvl::wait_for(
-                ruby,
-                &driver.runtime,
-                &driver.wakeup,
-                client::push_to_schedule(&conn, &entries),
-            )?;
+            rb_self.send_to_schedule(ruby, &entries)?;
         }
         Ok(Some(jids))
     }
