@@ -51,6 +51,10 @@ module Sidekiq
       end
     rescue Sidekiq::Shutdown
       nil
+    rescue StandardError => e
+      # Never lose a worker thread to an unexpected error: report it and carry on.
+      @config.handle_exception(e, { context: "Processor error" })
+      retry unless @done
     end
 
     def process(queue, jobstr)

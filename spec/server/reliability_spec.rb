@@ -36,6 +36,28 @@ RSpec.describe "Reliable fetch" do
     expect(Sidekiq.redis { |conn| conn.llen("queue:default") }).to eq(0)
   end
 
+  it "runs each job exactly once across clean restarts (TERM)" do
+    once = <<~RUBY
+      class OnceJob
+        include Sidekiq::Job
+        def perform(index)
+          sleep 0.001
+          Sidekiq.redis { |conn| conn.hincrby("runs", index.to_s, 1) }
+        end
+      end
+    RUBY
+    stub_const("OnceJob", Class.new { include Sidekiq::Job })
+    OnceJob.perform_bulk((1..600).map { |i| [i] })
+    2.times do |round|
+      server = start_server(jobs: once, args: %w[-c 5]).wait_until_running
+      eventually { Sidekiq.redis { |conn| conn.hlen("runs") } > 100 * (round + 1) }
+      expect(server.stop).to be_success
+    end
+    start_server(jobs: once, args: %w[-c 5])
+    eventually(timeout: 60) { Sidekiq.redis { |conn| conn.hlen("runs") } == 600 }
+    expect(Sidekiq.redis { |conn| conn.hvals("runs") }.map(&:to_i).uniq).to eq([1])
+  end
+
   it "with basic fetch, requeues what it fetched on TERM and keeps no working lists" do
     CountJob.perform_bulk((1..200).map { |i| [i] })
     server = start_server(jobs: COUNTING_JOBS, args: %w[-c 2 --fetch basic])

@@ -26,6 +26,17 @@ class ServerProcess
     self
   end
 
+  # Waits until the server has registered itself (it handles signals from then on).
+  def wait_until_running(timeout: 30)
+    deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + timeout
+    until Sidekiq.redis { |conn| conn.smembers("processes") }.any? { |id| id.include?(":#{@pid}:") }
+      raise "server #{@pid} did not start:\n#{log}" if Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
+
+      sleep 0.05
+    end
+    self
+  end
+
   def signal(name)
     Process.kill(name, @pid)
   end

@@ -53,6 +53,8 @@ struct State {
     fetcher_running: AtomicBool,
     processed: AtomicU64,
     failed: AtomicU64,
+    /// Acknowledgements handed to the acknowledger and not yet written to Redis.
+    acks_pending: AtomicU64,
     busy: Mutex<BTreeMap<String, Busy>>,
     /// Messages for the Ruby logger (Redis outages and recoveries).
     events: Mutex<Vec<String>>,
@@ -116,6 +118,7 @@ impl Engine {
             fetcher_running: AtomicBool::new(true),
             processed: AtomicU64::new(0),
             failed: AtomicU64::new(0),
+            acks_pending: AtomicU64::new(0),
             busy: Mutex::new(BTreeMap::new()),
             events: Mutex::new(Vec::new()),
         });
@@ -225,7 +228,10 @@ impl Engine {
         if self.config.fetch == FetchMode::Reliable {
             // The acknowledger outlives every caller; if it is gone the process is exiting
             // and the job stays in the working list, to be recovered: never lost.
-            let _ = self.acks.send(job);
+            self.state.acks_pending.fetch_add(1, Ordering::SeqCst);
+            if self.acks.send(job).is_err() {
+                self.state.acks_pending.fetch_sub(1, Ordering::SeqCst);
+            }
         }
     }
 
@@ -385,15 +391,14 @@ impl Engine {
         }
         let pending: Vec<FetchedJob> = self.jobs.try_iter().collect();
         self.requeue(&pending).await?;
-        // Let the acknowledger drain what the workers acknowledged last.
-        for _ in 0..50 {
-            if self.acks.is_closed() || self.state.busy.lock().map(|b| b.is_empty()).unwrap_or(true)
-            {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
+        // Every finished job must be acknowledged before the working lists are released, or
+        // releasing them would put finished jobs back on their queues.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while self.state.acks_pending.load(Ordering::SeqCst) > 0
+            && std::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
         let _ = self.beat().await;
         if self.config.fetch == FetchMode::Reliable {
             fetch::release_working_lists(
@@ -615,6 +620,9 @@ async fn acknowledge_loop(
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(MAX_RETRY_PAUSE);
         }
+        state
+            .acks_pending
+            .fetch_sub(batch.len() as u64, Ordering::SeqCst);
         batch.clear();
     }
 }
