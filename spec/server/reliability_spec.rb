@@ -58,6 +58,21 @@ RSpec.describe "Reliable fetch" do
     expect(Sidekiq.redis { |conn| conn.hvals("runs") }.map(&:to_i).uniq).to eq([1])
   end
 
+  it "prefetches no more than one waiting job per thread when jobs are slow" do
+    slow = "class SlowishJob\n  include Sidekiq::Job\n  def perform\n    sleep 0.2\n  end\nend\n"
+    stub_const("SlowishJob", Class.new { include Sidekiq::Job })
+    SlowishJob.perform_bulk(Array.new(40) { [] })
+    server = start_server(jobs: slow, args: %w[-c 2]).wait_until_running
+    identity = Sidekiq.redis { |conn| conn.smembers("processes") }.find { |id| id.include?(":#{server.pid}:") }
+    taken = Array.new(8) do
+      sleep 0.25
+      Sidekiq.redis { |conn| conn.llen("ferrokiq:working:#{identity}:default") }
+    end
+    # 2 running + 2 waiting, and one more that an idle blocking fetch may bring.
+    expect(taken.max).to be <= 5
+    expect(Sidekiq.redis { |conn| conn.llen("queue:default") }).to be >= 20
+  end
+
   it "with basic fetch, requeues what it fetched on TERM and keeps no working lists" do
     CountJob.perform_bulk((1..200).map { |i| [i] })
     server = start_server(jobs: COUNTING_JOBS, args: %w[-c 2 --fetch basic])

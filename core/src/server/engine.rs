@@ -1,6 +1,10 @@
 //! The running server: a tokio runtime of its own with the fetcher and the acknowledger, and
 //! the bounded channel through which fetched jobs reach the Ruby worker threads.
 //!
+//! The runtime is single-threaded, driven by one dedicated thread: the engine's tasks and the
+//! Redis connections' drivers then hand work to each other without waking other threads
+//! (measured: a multi-threaded runtime spent a fifth of the server's CPU switching threads).
+//!
 //! Ruby threads never wait on Redis here: they take jobs from the channel (waiting without the
 //! GVL when it is empty) and report back with non-blocking calls; the tasks batch the Redis
 //! work (moves of several jobs per Lua call, pipelined acknowledgements).
@@ -33,6 +37,13 @@ const BASIC_FETCH_TIMEOUT: f64 = 2.0;
 const RETRY_PAUSE: Duration = Duration::from_millis(250);
 const MAX_RETRY_PAUSE: Duration = Duration::from_secs(5);
 
+/// Fast jobs (under this average duration) may be prefetched deeper: a job in the channel is a
+/// job no other process can take, but a few fast ones wait only milliseconds, and fetching them
+/// in bigger batches is what keeps fast jobs from waiting on Redis round trips.
+const FAST_JOB: Duration = Duration::from_millis(2);
+/// How many jobs per worker thread may wait in the channel when jobs are fast (one otherwise).
+const FAST_JOB_EXTRA_PREFETCH: usize = 3;
+
 /// What a worker thread gets when it asks for a job.
 #[derive(Debug, PartialEq, Eq)]
 pub enum NextJob {
@@ -55,18 +66,44 @@ struct State {
     failed: AtomicU64,
     /// Acknowledgements handed to the acknowledger and not yet written to Redis.
     acks_pending: AtomicU64,
+    /// Moving average of job durations, in microseconds (u64::MAX until a job finished).
+    average_job_micros: AtomicU64,
+    concurrency: usize,
     busy: Mutex<BTreeMap<String, Busy>>,
     /// Messages for the Ruby logger (Redis outages and recoveries).
     events: Mutex<Vec<String>>,
 }
 
-/// A worker thread's current job: its work record, and when it started if the core logs it.
+/// A worker thread's current job: its work record, when it started, and its log context if the
+/// core logs it.
 struct Busy {
     record: String,
+    at: std::time::Instant,
     started: Option<Started>,
 }
 
 impl State {
+    /// How many fetched jobs may wait in the channel now.
+    fn prefetch_limit(&self) -> usize {
+        let average = self.average_job_micros.load(Ordering::Relaxed);
+        if average < FAST_JOB.as_micros() as u64 {
+            self.concurrency * (1 + FAST_JOB_EXTRA_PREFETCH)
+        } else {
+            self.concurrency
+        }
+    }
+
+    fn record_duration(&self, elapsed: Duration) {
+        let sample = elapsed.as_micros().min(u128::from(u64::MAX - 1)) as u64;
+        let average = self.average_job_micros.load(Ordering::Relaxed);
+        let next = if average == u64::MAX {
+            sample
+        } else {
+            average - average / 8 + sample / 8
+        };
+        self.average_job_micros.store(next, Ordering::Relaxed);
+    }
+
     fn log(&self, message: String) {
         self.events
             .lock()
@@ -81,10 +118,11 @@ pub struct Engine {
     quiet_signal: Mutex<Option<Sender<()>>>,
     quieted: Receiver<()>,
     info: String,
-    runtime: Runtime,
+    runtime: tokio::runtime::Handle,
+    /// Dropping it ends the thread that drives the runtime.
+    _driver: DriverThread,
     conn: Arc<RedisConnection>,
     jobs: Receiver<FetchedJob>,
-    jobs_capacity: usize,
     acks: mpsc::UnboundedSender<FetchedJob>,
     state: Arc<State>,
     /// Set when the core writes the per-job log lines (Sidekiq's default logger to stdout).
@@ -94,9 +132,7 @@ pub struct Engine {
 impl Engine {
     /// Connects, recovers the jobs of dead processes and starts fetching.
     pub fn start(config: ServerConfig, settings: RedisSettings) -> RedisResult<Engine> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("ferrokiq-engine")
+        let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|e| RedisFailure::Config(format!("cannot start the engine: {e}")))?;
@@ -107,7 +143,7 @@ impl Engine {
             timeout: settings.timeout + Duration::from_secs_f64(BASIC_FETCH_TIMEOUT + 1.0),
             ..settings
         })?);
-        let capacity = config.concurrency.max(1);
+        let capacity = config.concurrency.max(1) * (1 + FAST_JOB_EXTRA_PREFETCH);
         let (jobs_tx, jobs_rx) = crossbeam_channel::bounded(capacity);
         let (acks_tx, acks_rx) = mpsc::unbounded_channel();
         let state = Arc::new(State {
@@ -119,6 +155,8 @@ impl Engine {
             processed: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             acks_pending: AtomicU64::new(0),
+            average_job_micros: AtomicU64::new(u64::MAX),
+            concurrency: config.concurrency.max(1),
             busy: Mutex::new(BTreeMap::new()),
             events: Mutex::new(Vec::new()),
         });
@@ -137,31 +175,33 @@ impl Engine {
             state: Arc::clone(&state),
             jobs: jobs_tx,
         };
-        runtime.spawn(fetcher.run());
+        let handle = runtime.handle().clone();
+        handle.spawn(fetcher.run());
         if let Some(defaults) = config.scheduler_defaults.clone() {
-            runtime.spawn(schedule_loop(
+            handle.spawn(schedule_loop(
                 Arc::clone(&conn),
                 config.clone(),
                 defaults,
                 Arc::clone(&state),
             ));
         }
-        runtime.spawn(acknowledge_loop(
+        handle.spawn(acknowledge_loop(
             Arc::clone(&conn),
             config.identity.clone(),
             acks_rx,
             Arc::clone(&state),
         ));
+        let driver = DriverThread::start(runtime)?;
         let (quiet_tx, quiet_rx) = crossbeam_channel::bounded(0);
         Ok(Engine {
             quiet_signal: Mutex::new(Some(quiet_tx)),
             quieted: quiet_rx,
             info: heartbeat::info_json(&config),
             config,
-            runtime,
+            runtime: handle,
+            _driver: driver,
             conn,
             jobs: jobs_rx,
-            jobs_capacity: capacity,
             acks: acks_tx,
             state,
             job_log: OnceLock::new(),
@@ -203,8 +243,15 @@ impl Engine {
                     NextJob::Job(job)
                 }
                 Ok(job) => {
-                    // Quiet began while waiting: this job goes back with the rest.
-                    self.runtime.block_on(self.requeue_quietly(vec![job]));
+                    // Quiet began while waiting: this job goes back to its queue.
+                    let (conn, state) = (Arc::clone(&self.conn), Arc::clone(&self.state));
+                    let (identity, reliable) =
+                        (self.config.identity.clone(), self.config.fetch == FetchMode::Reliable);
+                    self.runtime.spawn(async move {
+                        if let Err(e) = fetch::requeue(&conn, &identity, reliable, &[job]).await {
+                            state.log(format!("Failed to requeue a job: {e}; it stays in this process's working list"));
+                        }
+                    });
                     NextJob::Stopped
                 }
                 Err(_) => NextJob::Stopped,
@@ -218,7 +265,7 @@ impl Engine {
     fn made_room(&self) {
         // Refill at the low-water mark rather than on every job, so the fetcher is not woken
         // for each one.
-        if self.jobs.len() <= self.jobs_capacity / 2 {
+        if self.jobs.len() <= self.state.prefetch_limit() / 2 {
             self.state.room.notify_one();
         }
     }
@@ -264,7 +311,14 @@ impl Engine {
             .busy
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(tid.to_string(), Busy { record, started });
+            .insert(
+                tid.to_string(),
+                Busy {
+                    record,
+                    at: std::time::Instant::now(),
+                    started,
+                },
+            );
     }
 
     /// A worker thread finished a job; counts it as processed (and failed).
@@ -275,15 +329,11 @@ impl Engine {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(tid);
-        if let (
-            Some(Busy {
-                started: Some(started),
-                ..
-            }),
-            Some(job_log),
-        ) = (busy, self.job_log.get())
-        {
-            job_log.finished(tid, started, failed);
+        if let Some(busy) = busy {
+            self.state.record_duration(busy.at.elapsed());
+            if let (Some(started), Some(job_log)) = (busy.started, self.job_log.get()) {
+                job_log.finished(tid, started, failed);
+            }
         }
         self.state.processed.fetch_add(1, Ordering::Relaxed);
         if failed {
@@ -325,15 +375,6 @@ impl Engine {
     pub async fn requeue(&self, jobs: &[FetchedJob]) -> RedisResult<()> {
         let reliable = self.config.fetch == FetchMode::Reliable;
         fetch::requeue(&self.conn, &self.config.identity, reliable, jobs).await
-    }
-
-    async fn requeue_quietly(&self, jobs: Vec<FetchedJob>) {
-        if let Err(e) = self.requeue(&jobs).await {
-            self.state.log(format!(
-                "Failed to requeue {} jobs: {e}; they stay in this process's working list",
-                jobs.len()
-            ));
-        }
     }
 
     /// One heartbeat (see `heartbeat::beat`). Stats that could not be written are kept for
@@ -413,11 +454,33 @@ impl Engine {
         }
         heartbeat::clear(&self.conn, &self.config.identity).await
     }
+}
 
-    /// Runs an engine future to completion on the engine's runtime (for callers that may
-    /// block the current thread).
-    pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
-        self.runtime.block_on(future)
+/// The thread that drives the engine's runtime until the engine is dropped.
+struct DriverThread {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl DriverThread {
+    fn start(runtime: Runtime) -> RedisResult<DriverThread> {
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name("ferrokiq-engine".into())
+            .spawn(move || {
+                let _ = runtime.block_on(stop_rx);
+            })
+            .map_err(|e| RedisFailure::Config(format!("cannot start the engine thread: {e}")))?;
+        Ok(DriverThread {
+            stop: Some(stop_tx),
+        })
+    }
+}
+
+impl Drop for DriverThread {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
     }
 }
 
@@ -465,7 +528,7 @@ impl Fetcher {
         let mut pause = RETRY_PAUSE;
         let mut down_since: Option<std::time::Instant> = None;
         while !self.state.quiet.load(Ordering::SeqCst) {
-            let room = self.jobs.capacity().unwrap_or(1) - self.jobs.len();
+            let room = self.state.prefetch_limit().saturating_sub(self.jobs.len());
             if room == 0 {
                 let _ = tokio::time::timeout(Duration::from_millis(50), self.state.room.notified())
                     .await;
@@ -598,6 +661,11 @@ async fn schedule_loop(
     let _ = scheduler::release_lease(&conn, &config.identity).await;
 }
 
+/// Under load the acknowledger wakes on a short timer and writes everything that arrived
+/// meanwhile in one pipeline, rather than being woken for every job (a wake-up costs more than
+/// the acknowledgement itself); when idle it waits for the next one.
+const ACK_INTERVAL: Duration = Duration::from_millis(2);
+
 async fn acknowledge_loop(
     conn: Arc<RedisConnection>,
     identity: String,
@@ -605,8 +673,15 @@ async fn acknowledge_loop(
     state: Arc<State>,
 ) {
     let mut batch = Vec::new();
-    while let Some(job) = acks.recv().await {
-        batch.push(job);
+    loop {
+        if batch.is_empty() {
+            match acks.recv().await {
+                Some(job) => batch.push(job),
+                None => return,
+            }
+        } else {
+            tokio::time::sleep(ACK_INTERVAL).await;
+        }
         while batch.len() < 1000 {
             match acks.try_recv() {
                 Ok(job) => batch.push(job),
@@ -620,9 +695,12 @@ async fn acknowledge_loop(
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(MAX_RETRY_PAUSE);
         }
-        state
-            .acks_pending
-            .fetch_sub(batch.len() as u64, Ordering::SeqCst);
+        let written = batch.len() as u64;
+        state.acks_pending.fetch_sub(written, Ordering::SeqCst);
         batch.clear();
+        // Stay on the timer while acknowledgements keep coming.
+        if let Ok(job) = acks.try_recv() {
+            batch.push(job);
+        }
     }
 }
