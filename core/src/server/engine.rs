@@ -14,35 +14,20 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, Sender, TrySendError};
+use crossbeam_channel::{Receiver, Sender};
 use tokio::runtime::Runtime;
 use tokio::sync::{mpsc, Notify};
 
 use crate::connection::{RedisConnection, RedisSettings};
 use crate::error::{RedisFailure, RedisResult};
 use crate::payload::now_epoch_seconds;
-use crate::rng::Rng;
+use crate::server::background::{acknowledge_loop, schedule_loop};
 use crate::server::config::{FetchMode, ServerConfig};
 use crate::server::fetch::{self, FetchedJob};
+use crate::server::fetcher::{Fetcher, BASIC_FETCH_TIMEOUT};
 use crate::server::heartbeat::{self, Beat, BeatReply};
 use crate::server::job_log::{JobContext, JobLog, Started};
-use crate::server::scheduler;
-
-/// How long an idle fetch blocks on one queue before looking at all of them again.
-const IDLE_WAIT_ONE_QUEUE: f64 = 2.0;
-const IDLE_WAIT_SEVERAL_QUEUES: f64 = 0.2;
-/// Sidekiq's BRPOP timeout.
-const BASIC_FETCH_TIMEOUT: f64 = 2.0;
-/// Pause after a failed fetch, doubling up to the maximum while Redis stays away.
-const RETRY_PAUSE: Duration = Duration::from_millis(250);
-const MAX_RETRY_PAUSE: Duration = Duration::from_secs(5);
-
-/// Fast jobs (under this average duration) may be prefetched deeper: a job in the channel is a
-/// job no other process can take, but a few fast ones wait only milliseconds, and fetching them
-/// in bigger batches is what keeps fast jobs from waiting on Redis round trips.
-const FAST_JOB: Duration = Duration::from_millis(2);
-/// How many jobs per worker thread may wait in the channel when jobs are fast (one otherwise).
-const FAST_JOB_EXTRA_PREFETCH: usize = 3;
+use crate::server::state::{Busy, State, FAST_JOB_EXTRA_PREFETCH};
 
 /// What a worker thread gets when it asks for a job.
 #[derive(Debug, PartialEq, Eq)]
@@ -52,64 +37,6 @@ pub enum NextJob {
     Empty,
     /// The process is quiet or stopping: take no more work.
     Stopped,
-}
-
-struct State {
-    quiet: AtomicBool,
-    /// Wakes the scheduler early (on quiet).
-    scheduler_wake: Notify,
-    /// Woken when worker threads make room in the channel, or on quiet.
-    room: Notify,
-    fetcher_done: Notify,
-    fetcher_running: AtomicBool,
-    processed: AtomicU64,
-    failed: AtomicU64,
-    /// Acknowledgements handed to the acknowledger and not yet written to Redis.
-    acks_pending: AtomicU64,
-    /// Moving average of job durations, in microseconds (u64::MAX until a job finished).
-    average_job_micros: AtomicU64,
-    concurrency: usize,
-    busy: Mutex<BTreeMap<String, Busy>>,
-    /// Messages for the Ruby logger (Redis outages and recoveries).
-    events: Mutex<Vec<String>>,
-}
-
-/// A worker thread's current job: its work record, when it started, and its log context if the
-/// core logs it.
-struct Busy {
-    record: String,
-    at: std::time::Instant,
-    started: Option<Started>,
-}
-
-impl State {
-    /// How many fetched jobs may wait in the channel now.
-    fn prefetch_limit(&self) -> usize {
-        let average = self.average_job_micros.load(Ordering::Relaxed);
-        if average < FAST_JOB.as_micros() as u64 {
-            self.concurrency * (1 + FAST_JOB_EXTRA_PREFETCH)
-        } else {
-            self.concurrency
-        }
-    }
-
-    fn record_duration(&self, elapsed: Duration) {
-        let sample = elapsed.as_micros().min(u128::from(u64::MAX - 1)) as u64;
-        let average = self.average_job_micros.load(Ordering::Relaxed);
-        let next = if average == u64::MAX {
-            sample
-        } else {
-            average - average / 8 + sample / 8
-        };
-        self.average_job_micros.store(next, Ordering::Relaxed);
-    }
-
-    fn log(&self, message: String) {
-        self.events
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(message);
-    }
 }
 
 pub struct Engine {
@@ -511,196 +438,4 @@ fn dead_on_this_host(hostname: &str, identity: &str) -> bool {
     // SAFETY: signal 0 only checks whether the process exists.
     let result = unsafe { libc::kill(pid, 0) };
     result != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
-}
-
-struct Fetcher {
-    conn: Arc<RedisConnection>,
-    blocking: Arc<RedisConnection>,
-    config: ServerConfig,
-    state: Arc<State>,
-    jobs: Sender<FetchedJob>,
-}
-
-impl Fetcher {
-    async fn run(self) {
-        let queues = self.config.queue_list();
-        let mut rng = Rng::from_os();
-        let mut pause = RETRY_PAUSE;
-        let mut down_since: Option<std::time::Instant> = None;
-        while !self.state.quiet.load(Ordering::SeqCst) {
-            let room = self.state.prefetch_limit().saturating_sub(self.jobs.len());
-            if room == 0 {
-                let _ = tokio::time::timeout(Duration::from_millis(50), self.state.room.notified())
-                    .await;
-                continue;
-            }
-            let order = queues.fetch_order(&mut rng);
-            match self.fetch(&order, room).await {
-                Ok(jobs) => {
-                    if let Some(since) = down_since.take() {
-                        self.state.log(format!(
-                            "Redis is online, {:.3} sec downtime",
-                            since.elapsed().as_secs_f64()
-                        ));
-                    }
-                    pause = RETRY_PAUSE;
-                    self.deliver(jobs).await;
-                }
-                Err(e) => {
-                    if down_since.is_none() {
-                        down_since = Some(std::time::Instant::now());
-                        self.state.log(format!("Error fetching job: {e}"));
-                    }
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(MAX_RETRY_PAUSE);
-                }
-            }
-        }
-        self.state.fetcher_running.store(false, Ordering::SeqCst);
-        self.state.fetcher_done.notify_waiters();
-    }
-
-    async fn fetch(&self, order: &[&str], room: usize) -> RedisResult<Vec<FetchedJob>> {
-        let identity = &self.config.identity;
-        match self.config.fetch {
-            FetchMode::Reliable => {
-                let jobs = fetch::reliable_batch(&self.conn, identity, order, room).await?;
-                if !jobs.is_empty() {
-                    return Ok(jobs);
-                }
-                let wait = if order.len() == 1 {
-                    IDLE_WAIT_ONE_QUEUE
-                } else {
-                    IDLE_WAIT_SEVERAL_QUEUES
-                };
-                let job = fetch::reliable_wait(&self.blocking, identity, order[0], wait).await?;
-                Ok(job.into_iter().collect())
-            }
-            FetchMode::Basic => {
-                let job = fetch::basic(&self.blocking, order, BASIC_FETCH_TIMEOUT).await?;
-                Ok(job.into_iter().collect())
-            }
-        }
-    }
-
-    async fn deliver(&self, jobs: Vec<FetchedJob>) {
-        let mut rest = jobs.into_iter();
-        while let Some(job) = rest.next() {
-            if self.state.quiet.load(Ordering::SeqCst) {
-                let mut back = vec![job];
-                back.extend(rest);
-                let reliable = self.config.fetch == FetchMode::Reliable;
-                if let Err(e) =
-                    fetch::requeue(&self.conn, &self.config.identity, reliable, &back).await
-                {
-                    self.state
-                        .log(format!("Failed to requeue {} jobs: {e}", back.len()));
-                }
-                return;
-            }
-            match self.jobs.try_send(job) {
-                Ok(()) => {}
-                Err(TrySendError::Full(job)) => {
-                    // More jobs than room (a blocking wait returned one extra): wait for room.
-                    let mut job = job;
-                    loop {
-                        let _ = tokio::time::timeout(
-                            Duration::from_millis(20),
-                            self.state.room.notified(),
-                        )
-                        .await;
-                        match self.jobs.try_send(job) {
-                            Ok(()) => break,
-                            Err(TrySendError::Full(back)) => job = back,
-                            Err(TrySendError::Disconnected(_)) => return,
-                        }
-                    }
-                }
-                Err(TrySendError::Disconnected(_)) => return,
-            }
-        }
-    }
-}
-
-/// The engine's scheduler (see `scheduler.rs`): while not quiet, the lease holder moves due
-/// jobs on time; every minute it also prunes `processes` as Sidekiq's scheduler does.
-async fn schedule_loop(
-    conn: Arc<RedisConnection>,
-    config: ServerConfig,
-    defaults: serde_json::Map<String, serde_json::Value>,
-    state: Arc<State>,
-) {
-    let mut rng = Rng::from_os();
-    let dead = (config.dead_max_jobs, config.dead_timeout.as_secs_f64());
-    let mut next_cleanup = std::time::Instant::now();
-    while !state.quiet.load(Ordering::SeqCst) {
-        let nap = match scheduler::take_lease(&conn, &config.identity).await {
-            Ok(true) => {
-                if std::time::Instant::now() >= next_cleanup {
-                    next_cleanup += Duration::from_secs(60);
-                    let _ = heartbeat::cleanup_processes(&conn).await;
-                }
-                match scheduler::pass(&conn, &defaults, dead).await {
-                    Ok(pass) => {
-                        for member in &pass.invalid {
-                            state.log(format!(
-                                "Moved an invalid scheduled job to the dead set: {member}"
-                            ));
-                        }
-                        scheduler::nap(&pass, now_epoch_seconds())
-                    }
-                    Err(_) => scheduler::MAX_NAP,
-                }
-            }
-            // Another process schedules; look again in a second or so (spread out).
-            Ok(false) => scheduler::MAX_NAP + Duration::from_millis(rng.below(500)),
-            Err(_) => scheduler::MAX_NAP,
-        };
-        let _ = tokio::time::timeout(nap, state.scheduler_wake.notified()).await;
-    }
-    let _ = scheduler::release_lease(&conn, &config.identity).await;
-}
-
-/// Under load the acknowledger wakes on a short timer and writes everything that arrived
-/// meanwhile in one pipeline, rather than being woken for every job (a wake-up costs more than
-/// the acknowledgement itself); when idle it waits for the next one.
-const ACK_INTERVAL: Duration = Duration::from_millis(2);
-
-async fn acknowledge_loop(
-    conn: Arc<RedisConnection>,
-    identity: String,
-    mut acks: mpsc::UnboundedReceiver<FetchedJob>,
-    state: Arc<State>,
-) {
-    let mut batch = Vec::new();
-    loop {
-        if batch.is_empty() {
-            match acks.recv().await {
-                Some(job) => batch.push(job),
-                None => return,
-            }
-        } else {
-            tokio::time::sleep(ACK_INTERVAL).await;
-        }
-        while batch.len() < 1000 {
-            match acks.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
-        // Keep trying: an unacknowledged job would run again after a restart.
-        let mut pause = RETRY_PAUSE;
-        while let Err(e) = fetch::acknowledge(&conn, &identity, &batch).await {
-            state.log(format!("Failed to acknowledge {} jobs: {e}", batch.len()));
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(MAX_RETRY_PAUSE);
-        }
-        let written = batch.len() as u64;
-        state.acks_pending.fetch_sub(written, Ordering::SeqCst);
-        batch.clear();
-        // Stay on the timer while acknowledgements keep coming.
-        if let Ok(job) = acks.try_recv() {
-            batch.push(job);
-        }
-    }
 }
