@@ -45,13 +45,14 @@ RSpec.describe "sidekiq command line" do
 
   it "reads config/sidekiq.yml: ERB, symbol and string keys, environment sections, queue weights" do
     jobs = "class YamlJob\n  include Sidekiq::Job\n  def perform; end\nend\n"
-    server = ServerProcess.new(jobs: jobs, env: { "RAILS_ENV" => "production", "YAML_THREADS" => "7" })
+    server = ServerProcess.new(jobs: jobs, args: %w[-e production], env: { "YAML_THREADS" => "7" })
     FileUtils.mkdir_p(File.join(server.dir, "config"))
     File.write(File.join(server.dir, "config", "sidekiq.yml"), <<~YAML)
       :concurrency: 2
       timeout: 9
       :tag: yaml-tag
       :labels: [blue, green]
+      :pidfile: server.pid
       :queues:
         - [critical, 3]
         - "default,1"
@@ -65,6 +66,7 @@ RSpec.describe "sidekiq command line" do
     expect(info).to include("concurrency" => 7, "tag" => "yaml-tag", "labels" => %w[blue green],
                             "queues" => %w[critical default low],
                             "weights" => [{ "critical" => 3, "default" => 1, "low" => 0 }])
+    expect(File.read(File.join(server.dir, "server.pid"))).to eq(server.pid.to_s)
     expect(server.stop).to be_success
   end
 

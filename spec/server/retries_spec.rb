@@ -53,6 +53,13 @@ RSpec.describe "Retries and death" do
       end
     end
 
+    class WindowJob
+      include Sidekiq::Job
+      def perform
+        raise "outside the window"
+      end
+    end
+
     class OkJob
       include Sidekiq::Job
       def perform
@@ -123,6 +130,33 @@ RSpec.describe "Retries and death" do
     expect(job["jid"]).to eq(delayed)
     expect(score - job["failed_at"]).to be_between(3600, 3600 + 9 + 1)
     expect(JSON.parse(dead.first)["jid"]).to eq(killed)
+  end
+
+  it "gives up once retry_for has passed since the first failure" do
+    stale = { "class" => "WindowJob", "args" => [], "queue" => "default", "retry" => true, "jid" => "b" * 24,
+              "retry_for" => 60, "failed_at" => Time.now.to_f - 3600, "retry_count" => 2 }
+    Sidekiq::Client.push(stale)
+    fresh = Sidekiq::Client.push("class" => "WindowJob", "args" => [], "retry_for" => 3600)
+    start_server(jobs: JOBS_WITH_FAILURES)
+    eventually { dead.any? && retries.any? }
+    expect(JSON.parse(dead.first)).to include("jid" => "b" * 24, "retry_count" => 3)
+    expect(retries.first.first).to include("jid" => fresh, "retry_count" => 0)
+  end
+
+  it "honours max_retries and trims the dead set to dead_max_jobs like Sidekiq" do
+    config = <<~RUBY
+      Sidekiq.configure_server do |config|
+        config[:max_retries] = 0
+        config[:dead_max_jobs] = 3
+      end
+    RUBY
+    jids = Array.new(5) { FailingJob.set(retry: true).perform_async }
+    start_server(jobs: JOBS_WITH_FAILURES + config, args: %w[-c 1])
+    eventually { deaths.size == 5 }
+    # ZREMRANGEBYRANK dead 0 -3 keeps the newest 2, exactly as Sidekiq does.
+    expect(dead.size).to eq(2)
+    expect(jids).to include(*dead.map { |json| JSON.parse(json)["jid"] })
+    expect(retries).to be_empty
   end
 
   it "retries unknown classes and dead-letters malformed JSON, and keeps going" do
