@@ -3,7 +3,8 @@
 # Drain benchmark: Ferrokiq's server against Debian's Sidekiq 6.4.1, alternating (A B A B ...)
 # on one throwaway redis-server. Each run pushes BENCH_JOBS jobs of the sidekiqload shape
 # (push_bulk, 1,000 per call), starts the server, and clocks from the first job taken to the
-# last one done. Then both servers run scheduled probes to measure how late due jobs start.
+# last one done, and reports the server's RSS. Then both servers run probes: how long an idle
+# server takes to start a job pushed now, and how late scheduled jobs start.
 #
 #   ruby bench/drain.rb                     # 100k jobs, -c 10, WARN logging, 3 pairs
 #   BENCH_JOBS=500000 CONCURRENCY=25 BENCH_LOG_LEVEL=INFO PAIRS=5 FETCH=basic ruby bench/drain.rb
@@ -41,7 +42,7 @@ def with_server(name, url, env = {})
   base = { "REDIS_URL" => url, "BENCH_JOBS" => JOBS.to_s }.merge(env)
   env = name == "Ferrokiq" ? base : Bench.peer_env(base)
   pid = Process.spawn(env, *server_command(name), chdir: Dir.tmpdir, out: File::NULL, err: File::NULL)
-  yield
+  yield pid
 ensure
   Process.kill("TERM", pid)
   Process.wait(pid)
@@ -52,11 +53,39 @@ def drain(name, url)
   redis.with(&:flushdb)
   BenchClient.push_load(redis, JOBS)
   started = nil
-  with_server(name, url) do
+  with_server(name, url) do |pid|
     sleep 0.001 until (started ||= (now if redis.with { |conn| conn.llen("queue:default") } < JOBS))
+    rss_at_start = rss_mb(pid)
     sleep 0.01 until (finished = redis.with { |conn| conn.get("bench:finished") })
-    { "drain (jobs/s)" => JOBS / (Float(finished) - started) }
+    { "drain (jobs/s)" => JOBS / (Float(finished) - started),
+      "RSS when draining starts (MB)" => rss_at_start, "RSS after the drain (MB)" => rss_mb(pid) }
   end
+end
+
+def rss_mb(pid)
+  File.read("/proc/#{pid}/status")[/^VmRSS:\s+(\d+)/, 1].to_i / 1024.0
+end
+
+# How long an idle server takes to start a job pushed now (p50/p99 over PROBES probes).
+def pickup(name, url)
+  redis = Sidekiq::RedisConnection.create(url: url)
+  redis.with(&:flushdb)
+  with_server(name, url, "BENCH_JOBS" => "1") do
+    sleep 0.05 until redis.with { |conn| conn.scard("processes") }.positive?
+    sleep 1
+    client = Sidekiq::Client.new(pool: redis)
+    PROBES.times do
+      client.push("class" => "LatenessJob", "args" => [now])
+      sleep 0.02
+    end
+    sleep 0.05 until redis.with { |conn| conn.llen("bench:lateness") } >= PROBES
+  end
+  percentiles("pickup latency", redis)
+end
+
+def percentiles(label, redis)
+  late = redis.with { |conn| conn.lrange("bench:lateness", 0, -1) }.map(&:to_f).sort
+  { "#{label} p50 (ms)" => late[late.size / 2] * 1000, "#{label} p99 (ms)" => late[(late.size * 0.99).floor] * 1000 }
 end
 
 def lateness(name, url)
@@ -67,8 +96,7 @@ def lateness(name, url)
     BenchClient.schedule_probes(redis, PROBES, spread: 15.0)
     sleep 0.1 until redis.with { |conn| conn.llen("bench:lateness") } >= PROBES
   end
-  late = redis.with { |conn| conn.lrange("bench:lateness", 0, -1) }.map(&:to_f).sort
-  { "scheduled lateness p50 (s)" => late[late.size / 2], "scheduled lateness p99 (s)" => late[(late.size * 0.99).floor] }
+  percentiles("scheduled lateness", redis)
 end
 
 Bench.with_redis do |url|
@@ -81,8 +109,9 @@ Bench.with_redis do |url|
   end
   next if PROBES.zero?
 
-  puts "\nScheduled jobs (#{PROBES} probes due over 15 s, one server):"
+  puts "\nLatency (#{PROBES} probes each, one idle server, -c #{CONCURRENCY}):"
   %w[Ferrokiq Sidekiq\ 6.4.1].each do |name|
-    puts format("  %-14s %s", name, lateness(name, url).map { |k, v| "#{k}: #{v.round(3)}" }.join(", "))
+    results = pickup(name, url).merge(lateness(name, url))
+    puts format("  %-14s %s", name, results.map { |k, v| "#{k}: #{v.round(1)}" }.join(", "))
   end
 end
