@@ -58,6 +58,29 @@ RSpec.describe "Reliable fetch" do
     expect(Sidekiq.redis { |conn| conn.hvals("runs") }.map(&:to_i).uniq).to eq([1])
   end
 
+  it "picks up jobs arriving on any of several queues while idle, each exactly once" do
+    counting = <<~RUBY
+      class IdleJob
+        include Sidekiq::Job
+        def perform(index)
+          Sidekiq.redis { |conn| conn.hincrby("runs", index.to_s, 1) }
+        end
+      end
+    RUBY
+    stub_const("IdleJob", Class.new { include Sidekiq::Job })
+    server = start_server(jobs: counting, args: %w[-c 3 -q alpha -q beta -q gamma]).wait_until_running
+    queues = %w[alpha beta gamma]
+    30.times do |i|
+      IdleJob.set(queue: queues[i % 3]).perform_async(i)
+      sleep 0.03
+    end
+    eventually { Sidekiq.redis { |conn| conn.hlen("runs") } == 30 }
+    expect(server.stop).to be_success
+    expect(Sidekiq.redis { |conn| conn.hvals("runs") }.map(&:to_i).uniq).to eq([1])
+    expect(queues.sum { |queue| Sidekiq.redis { |conn| conn.llen("queue:#{queue}") } }).to eq(0)
+    expect(Sidekiq.redis { |conn| conn.hgetall("ferrokiq:working") }).to be_empty
+  end
+
   it "prefetches no more than one waiting job per thread when jobs are slow" do
     slow = "class SlowishJob\n  include Sidekiq::Job\n  def perform\n    sleep 0.2\n  end\nend\n"
     stub_const("SlowishJob", Class.new { include Sidekiq::Job })

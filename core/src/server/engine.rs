@@ -66,10 +66,19 @@ impl Engine {
         let conn = Arc::new(RedisConnection::new(settings.clone())?);
         // Blocking fetches get a connection of their own (they would stall everything else
         // on a shared one) and a deadline longer than their blocking time.
-        let blocking = Arc::new(RedisConnection::new(RedisSettings {
+        let blocking_settings = RedisSettings {
             timeout: settings.timeout + Duration::from_secs_f64(BASIC_FETCH_TIMEOUT + 1.0),
             ..settings
-        })?);
+        };
+        let blocking = Arc::new(RedisConnection::new(blocking_settings.clone())?);
+        let queue_count = config.queue_list().names().len();
+        let idle = if config.fetch == FetchMode::Reliable && queue_count > 1 {
+            (0..queue_count)
+                .map(|_| RedisConnection::new(blocking_settings.clone()).map(Arc::new))
+                .collect::<RedisResult<Vec<_>>>()?
+        } else {
+            Vec::new()
+        };
         let capacity = config.concurrency.max(1) * (1 + FAST_JOB_EXTRA_PREFETCH);
         let (jobs_tx, jobs_rx) = crossbeam_channel::bounded(capacity);
         let (acks_tx, acks_rx) = mpsc::unbounded_channel();
@@ -98,6 +107,7 @@ impl Engine {
         let fetcher = Fetcher {
             conn: Arc::clone(&conn),
             blocking,
+            idle,
             config: config.clone(),
             state: Arc::clone(&state),
             jobs: jobs_tx,

@@ -13,9 +13,10 @@ use crate::server::config::{FetchMode, ServerConfig};
 use crate::server::fetch::{self, FetchedJob};
 use crate::server::state::State;
 
-/// How long an idle fetch blocks on one queue before looking at all of them again.
-const IDLE_WAIT_ONE_QUEUE: f64 = 2.0;
-const IDLE_WAIT_SEVERAL_QUEUES: f64 = 0.2;
+/// How long an idle fetch blocks before looking at all the queues again.
+const IDLE_WAIT: f64 = 2.0;
+/// After the first idle wait returned, how often the others are told to stop.
+const UNBLOCK_RETRY: Duration = Duration::from_millis(50);
 /// Sidekiq's BRPOP timeout.
 pub(crate) const BASIC_FETCH_TIMEOUT: f64 = 2.0;
 /// Pause after a failed fetch, doubling up to the maximum while Redis stays away.
@@ -25,6 +26,8 @@ pub(crate) const MAX_RETRY_PAUSE: Duration = Duration::from_secs(5);
 pub(crate) struct Fetcher {
     pub(crate) conn: Arc<RedisConnection>,
     pub(crate) blocking: Arc<RedisConnection>,
+    /// With several queues: one blocking connection per queue, for idle waits on all at once.
+    pub(crate) idle: Vec<Arc<RedisConnection>>,
     pub(crate) config: ServerConfig,
     pub(crate) state: Arc<State>,
     pub(crate) jobs: Sender<FetchedJob>,
@@ -77,19 +80,55 @@ impl Fetcher {
                 if !jobs.is_empty() {
                     return Ok(jobs);
                 }
-                let wait = if order.len() == 1 {
-                    IDLE_WAIT_ONE_QUEUE
-                } else {
-                    IDLE_WAIT_SEVERAL_QUEUES
-                };
-                let job = fetch::reliable_wait(&self.blocking, identity, order[0], wait).await?;
-                Ok(job.into_iter().collect())
+                if self.idle.is_empty() {
+                    let job =
+                        fetch::reliable_wait(&self.blocking, identity, order[0], IDLE_WAIT).await?;
+                    return Ok(job.into_iter().collect());
+                }
+                self.wait_on_all_queues().await
             }
             FetchMode::Basic => {
                 let job = fetch::basic(&self.blocking, order, BASIC_FETCH_TIMEOUT).await?;
                 Ok(job.into_iter().collect())
             }
         }
+    }
+
+    /// The idle path with several queues: a blocking move on every queue at once, each on its
+    /// own connection, so a job on any of them is picked up at once. When the first returns,
+    /// the others are cancelled with `CLIENT UNBLOCK` (an unblocked BLMOVE moves nothing) and
+    /// awaited, so a job one of them did move is delivered, never dropped.
+    async fn wait_on_all_queues(&self) -> RedisResult<Vec<FetchedJob>> {
+        let names = self.config.queue_list().names().to_vec();
+        let mut waits = tokio::task::JoinSet::new();
+        let mut client_ids = Vec::with_capacity(names.len());
+        for (name, conn) in names.into_iter().zip(&self.idle) {
+            client_ids.push(
+                conn.call::<i64>(&[b"CLIENT".to_vec(), b"ID".to_vec()])
+                    .await?,
+            );
+            let (conn, identity) = (Arc::clone(conn), self.config.identity.clone());
+            waits.spawn(
+                async move { fetch::reliable_wait(&conn, &identity, &name, IDLE_WAIT).await },
+            );
+        }
+        let mut outcome = IdleOutcome::default();
+        if let Some(joined) = waits.join_next().await {
+            outcome.add(joined);
+        }
+        while !waits.is_empty() {
+            let mut pipe = redis::Pipeline::with_capacity(client_ids.len());
+            for id in &client_ids {
+                pipe.cmd("CLIENT").arg("UNBLOCK").arg(*id).ignore();
+            }
+            self.conn.pipeline::<()>(&pipe).await?;
+            while let Ok(Some(joined)) =
+                tokio::time::timeout(UNBLOCK_RETRY, waits.join_next()).await
+            {
+                outcome.add(joined);
+            }
+        }
+        outcome.into_result()
     }
 
     async fn deliver(&self, jobs: Vec<FetchedJob>) {
@@ -127,6 +166,31 @@ impl Fetcher {
                 }
                 Err(TrySendError::Disconnected(_)) => return,
             }
+        }
+    }
+}
+
+/// What the parallel idle waits brought back.
+#[derive(Default)]
+struct IdleOutcome {
+    jobs: Vec<FetchedJob>,
+    failure: Option<crate::error::RedisFailure>,
+}
+
+impl IdleOutcome {
+    fn add(&mut self, joined: Result<RedisResult<Option<FetchedJob>>, tokio::task::JoinError>) {
+        match joined {
+            Ok(Ok(Some(job))) => self.jobs.push(job),
+            Ok(Ok(None)) | Err(_) => {}
+            Ok(Err(e)) => self.failure = Some(e),
+        }
+    }
+
+    /// The jobs; an error only when nothing was fetched (fetched jobs must be delivered).
+    fn into_result(self) -> RedisResult<Vec<FetchedJob>> {
+        match self.failure {
+            Some(e) if self.jobs.is_empty() => Err(e),
+            _ => Ok(self.jobs),
         }
     }
 }
