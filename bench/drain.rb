@@ -8,6 +8,7 @@
 #
 #   ruby bench/drain.rb                     # 100k jobs, -c 10, WARN logging, 3 pairs
 #   BENCH_JOBS=500000 CONCURRENCY=25 BENCH_LOG_LEVEL=INFO PAIRS=5 FETCH=basic ruby bench/drain.rb
+#   REDIS_RTT_US=1000 ruby bench/drain.rb   # Redis behind a proxy that makes each round trip 1 ms
 #
 # Build first (rake compile). Benchmarks are measurements, not tests.
 
@@ -104,7 +105,7 @@ Bench.with_redis do |url|
     sides = %w[Ferrokiq Sidekiq\ 6.4.1].to_h { |name| [name, ->(_env) { drain(name, url) }] }
     runs = Bench.alternate(PAIRS, sides, {})
     puts "\n#{JOBS} jobs, -c #{CONCURRENCY}, #{ENV.fetch("BENCH_LOG_LEVEL", "WARN")} logging, " \
-         "#{ENV.fetch("FETCH", "reliable")} fetch (Ferrokiq)"
+         "#{ENV.fetch("FETCH", "reliable")} fetch (Ferrokiq), Redis round trip +#{ENV.fetch("REDIS_RTT_US", 0)} us"
     Bench.report(runs, unit: "", baseline: "Sidekiq 6.4.1", candidate: "Ferrokiq")
   end
   next if PROBES.zero?

@@ -10,21 +10,46 @@ require "tmpdir"
 module Bench
   module_function
 
-  def with_redis
-    port = TCPServer.new("127.0.0.1", 0).then { |s| s.addr[1].tap { s.close } }
-    dir = Dir.mktmpdir("ferrokiq-bench")
-    pid = Process.spawn("redis-server", "--port", port.to_s, "--bind", "127.0.0.1", "--save", "",
-                        "--appendonly", "no", "--dir", dir, out: File::NULL, err: File::NULL)
+  def free_port
+    TCPServer.new("127.0.0.1", 0).then { |s| s.addr[1].tap { s.close } }
+  end
+
+  def wait_for_port(port)
     100.times do
       break if (TCPSocket.open("127.0.0.1", port).close rescue false) # rubocop:disable Style/RescueModifier
 
       sleep 0.05
     end
+  end
+
+  # A throwaway redis-server; with REDIS_RTT_US set, reached through bench/delay-proxy so that
+  # every round trip takes that long (Sidekiq's "Redis 1 ms away" condition).
+  def with_redis
+    port = free_port
+    dir = Dir.mktmpdir("ferrokiq-bench")
+    pids = [Process.spawn("redis-server", "--port", port.to_s, "--bind", "127.0.0.1", "--save", "",
+                          "--appendonly", "no", "--dir", dir, out: File::NULL, err: File::NULL)]
+    wait_for_port(port)
+    if (rtt = ENV.fetch("REDIS_RTT_US", nil))
+      port, proxy = delayed(port, rtt)
+      pids << proxy
+    end
     yield "redis://127.0.0.1:#{port}/0"
   ensure
-    Process.kill("TERM", pid) if pid
-    Process.wait(pid) if pid
+    pids&.reverse_each do |pid|
+      Process.kill("TERM", pid)
+      Process.wait(pid)
+    end
     FileUtils.rm_rf(dir) if dir
+  end
+
+  def delayed(upstream, rtt)
+    root = File.expand_path("..", __dir__)
+    system("cargo", "build", "--quiet", "--release", "-p", "delay-proxy", chdir: root, exception: true)
+    port = free_port
+    pid = Process.spawn(File.join(root, "target/release/delay-proxy"), port.to_s, upstream.to_s, rtt.to_s)
+    wait_for_port(port)
+    [port, pid]
   end
 
   # The environment for Debian's Sidekiq: none of our load path or bundler settings.

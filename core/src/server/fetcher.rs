@@ -76,7 +76,9 @@ impl Fetcher {
         let identity = &self.config.identity;
         match self.config.fetch {
             FetchMode::Reliable => {
+                let asked = std::time::Instant::now();
                 let jobs = fetch::reliable_batch(&self.conn, identity, order, room).await?;
+                self.state.record_fetch_round_trip(asked.elapsed());
                 if !jobs.is_empty() {
                     return Ok(jobs);
                 }

@@ -16,6 +16,9 @@ use crate::server::job_log::Started;
 const FAST_JOB: Duration = Duration::from_millis(2);
 /// How many jobs per worker thread may wait in the channel when jobs are fast (one otherwise).
 pub(crate) const FAST_JOB_EXTRA_PREFETCH: usize = 3;
+/// The most fetched jobs that ever wait in the channel (when Redis is far and jobs are fast,
+/// enough to cover two fetch round trips of work).
+pub(crate) const MAX_PREFETCH: usize = 1000;
 
 pub(crate) struct State {
     pub(crate) quiet: AtomicBool,
@@ -31,6 +34,8 @@ pub(crate) struct State {
     pub(crate) acks_pending: AtomicU64,
     /// Moving average of job durations, in microseconds (u64::MAX until a job finished).
     pub(crate) average_job_micros: AtomicU64,
+    /// Moving average of a fetch round trip, in microseconds (u64::MAX until measured).
+    pub(crate) fetch_round_trip_micros: AtomicU64,
     pub(crate) concurrency: usize,
     pub(crate) busy: Mutex<BTreeMap<String, Busy>>,
     /// Messages for the Ruby logger (Redis outages and recoveries).
@@ -46,25 +51,29 @@ pub(crate) struct Busy {
 }
 
 impl State {
-    /// How many fetched jobs may wait in the channel now.
+    /// How many fetched jobs may wait in the channel now: one per thread for slow jobs; for
+    /// fast ones, enough for the threads to work through two fetch round trips (so the
+    /// threads never wait on Redis), at least four per thread.
     pub(crate) fn prefetch_limit(&self) -> usize {
-        let average = self.average_job_micros.load(Ordering::Relaxed);
-        if average < FAST_JOB.as_micros() as u64 {
-            self.concurrency * (1 + FAST_JOB_EXTRA_PREFETCH)
-        } else {
-            self.concurrency
+        let job = self.average_job_micros.load(Ordering::Relaxed);
+        if job >= FAST_JOB.as_micros() as u64 {
+            return self.concurrency;
         }
+        let fast = self.concurrency * (1 + FAST_JOB_EXTRA_PREFETCH);
+        let round_trip = self.fetch_round_trip_micros.load(Ordering::Relaxed);
+        if round_trip == u64::MAX {
+            return fast;
+        }
+        let cover = 2 * self.concurrency as u64 * round_trip / job.max(1);
+        fast.max(cover.min(MAX_PREFETCH as u64) as usize)
     }
 
     pub(crate) fn record_duration(&self, elapsed: Duration) {
-        let sample = elapsed.as_micros().min(u128::from(u64::MAX - 1)) as u64;
-        let average = self.average_job_micros.load(Ordering::Relaxed);
-        let next = if average == u64::MAX {
-            sample
-        } else {
-            average - average / 8 + sample / 8
-        };
-        self.average_job_micros.store(next, Ordering::Relaxed);
+        moving_average(&self.average_job_micros, elapsed);
+    }
+
+    pub(crate) fn record_fetch_round_trip(&self, elapsed: Duration) {
+        moving_average(&self.fetch_round_trip_micros, elapsed);
     }
 
     pub(crate) fn log(&self, message: String) {
@@ -73,4 +82,16 @@ impl State {
             .unwrap_or_else(|p| p.into_inner())
             .push(message);
     }
+}
+
+/// Folds `sample` into an exponential moving average (weight 1/8) kept in microseconds.
+fn moving_average(average: &AtomicU64, sample: Duration) {
+    let sample = sample.as_micros().min(u128::from(u64::MAX - 1)) as u64;
+    let current = average.load(Ordering::Relaxed);
+    let next = if current == u64::MAX {
+        sample
+    } else {
+        current - current / 8 + sample / 8
+    };
+    average.store(next, Ordering::Relaxed);
 }
