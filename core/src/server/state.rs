@@ -95,3 +95,60 @@ fn moving_average(average: &AtomicU64, sample: Duration) {
     };
     average.store(next, Ordering::Relaxed);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(concurrency: usize) -> State {
+        State {
+            quiet: AtomicBool::new(false),
+            scheduler_wake: Notify::new(),
+            room: Notify::new(),
+            fetcher_done: Notify::new(),
+            fetcher_running: AtomicBool::new(true),
+            processed: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            acks_pending: AtomicU64::new(0),
+            average_job_micros: AtomicU64::new(u64::MAX),
+            fetch_round_trip_micros: AtomicU64::new(u64::MAX),
+            concurrency,
+            busy: Mutex::new(BTreeMap::new()),
+            events: Mutex::new(Vec::new()),
+        }
+    }
+
+    #[test]
+    fn prefetch_is_one_per_thread_until_jobs_prove_fast() {
+        let state = state(10);
+        assert_eq!(state.prefetch_limit(), 10);
+        state.record_duration(Duration::from_millis(50));
+        assert_eq!(state.prefetch_limit(), 10);
+    }
+
+    #[test]
+    fn fast_jobs_prefetch_enough_to_cover_two_round_trips() {
+        let state = state(10);
+        state.record_duration(Duration::from_micros(100));
+        assert_eq!(state.prefetch_limit(), 40);
+        state.record_fetch_round_trip(Duration::from_micros(150));
+        assert_eq!(state.prefetch_limit(), 40);
+        state
+            .fetch_round_trip_micros
+            .store(1_300, Ordering::Relaxed);
+        assert_eq!(state.prefetch_limit(), 260);
+        state
+            .fetch_round_trip_micros
+            .store(100_000, Ordering::Relaxed);
+        assert_eq!(state.prefetch_limit(), MAX_PREFETCH);
+    }
+
+    #[test]
+    fn averages_move_an_eighth_of_the_way() {
+        let average = AtomicU64::new(u64::MAX);
+        moving_average(&average, Duration::from_micros(800));
+        assert_eq!(average.load(Ordering::Relaxed), 800);
+        moving_average(&average, Duration::from_micros(0));
+        assert_eq!(average.load(Ordering::Relaxed), 700);
+    }
+}
