@@ -45,9 +45,12 @@ module Bench
 
   def delayed(upstream, rtt)
     root = File.expand_path("..", __dir__)
-    system("cargo", "build", "--quiet", "--release", "-p", "delay-proxy", chdir: root, exception: true)
+    manifest = File.join(root, "bench/delay-proxy/Cargo.toml")
+    target = File.join(root, "target/delay-proxy")
+    system("cargo", "build", "--quiet", "--release", "--manifest-path", manifest, "--target-dir", target,
+           exception: true)
     port = free_port
-    pid = Process.spawn(File.join(root, "target/release/delay-proxy"), port.to_s, upstream.to_s, rtt.to_s)
+    pid = Process.spawn(File.join(target, "release/delay-proxy"), port.to_s, upstream.to_s, rtt.to_s)
     wait_for_port(port)
     [port, pid]
   end
