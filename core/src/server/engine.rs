@@ -10,13 +10,13 @@
 //! work (moves of several jobs per Lua call, pipelined acknowledgements).
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
 use tokio::runtime::Runtime;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::mpsc;
 
 use crate::connection::{RedisConnection, RedisSettings};
 use crate::error::{RedisFailure, RedisResult};
@@ -83,21 +83,7 @@ impl Engine {
             (config.concurrency.max(1) * (1 + FAST_JOB_EXTRA_PREFETCH)).max(MAX_PREFETCH);
         let (jobs_tx, jobs_rx) = crossbeam_channel::bounded(capacity);
         let (acks_tx, acks_rx) = mpsc::unbounded_channel();
-        let state = Arc::new(State {
-            quiet: AtomicBool::new(false),
-            scheduler_wake: Notify::new(),
-            room: Notify::new(),
-            fetcher_done: Notify::new(),
-            fetcher_running: AtomicBool::new(true),
-            processed: AtomicU64::new(0),
-            failed: AtomicU64::new(0),
-            acks_pending: AtomicU64::new(0),
-            average_job_micros: AtomicU64::new(u64::MAX),
-            fetch_round_trip_micros: AtomicU64::new(u64::MAX),
-            concurrency: config.concurrency.max(1),
-            busy: Mutex::new(BTreeMap::new()),
-            events: Mutex::new(Vec::new()),
-        });
+        let state = Arc::new(State::new(config.concurrency));
         let names = config.queue_list().names().to_vec();
         runtime.block_on(async {
             if config.fetch == FetchMode::Reliable {

@@ -51,6 +51,24 @@ pub(crate) struct Busy {
 }
 
 impl State {
+    pub(crate) fn new(concurrency: usize) -> State {
+        State {
+            quiet: AtomicBool::new(false),
+            scheduler_wake: Notify::new(),
+            room: Notify::new(),
+            fetcher_done: Notify::new(),
+            fetcher_running: AtomicBool::new(true),
+            processed: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            acks_pending: AtomicU64::new(0),
+            average_job_micros: AtomicU64::new(u64::MAX),
+            fetch_round_trip_micros: AtomicU64::new(u64::MAX),
+            concurrency: concurrency.max(1),
+            busy: Mutex::new(BTreeMap::new()),
+            events: Mutex::new(Vec::new()),
+        }
+    }
+
     /// How many fetched jobs may wait in the channel now: one per thread for slow jobs; for
     /// fast ones, enough for the threads to work through two fetch round trips (so the
     /// threads never wait on Redis), at least four per thread.
@@ -101,21 +119,7 @@ mod tests {
     use super::*;
 
     fn state(concurrency: usize) -> State {
-        State {
-            quiet: AtomicBool::new(false),
-            scheduler_wake: Notify::new(),
-            room: Notify::new(),
-            fetcher_done: Notify::new(),
-            fetcher_running: AtomicBool::new(true),
-            processed: AtomicU64::new(0),
-            failed: AtomicU64::new(0),
-            acks_pending: AtomicU64::new(0),
-            average_job_micros: AtomicU64::new(u64::MAX),
-            fetch_round_trip_micros: AtomicU64::new(u64::MAX),
-            concurrency,
-            busy: Mutex::new(BTreeMap::new()),
-            events: Mutex::new(Vec::new()),
-        }
+        State::new(concurrency)
     }
 
     #[test]
