@@ -26,7 +26,7 @@ use crate::server::config::{FetchMode, ServerConfig};
 use crate::server::fetch::{self, FetchedJob};
 use crate::server::fetcher::{Fetcher, BASIC_FETCH_TIMEOUT};
 use crate::server::heartbeat::{self, Beat, BeatReply};
-use crate::server::job_log::{JobContext, JobLog, Started};
+use crate::server::job_log::{JobContext, JobLog};
 use crate::server::state::{Busy, State, FAST_JOB_EXTRA_PREFETCH, MAX_PREFETCH};
 
 /// What a worker thread gets when it asks for a job.
@@ -220,30 +220,26 @@ impl Engine {
 
     /// A worker thread started a job (shown as busy in the Web UI). With a `log` context and
     /// core logging on, its "start" line is written.
-    pub fn work_started(&self, tid: &str, queue: &str, payload: &str, log: Option<JobContext>) {
-        let record = heartbeat::work_json(queue, payload, now_epoch_seconds() as i64);
-        let started = match (log, self.job_log.get()) {
+    pub fn work_started(&self, tid: &str, queue: String, payload: String, log: Option<JobContext>) {
+        let log = match (log, self.job_log.get()) {
             (Some(context), Some(job_log)) => {
                 job_log.started(tid, &context);
-                Some(Started {
-                    context,
-                    at: std::time::Instant::now(),
-                })
+                Some(context)
             }
             _ => None,
+        };
+        let busy = Busy {
+            queue,
+            payload,
+            run_at: now_epoch_seconds() as i64,
+            at: std::time::Instant::now(),
+            log,
         };
         self.state
             .busy
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(
-                tid.to_string(),
-                Busy {
-                    record,
-                    at: std::time::Instant::now(),
-                    started,
-                },
-            );
+            .insert(tid.to_string(), busy);
     }
 
     /// A worker thread finished a job; counts it as processed (and failed).
@@ -255,9 +251,10 @@ impl Engine {
             .unwrap_or_else(|p| p.into_inner())
             .remove(tid);
         if let Some(busy) = busy {
-            self.state.record_duration(busy.at.elapsed());
-            if let (Some(started), Some(job_log)) = (busy.started, self.job_log.get()) {
-                job_log.finished(tid, started, failed);
+            let elapsed = busy.at.elapsed();
+            self.state.record_duration(elapsed);
+            if let (Some(context), Some(job_log)) = (busy.log, self.job_log.get()) {
+                job_log.finished(tid, context, elapsed, failed);
             }
         }
         self.state.processed.fetch_add(1, Ordering::Relaxed);
@@ -313,7 +310,7 @@ impl Engine {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .iter()
-            .map(|(tid, busy)| (tid.clone(), busy.record.clone()))
+            .map(|(tid, busy)| (tid.clone(), busy.record()))
             .collect();
         let rtt_us = heartbeat::ping_rtt_us(&self.conn).await.unwrap_or(0);
         let beat = Beat {

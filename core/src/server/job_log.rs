@@ -6,7 +6,7 @@
 //! `2026-11-28T10:00:12.261Z pid=12 tid=abc class=HardJob jid=... elapsed=0.012 INFO: done`.
 
 use std::io::Write;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::{Receiver, Sender};
 
@@ -39,13 +39,6 @@ pub struct JobLog {
     pid: u32,
 }
 
-/// What `work_started` keeps to log the end of a job.
-#[derive(Debug, Clone)]
-pub struct Started {
-    pub context: JobContext,
-    pub at: Instant,
-}
-
 impl JobLog {
     /// Starts the writer thread; lines go to `out` (standard output in a server).
     pub fn start(out: Box<dyn Write + Send>) -> std::io::Result<JobLog> {
@@ -65,10 +58,10 @@ impl JobLog {
         self.send(tid, context.clone(), None, "start");
     }
 
-    pub fn finished(&self, tid: &str, started: Started, failed: bool) {
-        let elapsed = (started.at.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
+    pub fn finished(&self, tid: &str, context: JobContext, elapsed: Duration, failed: bool) {
+        let elapsed = (elapsed.as_secs_f64() * 1000.0).round() / 1000.0;
         let message = if failed { "fail" } else { "done" };
-        self.send(tid, started.context, Some(elapsed), message);
+        self.send(tid, context, Some(elapsed), message);
     }
 
     fn send(&self, tid: &str, context: JobContext, elapsed: Option<f64>, message: &'static str) {
@@ -155,7 +148,6 @@ pub fn format_line(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn lines_match_sidekiqs_pretty_formatter() {

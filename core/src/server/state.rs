@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
-use crate::server::job_log::Started;
+use crate::server::heartbeat;
+use crate::server::job_log::JobContext;
 
 /// Fast jobs (under this average duration) may be prefetched deeper: a job in the channel is a
 /// job no other process can take, but a few fast ones wait only milliseconds, and fetching them
@@ -42,12 +43,22 @@ pub(crate) struct State {
     pub(crate) events: Mutex<Vec<String>>,
 }
 
-/// A worker thread's current job: its work record, when it started, and its log context if the
-/// core logs it.
+/// A worker thread's current job: what the Web UI's busy page shows, when it started, and its
+/// log context if the core logs it.
 pub(crate) struct Busy {
-    pub(crate) record: String,
+    pub(crate) queue: String,
+    pub(crate) payload: String,
+    /// Epoch seconds, as Sidekiq's work records show it.
+    pub(crate) run_at: i64,
     pub(crate) at: std::time::Instant,
-    pub(crate) started: Option<Started>,
+    pub(crate) log: Option<JobContext>,
+}
+
+impl Busy {
+    /// The `<identity>:work` value; built only when a heartbeat writes it, not per job.
+    pub(crate) fn record(&self) -> String {
+        heartbeat::work_json(&self.queue, &self.payload, self.run_at)
+    }
 }
 
 impl State {

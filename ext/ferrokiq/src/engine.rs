@@ -144,7 +144,7 @@ impl NativeEngine {
             bid,
             tags: tags.unwrap_or_default(),
         });
-        self.engine.work_started(&tid, &queue, &payload, context);
+        self.engine.work_started(&tid, queue, payload, context);
     }
 
     /// The core writes the per-job lines from now on (Sidekiq's default logger, to stdout).
