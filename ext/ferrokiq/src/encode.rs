@@ -194,6 +194,12 @@ impl<'r> Encoder<'r> {
     }
 }
 
+/// Ruby's own `JSON.generate(value)`, for what the encoder leaves to Ruby.
+pub fn ruby_json(ruby: &Ruby, value: Value) -> Result<RString, magnus::Error> {
+    let json: magnus::RModule = ruby.class_object().const_get("JSON")?;
+    json.funcall("generate", (value,))
+}
+
 /// Sidekiq 7's strict-args walk: the first value in `args` that is not a native JSON type
 /// (exact class Integer, Float, true, false, nil, String, Array, Hash; Hash keys must be
 /// Strings), or `None` when every value is safe.

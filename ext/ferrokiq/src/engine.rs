@@ -12,7 +12,7 @@ use ferrokiq_core::RedisResult;
 use magnus::{prelude::*, Error, RArray, RHash, RModule, Ruby, Value};
 
 use crate::redis::NativeRedis;
-use crate::runtime::{thread_driver, SetupError};
+use crate::runtime::thread_driver;
 use crate::{errors, gvl};
 
 #[magnus::wrap(class = "Ferrokiq::Native::Engine", free_immediately, size)]
@@ -23,19 +23,12 @@ pub struct NativeEngine {
 /// `[class, jid, bid, tags]` for a job the core logs.
 type LogArgs = (String, String, Option<String>, Option<Vec<String>>);
 
-fn setup_error(ruby: &Ruby, e: SetupError) -> Error {
-    match e {
-        SetupError::Runtime(e) => errors::runtime_error(ruby, &e),
-        SetupError::Redis(e) => errors::redis_error(ruby, &e),
-    }
-}
-
 /// Waits for an engine future on this thread, without the GVL and interruptibly.
 fn wait<T>(
     ruby: &Ruby,
     future: impl std::future::Future<Output = RedisResult<T>>,
 ) -> Result<T, Error> {
-    let driver = thread_driver().map_err(|e| setup_error(ruby, e))?;
+    let driver = thread_driver().map_err(|e| errors::setup_error(ruby, e))?;
     gvl::wait_for(ruby, &driver.runtime, &driver.wakeup, future)
 }
 

@@ -2,6 +2,8 @@
 //! loaded before this library) so they can be documented and rescued like any other.
 
 use ferrokiq_core::RedisFailure;
+
+use crate::runtime::SetupError;
 use magnus::value::Lazy;
 use magnus::{prelude::*, Error, ExceptionClass, RModule, Ruby};
 
@@ -45,6 +47,14 @@ pub fn redis_error(ruby: &Ruby, failure: &RedisFailure) -> Error {
 /// A failure of Ferrokiq itself (the runtime could not start, a task panicked).
 pub fn runtime_error(ruby: &Ruby, e: &dyn std::fmt::Display) -> Error {
     Error::new(ruby.exception_runtime_error(), format!("Ferrokiq: {e}"))
+}
+
+/// A thread's I/O could not be set up (its runtime, or its Redis connection settings).
+pub fn setup_error(ruby: &Ruby, e: SetupError) -> Error {
+    match e {
+        SetupError::Runtime(e) => runtime_error(ruby, &e),
+        SetupError::Redis(e) => redis_error(ruby, &e),
+    }
 }
 
 pub fn argument_error(ruby: &Ruby, message: impl Into<String>) -> Error {

@@ -29,10 +29,7 @@ fn dump_json(ruby: &Ruby, value: Value) -> Result<magnus::RString, Error> {
     let mut encoder = encode::Encoder::new(ruby);
     match encoder.payload_value(value) {
         Ok(()) => Ok(ruby.enc_str_new(encoder.finish(), ruby.utf8_encoding())),
-        Err(encode::NeedsRuby) => {
-            let json: magnus::RModule = ruby.class_object().const_get("JSON")?;
-            json.funcall("generate", (value,))
-        }
+        Err(encode::NeedsRuby) => encode::ruby_json(ruby, value),
     }
 }
 

@@ -15,8 +15,8 @@ use magnus::{
     prelude::*, Error, Integer, RArray, RHash, RModule, RString, Ruby, TryConvert, Value,
 };
 
-use crate::encode::{Encoder, Fields, NeedsRuby};
-use crate::runtime::{forget_pool, thread_connection, Driver, SetupError};
+use crate::encode::{self, Encoder, Fields, NeedsRuby};
+use crate::runtime::{forget_pool, thread_connection, Driver};
 use crate::{errors, gvl, reply};
 
 static NEXT_POOL_ID: AtomicU64 = AtomicU64::new(1);
@@ -81,10 +81,7 @@ impl NativeRedis {
 
     /// This thread's driver and connection to the server.
     fn io(&self, ruby: &Ruby) -> Result<(Rc<Driver>, Rc<RedisConnection>), Error> {
-        thread_connection(self.id, &self.settings).map_err(|e| match e {
-            SetupError::Runtime(e) => errors::runtime_error(ruby, &e),
-            SetupError::Redis(e) => errors::redis_error(ruby, &e),
-        })
+        thread_connection(self.id, &self.settings).map_err(|e| errors::setup_error(ruby, e))
     }
 
     fn redacted_url(&self) -> String {
@@ -279,9 +276,7 @@ fn dump(ruby: &Ruby, hash: RHash, skip: &[&str]) -> Result<Vec<u8>, Error> {
                 Some(key) => hash.funcall::<_, _, RHash>("except", (*key,))?,
                 None => hash,
             };
-            let json: RModule = ruby.class_object().const_get("JSON")?;
-            let text: RString = json.funcall("generate", (target,))?;
-            Ok(bytes_of(text))
+            Ok(bytes_of(encode::ruby_json(ruby, target.as_value())?))
         }
     }
 }
