@@ -91,7 +91,7 @@ module Sidekiq
 
     def dump_threads
       Thread.list.each do |thread|
-        logger.warn("Thread TID-#{(thread.object_id ^ ::Process.pid).to_s(36)} #{thread.name}")
+        logger.warn("Thread TID-#{Sidekiq.tid(thread)} #{thread.name}")
         logger.warn(thread.backtrace ? thread.backtrace.join("\n") : "<no backtrace available>")
       end
     end

@@ -3,6 +3,7 @@
 require "logger"
 require "time"
 
+# Sidekiq's logging: the logger, its layouts, the per-job context and thread ids.
 module Sidekiq
   # The per-thread logging context (class, jid, elapsed, ...) shown in every log line.
   module Context
@@ -57,6 +58,11 @@ module Sidekiq
     end
   end
 
+  # Sidekiq's short thread id, as log lines and busy-work records show it.
+  def self.tid(thread = Thread.current)
+    thread["sidekiq_tid"] ||= (thread.object_id ^ ::Process.pid).to_s(36)
+  end
+
   # A Ruby Logger whose lines look like Sidekiq's:
   # "2024-01-01T00:00:00.000Z pid=12 tid=abc INFO: message".
   class Logger < ::Logger
@@ -65,7 +71,7 @@ module Sidekiq
       # Shared pieces of Sidekiq's log layouts.
       class Base < ::Logger::Formatter
         def tid
-          Thread.current["sidekiq_tid"] ||= (Thread.current.object_id ^ ::Process.pid).to_s(36)
+          Sidekiq.tid
         end
 
         def context

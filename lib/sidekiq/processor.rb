@@ -108,7 +108,7 @@ module Sidekiq
     end
 
     def stats(jobstr, queue, job_hash)
-      tid = Thread.current["sidekiq_tid"] ||= (Thread.current.object_id ^ ::Process.pid).to_s(36)
+      tid = Sidekiq.tid
       @engine.work_started(tid, queue, jobstr, @job_logger.core_context(job_hash))
       failed = false
       begin
