@@ -14,7 +14,7 @@ RSpec.describe "Ferrokiq server with Sidekiq 6.4.1", if: SidekiqPeer.available? 
   before { stub_const("InteropJob", Class.new { include Sidekiq::Job }) }
 
   def ran
-    redis_list("ran").map { |json| JSON.parse(json) }
+    redis_json_list("ran")
   end
 
   it "runs jobs a Sidekiq 6.4.1 client pushed" do

@@ -22,7 +22,7 @@ RSpec.describe "bundle exec sidekiq" do
   before { eval(JOBS, TOPLEVEL_BINDING) } # rubocop:disable Security/Eval
 
   def ran
-    redis_list("ran").map { |json| JSON.parse(json) }
+    redis_json_list("ran")
   end
 
   it "runs jobs with their exact args, then shuts down cleanly on TERM" do

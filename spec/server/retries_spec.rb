@@ -79,7 +79,7 @@ RSpec.describe "Retries and death" do
   end
 
   def deaths
-    redis_list("deaths").map { |json| JSON.parse(json) }
+    redis_json_list("deaths")
   end
 
   it "schedules a retry with Sidekiq's fields, delay and compressed backtrace" do

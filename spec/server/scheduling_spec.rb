@@ -15,7 +15,7 @@ RSpec.describe "Scheduling" do
   before { eval(SCHEDULE_JOBS, TOPLEVEL_BINDING) } # rubocop:disable Security/Eval
 
   def timed
-    redis_list("timed").map { |json| JSON.parse(json) }
+    redis_json_list("timed")
   end
 
   it "moves due scheduled jobs and retries to their queues, keeping jid and created_at" do

@@ -92,6 +92,11 @@ module ServerHelpers
   def redis_list(key)
     Sidekiq.redis { |conn| conn.lrange(key, 0, -1) }
   end
+
+  # A list of JSON records written by jobs, parsed.
+  def redis_json_list(key)
+    redis_list(key).map { |json| JSON.parse(json) }
+  end
 end
 
 RSpec.configure do |config|
