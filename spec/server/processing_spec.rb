@@ -45,11 +45,20 @@ RSpec.describe "bundle exec sidekiq" do
     expect(server.log).to match(/class=RecordJob jid=\h{24} elapsed=[\d.]+ INFO: done/)
   end
 
-  it "drains queues in strict order when no weights are given" do
-    %w[low default critical].each { |queue| 5.times { QueueRecordJob.set(queue: queue).perform_async(queue) } }
-    start_server(jobs: JOBS, args: %w[-c 1 -q critical -q default -q low])
-    eventually { redis_list("order").size == 15 }
-    expect(redis_list("order")).to eq(%w[critical] * 5 + %w[default] * 5 + %w[low] * 5)
+  { "reliable" => [], "basic" => %w[--fetch basic] }.each do |fetch, fetch_args|
+    it "drains queues in strict order when no weights are given (#{fetch} fetch)" do
+      %w[low default critical].each { |queue| 5.times { QueueRecordJob.set(queue: queue).perform_async(queue) } }
+      start_server(jobs: JOBS, args: %w[-c 1 -q critical -q default -q low] + fetch_args)
+      eventually { redis_list("order").size == 15 }
+      expect(redis_list("order")).to eq(%w[critical] * 5 + %w[default] * 5 + %w[low] * 5)
+    end
+  end
+
+  it "with basic fetch, runs every job of a large backlog exactly once, oldest first per queue" do
+    QueueRecordJob.perform_bulk((1..500).map { |i| [i.to_s] })
+    start_server(jobs: JOBS, args: %w[-c 1 --fetch basic])
+    eventually { redis_list("order").size == 500 }
+    expect(redis_list("order")).to eq((1..500).map(&:to_s))
   end
 
   it "honours weights: a heavier queue is drained sooner on average" do

@@ -2,7 +2,8 @@
 //!
 //! Reliable fetch moves jobs atomically from `queue:<q>` into this process's working list for
 //! that queue, several at a time in one Lua call; an acknowledgement removes a job from its
-//! working list. Basic fetch is Sidekiq's `BRPOP`.
+//! working list. Basic fetch takes jobs off the queues with the same batch script, minus the
+//! working list, and waits with Sidekiq's `BRPOP` when they are empty.
 
 use std::sync::LazyLock;
 
@@ -21,8 +22,9 @@ pub struct FetchedJob {
     pub payload: String,
 }
 
-// KEYS: queue keys in fetch order. ARGV: working-list prefix, how many jobs at most.
-const MOVE_BATCH: &str = r"
+// KEYS: queue keys in fetch order. ARGV: working-list prefix ('' for basic fetch, which keeps
+// no working list), how many jobs at most.
+const TAKE_BATCH: &str = r"
 local limit = tonumber(ARGV[2])
 local out = {}
 local taken = 0
@@ -30,7 +32,9 @@ for _, key in ipairs(KEYS) do
   if taken >= limit then break end
   local jobs = redis.call('RPOP', key, limit - taken)
   if jobs then
-    redis.call('LPUSH', ARGV[1] .. string.sub(key, 7), unpack(jobs))
+    if ARGV[1] ~= '' then
+      redis.call('LPUSH', ARGV[1] .. string.sub(key, 7), unpack(jobs))
+    end
     for _, job in ipairs(jobs) do
       out[#out + 1] = key
       out[#out + 1] = job
@@ -61,7 +65,7 @@ redis.call('HDEL', KEYS[3], KEYS[1])
 return moved
 ";
 
-static MOVE_BATCH_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(MOVE_BATCH));
+static TAKE_BATCH_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(TAKE_BATCH));
 static REQUEUE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(REQUEUE_ONE));
 static RECOVER_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(RECOVER_LIST));
 
@@ -72,13 +76,30 @@ pub async fn reliable_batch(
     order: &[&str],
     limit: usize,
 ) -> RedisResult<Vec<FetchedJob>> {
-    let mut invocation = MOVE_BATCH_SCRIPT.prepare_invoke();
+    take_batch(conn, order, &keys::working(identity, ""), limit).await
+}
+
+/// Takes up to `limit` jobs off the queues (in `order`), as that many `BRPOP`s would, in one
+/// round trip.
+pub async fn basic_batch(
+    conn: &RedisConnection,
+    order: &[&str],
+    limit: usize,
+) -> RedisResult<Vec<FetchedJob>> {
+    take_batch(conn, order, "", limit).await
+}
+
+async fn take_batch(
+    conn: &RedisConnection,
+    order: &[&str],
+    working_prefix: &str,
+    limit: usize,
+) -> RedisResult<Vec<FetchedJob>> {
+    let mut invocation = TAKE_BATCH_SCRIPT.prepare_invoke();
     for name in order {
         invocation.key(keys::queue(name));
     }
-    invocation
-        .arg(keys::working(identity, ""))
-        .arg(limit.max(1));
+    invocation.arg(working_prefix).arg(limit.max(1));
     let flat: Vec<String> = conn.invoke(&invocation).await?;
     Ok(pairs_to_jobs(flat))
 }

@@ -40,7 +40,7 @@ impl Fetcher {
         let mut pause = RETRY_PAUSE;
         let mut down_since: Option<std::time::Instant> = None;
         while !self.state.quiet.load(Ordering::SeqCst) {
-            let room = self.state.prefetch_limit().saturating_sub(self.jobs.len());
+            let room = self.in_memory_limit().saturating_sub(self.jobs.len());
             if room == 0 {
                 let _ = tokio::time::timeout(Duration::from_millis(50), self.state.room.notified())
                     .await;
@@ -90,9 +90,24 @@ impl Fetcher {
                 self.wait_on_all_queues().await
             }
             FetchMode::Basic => {
+                let jobs = fetch::basic_batch(&self.conn, order, room).await?;
+                if !jobs.is_empty() {
+                    return Ok(jobs);
+                }
                 let job = fetch::basic(&self.blocking, order, BASIC_FETCH_TIMEOUT).await?;
                 Ok(job.into_iter().collect())
             }
+        }
+    }
+
+    /// How many fetched jobs may wait for a worker thread. Basic fetch holds them only in this
+    /// process's memory, lost if it is killed: at most one per thread, so a crash loses at most
+    /// twice what Sidekiq's processors hold, however fast the jobs are.
+    fn in_memory_limit(&self) -> usize {
+        let prefetch = self.state.prefetch_limit();
+        match self.config.fetch {
+            FetchMode::Reliable => prefetch,
+            FetchMode::Basic => prefetch.min(self.config.concurrency),
         }
     }
 
