@@ -136,7 +136,7 @@ module Sidekiq
     # With no client middleware nobody sees the per-job Hashes, so Rust writes each job's JSON
     # straight from +normed+ and the slice. Nil when that is not possible (nothing was sent).
     def fast_bulk(normed, slice, slice_at)
-      return unless @chain.empty?
+      return unless native_bulk?
 
       @redis_pool.with do |conn|
         next unless conn.respond_to?(:native)
@@ -144,6 +144,13 @@ module Sidekiq
         verify_args(normed["wrapped"] || normed["class"], slice)
         conn.native.push_bulk(normed, slice, slice_at)
       end
+    end
+
+    # Whether a bulk slice may skip the per-job Hashes and raw_push: only when no client
+    # middleware would see them. `sidekiq/testing` turns it off while a test mode is on, so
+    # that its raw_push sees every job.
+    def native_bulk?
+      @chain.empty?
     end
 
     def bulk_slice(normed, slice, klass, slice_at, jid)
@@ -161,7 +168,8 @@ module Sidekiq
     end
 
     # One round trip for the whole batch: ZADD schedule when the first job has `at`,
-    # otherwise SADD queues + LPUSH queue:<q> on the first job's queue.
+    # otherwise SADD queues + LPUSH queue:<q> on the first job's queue. Every push except
+    # the native bulk path (see native_bulk?) ends here; `sidekiq/testing` overrides it.
     def raw_push(payloads)
       @redis_pool.with do |conn|
         if conn.respond_to?(:native)
