@@ -9,6 +9,7 @@ pub mod payload;
 pub mod queues;
 pub mod retry;
 pub mod rng;
+pub mod search;
 pub mod server;
 
 pub use connection::{RedisConnection, RedisSettings, TlsOptions};

@@ -2,6 +2,7 @@
 //! public API (lib/sidekiq/*.rb); this exposes the few primitives it needs under
 //! `Ferrokiq::Native`.
 
+mod dead_set;
 mod encode;
 mod engine;
 mod errors;
@@ -10,6 +11,7 @@ mod hash_iter;
 mod redis;
 mod reply;
 mod runtime;
+mod search;
 mod wakeup;
 
 use magnus::{prelude::*, Error, Ruby, Value};
@@ -53,6 +55,8 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     native.define_singleton_method("dump_json", magnus::function!(dump_json, 1))?;
     native.define_singleton_method("normalize_json", magnus::function!(normalize_json, 1))?;
     redis::init(ruby, &native)?;
+    search::init(&native)?;
+    dead_set::init(&native)?;
     engine::init(ruby, &native)?;
     Ok(())
 }

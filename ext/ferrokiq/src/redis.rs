@@ -80,7 +80,7 @@ impl NativeRedis {
     }
 
     /// This thread's driver and connection to the server.
-    fn io(&self, ruby: &Ruby) -> Result<(Rc<Driver>, Rc<RedisConnection>), Error> {
+    pub(crate) fn io(&self, ruby: &Ruby) -> Result<(Rc<Driver>, Rc<RedisConnection>), Error> {
         thread_connection(self.id, &self.settings).map_err(|e| errors::setup_error(ruby, e))
     }
 

@@ -1,0 +1,35 @@
+//! `Ferrokiq::Native::Redis#send_to_morgue`: `DeadSet#kill` adds a job to the dead set and trims
+//! it through the server's own code (`ferrokiq_core::server::sets::send_to_morgue`), so a job
+//! killed from the API and one killed by the retry logic leave the set in the same shape.
+
+use ferrokiq_core::payload::now_epoch_seconds;
+use ferrokiq_core::server::sets;
+use magnus::{prelude::*, Error, RClass, RModule, Ruby};
+
+use crate::gvl;
+use crate::redis::NativeRedis;
+
+/// Adds `payload` to `dead` scored now, then trims entries older than `timeout_secs` and all
+/// but the newest `max_jobs - 1`, in one MULTI.
+fn send_to_morgue(
+    ruby: &Ruby,
+    rb_self: &NativeRedis,
+    payload: String,
+    max_jobs: u64,
+    timeout_secs: f64,
+) -> Result<bool, Error> {
+    let (driver, conn) = rb_self.io(ruby)?;
+    gvl::wait_for(
+        ruby,
+        &driver.runtime,
+        &driver.wakeup,
+        sets::send_to_morgue(&conn, now_epoch_seconds(), &payload, max_jobs, timeout_secs),
+    )?;
+    Ok(true)
+}
+
+pub fn init(native: &RModule) -> Result<(), Error> {
+    let class: RClass = native.const_get("Redis")?;
+    class.define_method("send_to_morgue", magnus::method!(send_to_morgue, 3))?;
+    Ok(())
+}
