@@ -1,0 +1,82 @@
+# frozen_string_literal: true
+
+module Sidekiq
+  # A queue (`queue:<name>` list): its size, latency and jobs, newest first. Live data: jobs come
+  # and go while you look.
+  class Queue
+    include Enumerable
+
+    PAGE_SIZE = 50
+
+    # Every queue a client has pushed to, by name.
+    def self.all
+      Sidekiq.redis { |conn| Ferrokiq::Scan.set_members(conn, "queues") }.sort.map { |name| new(name) }
+    end
+
+    attr_reader :name
+
+    def initialize(name = "default")
+      @name = name.to_s
+      @rname = "queue:#{@name}"
+    end
+
+    def size
+      Sidekiq.redis { |conn| conn.call("LLEN", @rname) }
+    end
+
+    # Pausing is a Sidekiq Pro feature.
+    def paused?
+      false
+    end
+
+    # Seconds the oldest job has been waiting; 0 for an empty queue.
+    def latency
+      entry = Sidekiq.redis { |conn| conn.call("LINDEX", @rname, -1) }
+      return 0 unless entry
+
+      Ferrokiq::Timestamp.age(Sidekiq.load_json(entry)["enqueued_at"])
+    end
+
+    # Yields a JobRecord per job, newest first, in pages; jobs deleted meanwhile (by this loop
+    # or by workers) do not make it skip any.
+    def each
+      return to_enum(:each) unless block_given?
+
+      initial_size = size
+      deleted = 0
+      page = 0
+      loop do
+        start = (page * PAGE_SIZE) - deleted
+        entries = Sidekiq.redis { |conn| conn.call("LRANGE", @rname, start, start + PAGE_SIZE - 1) }
+        break if entries.empty?
+
+        page += 1
+        entries.each { |entry| yield JobRecord.new(entry, @name) }
+        deleted = initial_size - size
+      end
+    end
+
+    # The job with this jid, or nil. The search runs in Redis pages, outside Ruby.
+    def find_job(jid)
+      entry = Sidekiq.redis { |conn| Ferrokiq::Scan.find_in_list(conn, @rname, jid) }
+      entry && JobRecord.new(entry, @name)
+    end
+
+    # Deletes every job and forgets the queue.
+    def clear
+      Sidekiq.redis do |conn|
+        conn.multi do |transaction|
+          transaction.call("UNLINK", @rname)
+          transaction.call("SREM", "queues", @name)
+        end
+      end
+      true
+    end
+    alias 💣 clear # rubocop:disable Naming/AsciiIdentifiers -- Sidekiq's public name
+
+    # @api private
+    def as_json(_options = nil)
+      { name: }
+    end
+  end
+end

@@ -1,0 +1,130 @@
+# frozen_string_literal: true
+
+require "date"
+
+module Sidekiq
+  # Counters and sizes across the whole installation. The cheap numbers (one pipelined round
+  # trip) are read on creation; `enqueued` and `workers_size`, which cost a command per queue
+  # and per process, on first use.
+  class Stats
+    FAST = %i[processed failed scheduled_size retry_size dead_size processes_size default_queue_latency].freeze
+    SLOW = %i[workers_size enqueued].freeze
+    RESETTABLE = %w[failed processed].freeze
+
+    def initialize
+      fetch_stats_fast!
+    end
+
+    (FAST + SLOW).each do |name|
+      define_method(name) { stat(name) }
+    end
+
+    # Queue name => size, largest first.
+    def queues
+      Sidekiq.redis do |conn|
+        names = Ferrokiq::Scan.set_members(conn, "queues")
+        sizes = conn.pipelined { |pipe| names.each { |name| pipe.call("LLEN", "queue:#{name}") } }
+        names.zip(sizes).sort_by { |_, size| -size }.to_h
+      end
+    end
+
+    # @api private
+    def fetch_stats_fast!
+      replies = Sidekiq.redis do |conn|
+        conn.pipelined do |pipe|
+          pipe.call("GET", "stat:processed")
+          pipe.call("GET", "stat:failed")
+          %w[schedule retry dead].each { |set| pipe.call("ZCARD", set) }
+          pipe.call("SCARD", "processes")
+          pipe.call("LINDEX", "queue:default", -1)
+        end
+      end
+      processed, failed, scheduled, retries, dead, processes, oldest_default = replies
+      @stats = { processed: processed.to_i, failed: failed.to_i, scheduled_size: scheduled, retry_size: retries,
+                 dead_size: dead, processes_size: processes, default_queue_latency: latency_of(oldest_default) }
+    end
+
+    # @api private
+    def fetch_stats_slow!
+      Sidekiq.redis do |conn|
+        processes = Ferrokiq::Scan.set_members(conn, "processes")
+        queues = Ferrokiq::Scan.set_members(conn, "queues")
+        replies = conn.pipelined do |pipe|
+          processes.each { |key| pipe.call("HGET", key, "busy") }
+          queues.each { |name| pipe.call("LLEN", "queue:#{name}") }
+        end
+        @stats[:workers_size] = replies[0, processes.size].sum(&:to_i)
+        @stats[:enqueued] = replies[processes.size..].sum(&:to_i)
+      end
+      @stats
+    end
+
+    # @api private
+    def fetch_stats!
+      fetch_stats_fast!
+      fetch_stats_slow!
+    end
+
+    # Sets the processed and failed totals (or only the ones named) back to zero.
+    def reset(*stats)
+      names = stats.empty? ? RESETTABLE : RESETTABLE & stats.flatten.compact.map(&:to_s)
+      return if names.empty?
+
+      Sidekiq.redis { |conn| conn.call("MSET", *names.flat_map { |name| ["stat:#{name}", 0] }) }
+    end
+
+    private
+
+    def stat(name)
+      fetch_stats_slow! if @stats[name].nil?
+      @stats[name] || raise(ArgumentError, "Unknown stat #{name}")
+    end
+
+    # A broken payload at the head of the queue must not break the dashboard.
+    def latency_of(entry)
+      return 0 unless entry
+
+      job = begin
+        Sidekiq.load_json(entry)
+      rescue JSON::ParserError
+        {}
+      end
+      job.is_a?(Hash) ? Ferrokiq::Timestamp.age(job["enqueued_at"]) : 0.0
+    end
+
+    # Daily processed and failed counts (kept five years): date String => count, newest first.
+    class History
+      MAX_DAYS = 5 * 365
+
+      def initialize(days_previous, start_date = nil, pool: nil)
+        unless days_previous.is_a?(Integer) && days_previous.between?(1, MAX_DAYS)
+          raise ArgumentError, "days_previous must be an Integer from 1 to #{MAX_DAYS}, got #{days_previous.inspect}"
+        end
+
+        @days_previous = days_previous
+        @start_date = start_date || Time.now.utc.to_date
+        @pool = pool
+      end
+
+      def processed
+        @processed ||= daily("processed")
+      end
+
+      def failed
+        @failed ||= daily("failed")
+      end
+
+      private
+
+      def daily(stat)
+        dates = @start_date.downto(@start_date - @days_previous + 1).map { |date| date.strftime("%Y-%m-%d") }
+        counts = redis { |conn| conn.call("MGET", *dates.map { |date| "stat:#{stat}:#{date}" }) }
+        dates.zip(counts).to_h { |date, count| [date, count.to_i] }
+      end
+
+      def redis(&block)
+        @pool ? @pool.with(&block) : Sidekiq.redis(&block)
+      end
+    end
+  end
+end
