@@ -13,3 +13,8 @@ require "ferrokiq/sleeper"
 # this module holds what is Ferrokiq's own.
 module Ferrokiq
 end
+
+# Bundler.require loads a gem by its name, so an app whose Gemfile says `gem "ferrokiq"` where
+# it said `gem "sidekiq"` arrives here first; it gets the Sidekiq API, as it did with Sidekiq.
+# When lib/sidekiq.rb is what loaded this file, it defined Sidekiq::VERSION first. Keep this last.
+require "sidekiq" unless defined?(::Sidekiq::VERSION)

@@ -3,8 +3,9 @@
 # Ferrokiq's drop-in entry point: `require "sidekiq"` gives Sidekiq 7's public API, backed by
 # Ferrokiq's Rust core.
 
-require "ferrokiq"
 require "sidekiq/version"
+# Loaded already when the app required "ferrokiq" first (Bundler.require with `gem "ferrokiq"`).
+require "ferrokiq" unless defined?(::Ferrokiq::Native)
 require "sidekiq/logger"
 require "sidekiq/redis_connection"
 require "sidekiq/middleware/chain"
@@ -89,3 +90,7 @@ module Sidekiq
     end
   end
 end
+
+# In a Rails app: the Railtie (Active Job options, the reloader around jobs, Rails' logger and
+# backtrace cleaner in the server), as with Sidekiq.
+require "sidekiq/rails" if defined?(::Rails::Railtie)

@@ -205,8 +205,10 @@ module Sidekiq
         return unless File.exist?(File.join(path, "config/application.rb"))
 
         require "rails"
+        require "sidekiq/rails" # before the app's initializers, which it takes part in
         require File.expand_path(File.join(path, "config/environment.rb"))
         @config[:tag] ||= File.basename(::Rails.root.to_s)
+        logger.info("Booted Rails #{::Rails.version} application in #{@environment} environment")
       else
         require File.expand_path(path)
       end
