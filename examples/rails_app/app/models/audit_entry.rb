@@ -1,0 +1,6 @@
+# frozen_string_literal: true
+
+# Written by AuditJob (a plain Sidekiq job).
+class AuditEntry < ApplicationRecord
+  validates :event, :jid, presence: true
+end

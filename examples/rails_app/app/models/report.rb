@@ -1,0 +1,6 @@
+# frozen_string_literal: true
+
+# Written by GenerateReportJob (Active Job).
+class Report < ApplicationRecord
+  validates :title, :job_id, presence: true
+end

@@ -1,0 +1,6 @@
+# frozen_string_literal: true
+
+Rails.application.routes.draw do
+  post "/reports", to: "reports#create"
+  post "/audits", to: "audits#create"
+end
