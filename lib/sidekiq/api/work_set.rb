@@ -15,7 +15,10 @@ module Sidekiq
       identities, hashes = Sidekiq.redis do |conn|
         keys = Ferrokiq::Scan.set_members(conn, "processes").sort
         replies = conn.pipelined do |pipe|
-          keys.each { |key| pipe.call("HGETALL", "#{key}:work") && pipe.call("HGETALL", "#{key}:workers") }
+          keys.each do |key|
+            pipe.call("HGETALL", "#{key}:work")
+            pipe.call("HGETALL", "#{key}:workers")
+          end
         end
         [keys, replies.each_slice(2).map { |work, workers| work.empty? ? workers : work }]
       end
