@@ -96,7 +96,8 @@ RSpec.describe Sidekiq::JobRecord do
       mail = active_job("Sidekiq::ActiveJob::Wrapper", "ActionMailer::MailDeliveryJob",
                         ["UserMailer", "welcome", "deliver_now",
                          { "params" => { "x" => 1, "_aj_symbol_keys" => ["x"] },
-                           "args" => [{ "_aj_globalid" => "gid://app/User/7" }], "_aj_symbol_keys" => %w[params args] }])
+                           "args" => [{ "_aj_globalid" => "gid://app/User/7" }],
+                           "_aj_symbol_keys" => %w[params args] }])
       job = record(mail)
       expect(job.display_class).to eq("UserMailer#welcome")
       expect(job.display_args).to eq([{ "x" => 1 }, ["gid://app/User/7"]])
