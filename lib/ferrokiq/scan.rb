@@ -8,13 +8,14 @@ module Ferrokiq
   module Scan
     RUBY_SCAN_COUNT = 100
     RUBY_LIST_PAGE = 100
+    SET_SCAN_COUNT = 1_000
 
     module_function
 
     # The members of set +key+, each once.
     def set_members(conn, key)
       members = []
-      each_page(conn, "SSCAN", key) { |page| members.concat(page) }
+      each_page(conn, "SSCAN", key, "COUNT", SET_SCAN_COUNT) { |page| members.concat(page) }
       members.uniq
     end
 

@@ -1,8 +1,11 @@
 # frozen_string_literal: true
 
+require "date"
+
 module Ferrokiq
   # Job timestamps (`created_at`, `enqueued_at`, `failed_at`, `retried_at`) as every Sidekiq
-  # writes them: 6.4 and 7 write Float epoch seconds, 8.x Integer epoch milliseconds.
+  # writes them: 6.4 and 7 write Float epoch seconds, 8.x Integer epoch milliseconds. Sorted-set
+  # scores are epoch seconds in every version.
   module Timestamp
     # Sidekiq 8 reads any Integer as milliseconds. An Integer this small is seconds written by
     # some other producer: as milliseconds it would be a date in 1973.
@@ -25,6 +28,21 @@ module Ferrokiq
       elsif (secs = seconds(value))
         Time.at(secs).utc
       end
+    end
+
+    # A sorted-set score from a Time (or anything with #to_time) or epoch seconds. Anything else
+    # is refused: `nil.to_f` would quietly mean 1970, and a job scored then runs at once.
+    # (Time#to_f can be off in the last digit; through Rational it is the nearest Float.)
+    def score(at)
+      seconds = case at
+                when Numeric then at.to_f
+                when Time then at.to_r.to_f
+                when String, nil then nil
+                else at.to_time.to_r.to_f if at.respond_to?(:to_time)
+                end
+      return seconds if seconds&.finite?
+
+      raise ArgumentError, "expected a Time or epoch seconds, got #{at.inspect}"
     end
 
     # Seconds from +value+ until now; 0.0 when there is no usable timestamp.

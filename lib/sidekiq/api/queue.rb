@@ -32,9 +32,7 @@ module Sidekiq
     # Seconds the oldest job has been waiting; 0 for an empty queue.
     def latency
       entry = Sidekiq.redis { |conn| conn.call("LINDEX", @rname, -1) }
-      return 0 unless entry
-
-      Ferrokiq::Timestamp.age(Sidekiq.load_json(entry)["enqueued_at"])
+      entry ? JobRecord.new(entry).latency : 0
     end
 
     # Yields a JobRecord per job, newest first, in pages; jobs deleted meanwhile (by this loop

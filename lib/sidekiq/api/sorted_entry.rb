@@ -28,7 +28,7 @@ module Sidekiq
     # Moves the job to +at+ (a Time or epoch seconds). Returns the new score, or nil if the job
     # had already left the set; a job that left is not put back.
     def reschedule(at)
-      new_score = at.to_f
+      new_score = Ferrokiq::Timestamp.score(at)
       _, stored = Sidekiq.redis do |conn|
         conn.multi do |transaction|
           transaction.call("ZADD", @parent.name, "XX", new_score.to_s, stored_value)

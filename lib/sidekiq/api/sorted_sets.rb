@@ -48,7 +48,8 @@ module Sidekiq
 
     # Adds +job+ (a Hash) with +timestamp+ (a Time or epoch seconds) as its score.
     def schedule(timestamp, job)
-      Sidekiq.redis { |conn| conn.call("ZADD", name, timestamp.to_f.to_s, Sidekiq.dump_json(job)) }
+      score = Ferrokiq::Timestamp.score(timestamp)
+      Sidekiq.redis { |conn| conn.call("ZADD", name, score.to_s, Sidekiq.dump_json(job)) }
     end
 
     # Yields each entry, highest score (latest) first, in pages from the end of the set.
@@ -172,7 +173,7 @@ module Sidekiq
     end
 
     def bound(value)
-      value.is_a?(String) ? value : value.to_f.to_s
+      value.is_a?(String) ? value : Ferrokiq::Timestamp.score(value).to_s
     end
   end
 

@@ -80,16 +80,9 @@ module Sidekiq
       @stats[name] || raise(ArgumentError, "Unknown stat #{name}")
     end
 
-    # A broken payload at the head of the queue must not break the dashboard.
+    # A broken payload at the head of the queue reads as no latency, not as an error.
     def latency_of(entry)
-      return 0 unless entry
-
-      job = begin
-        Sidekiq.load_json(entry)
-      rescue JSON::ParserError
-        {}
-      end
-      job.is_a?(Hash) ? Ferrokiq::Timestamp.age(job["enqueued_at"]) : 0.0
+      entry ? JobRecord.new(entry).latency : 0
     end
 
     # Daily processed and failed counts (kept five years): date String => count, newest first.

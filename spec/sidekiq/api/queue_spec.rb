@@ -26,8 +26,10 @@ RSpec.describe Sidekiq::Queue do
       Sidekiq.redis { |conn| conn.rpush("queue:lat", JSON.generate("jid" => "x", "enqueued_at" => enqueued_at)) }
     end
 
-    it "is 0 for an empty queue" do
+    it "is 0 for an empty queue, or one whose oldest entry is unreadable" do
       expect(described_class.new("lat").latency).to eq(0)
+      Sidekiq.redis { |conn| conn.rpush("queue:lat", "{oops") }
+      expect(described_class.new("lat").latency).to eq(0.0)
     end
 
     it "measures the oldest job from float seconds (6.4/7) or integer milliseconds (8.x)" do

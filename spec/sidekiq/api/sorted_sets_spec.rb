@@ -156,6 +156,16 @@ RSpec.describe "Sidekiq sorted sets (ScheduledSet, RetrySet, DeadSet)" do
       expect(members("schedule")).to be_empty
     end
 
+    it "refuses a time that is not one, changing nothing" do
+      zadd("schedule", 100, payload("r"))
+      entry = Sidekiq::ScheduledSet.new.find_job("r")
+      [nil, "tomorrow", Float::NAN].each do |bad|
+        expect { entry.reschedule(bad) }.to raise_error(ArgumentError, /Time or epoch seconds/)
+        expect { Sidekiq::ScheduledSet.new.schedule(bad, {}) }.to raise_error(ArgumentError)
+      end
+      expect(members("schedule")).to eq([[payload("r"), 100.0]])
+    end
+
     it "adds a scheduled job to its queue now" do
       zadd("schedule", Time.now.to_f + 600, payload("q1", queue: "low"))
       Sidekiq::ScheduledSet.new.find_job("q1").add_to_queue
