@@ -1,0 +1,107 @@
+# frozen_string_literal: true
+
+require "sqlite3"
+require_relative "../support/rails_app"
+
+# examples/rails_app end to end, in a copy of it (so the repository stays clean and its code can
+# be edited): the app's controllers enqueue with perform_later and perform_async, `bundle exec
+# sidekiq` (Bundler resolving Ferrokiq by path, offline) runs the jobs, the jobs write rows.
+RSpec.describe "examples/rails_app end to end" do
+  before(:context) do
+    @app = RailsApp.new(copy_of: File.join(RailsApp::ROOT, "examples", "rails_app"))
+    FileUtils.rm_rf(%w[Gemfile.lock log tmp].map { |path| File.join(@app.dir, path) } +
+                    Dir[File.join(@app.dir, "db", "*.sqlite3*")])
+    gemfile = @app.read("Gemfile")
+    raise "the example's Gemfile no longer says path: \"../..\"" unless gemfile.include?('path: "../.."')
+
+    @app.write("Gemfile", gemfile.sub('path: "../.."', "path: #{RailsApp::ROOT.inspect}"))
+    @app.sh(RbConfig.ruby, "bin/rails", "db:schema:load")
+  end
+  after(:context) { @app&.destroy }
+
+  before { database { |db| %w[reports audit_entries].each { |table| db.execute("DELETE FROM #{table}") } } }
+
+  def database(readonly: false)
+    db = SQLite3::Database.new(File.join(@app.dir, "db", "development.sqlite3"), readonly:)
+    db.busy_timeout = 5_000
+    db.results_as_hash = true
+    yield db
+  ensure
+    db&.close
+  end
+
+  # One database connection for five job threads (config/sidekiq.yml): every job must hand its
+  # connection back (the Rails executor around each job) or the others time out waiting.
+  def start_example_server
+    server = @app.server(command: %w[bundle exec sidekiq], env: { "RAILS_MAX_THREADS" => "1" }).start
+    (@servers ||= []) << server
+    server.wait_until_running(timeout: 60)
+  end
+
+  # POSTs to the app's controllers inside the app (bin/rails runner); returns the JSON replies.
+  def post(*paths)
+    script = <<~RUBY
+      require "rack/mock"
+      app = Rack::MockRequest.new(Rails.application)
+      replies = #{paths.inspect}.map do |path|
+        response = app.post(path, "HTTP_HOST" => "localhost")
+        raise "POST \#{path}: \#{response.status} \#{response.body[0, 500]}" unless response.status == 202
+
+        JSON.parse(response.body)
+      end
+      puts JSON.generate(replies)
+    RUBY
+    JSON.parse(@app.sh(RbConfig.ruby, "bin/rails", "runner", script))
+  end
+
+  def rows(table)
+    database(readonly: true) { |db| db.execute("SELECT * FROM #{table} ORDER BY id") }
+  end
+
+  def process_info(server)
+    identity = Sidekiq.redis { |conn| conn.call("SMEMBERS", "processes") }.find { |id| id.include?(":#{server.pid}:") }
+    JSON.parse(Sidekiq.redis { |conn| conn.call("HGET", identity, "info") })
+  end
+
+  it "runs the jobs the controllers enqueue (perform_later and perform_async), and they write rows" do
+    server = start_example_server
+    info = process_info(server)
+    reports = post("/reports?title=q1", "/reports?title=q2", "/reports?title=q3", "/reports?title=q4")
+    audits = post("/audits?event=login", "/audits?event=logout", "/audits?event=export", "/audits?event=import")
+
+    eventually(timeout: 60) { rows("reports").size == 4 && rows("audit_entries").size == 4 }
+    server.stop
+
+    expect(rows("reports").map { |row| [row["title"], row["job_id"], row["provider_job_id"]] })
+      .to match_array(reports.zip(%w[q1 q2 q3 q4]).map { |reply, title| [title, reply["job_id"], reply["jid"]] })
+    expect(rows("audit_entries").map { |row| [row["event"], row["jid"]] })
+      .to match_array(audits.zip(%w[login logout export import]).map { |reply, event| [event, reply["jid"]] })
+    expect(Sidekiq.redis { |conn| [conn.call("ZCARD", "retry"), conn.call("ZCARD", "dead")] }).to eq([0, 0])
+
+    # config/sidekiq.yml and the Rails app's directory name, as Sidekiq would use them.
+    expect(info).to include("concurrency" => 5, "queues" => %w[reports default], "tag" => "rails_app")
+    expect(server.log).to include("Booted Rails 6.1.7.10 application in development environment")
+    # Rails.logger lines from job code reach the server's log.
+    expect(server.log).to include("generated report", "Performed GenerateReportJob")
+  end
+
+  it "reloads changed job code in development before the next job" do
+    server = start_example_server
+    post("/audits?event=before")
+    eventually(timeout: 60) { rows("audit_entries").any? { |row| row["event"] == "before" } }
+
+    job_file = "app/sidekiq/audit_job.rb"
+    source = @app.read(job_file)
+    changed = source.sub("AuditEntry.create!(event:, jid:)", 'AuditEntry.create!(event: "v2 #{event}", jid:)')
+    raise "#{job_file} changed; update this spec" if changed == source
+
+    @app.write(job_file, changed)
+    post("/audits?event=after")
+    eventually(timeout: 60) { rows("audit_entries").any? { |row| row["event"].end_with?("after") } }
+    server.stop
+
+    expect(rows("audit_entries").map { |row| row["event"] }).to include("before", "v2 after")
+  ensure
+    @app.write(job_file, source) if source
+  end
+end
