@@ -211,6 +211,8 @@ module Sidekiq
         logger.info("Booted Rails #{::Rails.version} application in #{@environment} environment")
       else
         require File.expand_path(path)
+        # Active Job without Rails: its jobs (either wrapper class) run here too.
+        require "sidekiq/active_job" if defined?(::ActiveJob)
       end
     end
 

@@ -154,6 +154,20 @@ RSpec.describe "Active Job (Rails 6.1)" do
     redis("ZRANGE", name, 0, -1, "WITHSCORES").map { |json, score| [JSON.parse(json), Float(score)] }
   end
 
+  # An Active Job as Sidekiq 8 enqueues it (Rails 7.1+ serialization, millisecond timestamps).
+  def push_sidekiq8_job(argument, jid, job_class: "Sidekiq::ActiveJob::Wrapper")
+    job_data = { "job_class" => "EchoJob", "job_id" => SecureRandom.uuid, "provider_job_id" => nil,
+                 "queue_name" => "ajspec_default", "priority" => nil, "arguments" => [argument],
+                 "executions" => 0, "exception_executions" => {}, "locale" => "en", "timezone" => "UTC",
+                 "enqueued_at" => "2025-01-01T00:00:00.000000000Z", "scheduled_at" => nil }
+    payload = { "retry" => true, "queue" => "ajspec_default", "wrapped" => "EchoJob", "args" => [job_data],
+                "class" => job_class, "jid" => jid, "created_at" => 1_735_689_600_000,
+                "enqueued_at" => 1_735_689_600_001 }
+    redis("SADD", "queues", "ajspec_default")
+    redis("LPUSH", "queue:ajspec_default", JSON.generate(payload))
+    payload
+  end
+
   def start_app_server
     server = @app.server.start
     (@servers ||= []) << server
@@ -238,14 +252,8 @@ RSpec.describe "Active Job (Rails 6.1)" do
   describe "on a Ferrokiq server (sidekiq -r <app dir>)" do
     it "runs jobs enqueued under Rails 6.1's JobWrapper and under Sidekiq 8's Sidekiq::ActiveJob::Wrapper" do
       @app.run('EchoJob.perform_later(1, "two", { "three" => 3.5 }, sym: :bol)')
-      job_data = { "job_class" => "EchoJob", "job_id" => SecureRandom.uuid, "provider_job_id" => nil,
-                   "queue_name" => "ajspec_default", "priority" => nil, "arguments" => ["from sidekiq 8"],
-                   "executions" => 0, "exception_executions" => {}, "locale" => "en", "timezone" => "UTC",
-                   "enqueued_at" => "2025-01-01T00:00:00.000000000Z", "scheduled_at" => nil }
-      sidekiq8 = { "retry" => true, "queue" => "ajspec_default", "wrapped" => "EchoJob", "args" => [job_data],
-                   "class" => "Sidekiq::ActiveJob::Wrapper", "jid" => "0123456789abcdef01234567",
-                   "created_at" => 1_735_689_600_000, "enqueued_at" => 1_735_689_600_001 }
-      redis("LPUSH", "queue:ajspec_default", JSON.generate(sidekiq8))
+      sidekiq8 = push_sidekiq8_job("from sidekiq 8", "0123456789abcdef01234567")
+      job_data = sidekiq8["args"].first
       jids = raw_queue("ajspec_default").map { |json| JSON.parse(json)["jid"] }
 
       start_app_server
@@ -315,6 +323,25 @@ RSpec.describe "Active Job (Rails 6.1)" do
       expect(redis("ZCARD", "dead")).to eq(0)
       expect(raw_queue("ajspec_default")).to be_empty
     end
+  end
+
+  it "runs both wrappers' jobs on a Ferrokiq server without Rails (a job file that loads Active Job)" do
+    push_sidekiq8_job("sidekiq 8", "00000000000000000000aaaa")
+    push_sidekiq8_job("rails 6.1", "00000000000000000000bbbb", job_class: wrapper)
+    server = start_server(jobs: <<~RUBY, args: %w[-q ajspec_default])
+      require "active_job"
+      ActiveJob::Base.logger = Logger.new(nil)
+      class EchoJob < ActiveJob::Base
+        def perform(*args)
+          Sidekiq.redis { |conn| conn.call("RPUSH", "ajspec:ran", Sidekiq.dump_json("jid" => provider_job_id, "args" => args)) }
+        end
+      end
+    RUBY
+    server.wait_until_running
+    eventually { logged("ran").size >= 2 }
+
+    expect(logged("ran")).to contain_exactly({ "jid" => "00000000000000000000aaaa", "args" => ["sidekiq 8"] },
+                                             { "jid" => "00000000000000000000bbbb", "args" => ["rails 6.1"] })
   end
 
   describe "with Sidekiq 6.4.1", if: SidekiqPeer.available? do

@@ -60,7 +60,7 @@ RSpec.describe "examples/rails_app end to end" do
 
   def process_info(server)
     identity = Sidekiq.redis { |conn| conn.call("SMEMBERS", "processes") }.find { |id| id.include?(":#{server.pid}:") }
-    JSON.parse(Sidekiq.redis { |conn| conn.call("HGET", identity, "info") })
+    JSON.parse(eventually { Sidekiq.redis { |conn| conn.call("HGET", identity, "info") } })
   end
 
   it "runs the jobs the controllers enqueue (perform_later and perform_async), and they write rows" do
