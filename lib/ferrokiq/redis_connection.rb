@@ -11,12 +11,12 @@ module Ferrokiq
     COMMANDS = %w[
       append bitcount bitfield bitfield_ro blpop brpop dbsize decr decrby del echo eval evalsha
       exists expire expireat flushall flushdb get getdel getset hdel hexists hget hgetall hincrby
-      hincrbyfloat hkeys hlen hmget hmset hscan hset hsetnx hvals incr incrby incrbyfloat keys
+      hincrbyfloat hkeys hlen hmget hmset hset hsetnx hvals incr incrby incrbyfloat keys
       lindex linsert llen lmove lpop lpos lpush lrange lrem lset ltrim mget mset persist pexpire
-      ping pttl publish randomkey rename rpop rpoplpush rpush sadd scan scard script sdiff set
-      setex setnx sinter sismember smembers smove spop srandmember srem sscan strlen sunion time
+      ping pttl publish randomkey rename rpop rpoplpush rpush sadd scard script sdiff set
+      setex setnx sinter sismember smembers smove spop srandmember srem strlen sunion time
       ttl type unlink zadd zcard zcount zincrby zpopmax zpopmin zrange zrangebyscore zrank zrem
-      zremrangebyrank zremrangebyscore zrevrange zrevrangebyscore zrevrank zscan zscore
+      zremrangebyrank zremrangebyscore zrevrange zrevrangebyscore zrevrank zscore
     ].freeze
 
     # Builds the words of a command the way redis-client does: nested Arrays are flattened,
@@ -101,6 +101,33 @@ module Ferrokiq
       @native.pipeline(batch.commands, true)
     end
 
+    # The cursor commands walk the whole collection as redis-client's do: each key or member is
+    # yielded (HSCAN and ZSCAN yield field and value, member and score), and without a block
+    # they return an Enumerator, so `conn.sscan("queues").to_a` is every member.
+    def scan(*args, **kwargs, &block)
+      return to_enum(:scan, *args, **kwargs) unless block
+
+      walk_cursor(["SCAN"], args, kwargs, 1, &block)
+    end
+
+    def sscan(key, *args, **kwargs, &block)
+      return to_enum(:sscan, key, *args, **kwargs) unless block
+
+      walk_cursor(["SSCAN", key], args, kwargs, 1, &block)
+    end
+
+    def hscan(key, *args, **kwargs, &block)
+      return to_enum(:hscan, key, *args, **kwargs) unless block
+
+      walk_cursor(["HSCAN", key], args, kwargs, 2, &block)
+    end
+
+    def zscan(key, *args, **kwargs, &block)
+      return to_enum(:zscan, key, *args, **kwargs) unless block
+
+      walk_cursor(["ZSCAN", key], args, kwargs, 2, &block)
+    end
+
     # INFO as a Hash of field => value, as Sidekiq's adapter returns it.
     def info
       call("INFO").lines(chomp: true).map { |line| line.split(":", 2) }.select { |pair| pair.size == 2 }.to_h
@@ -128,6 +155,16 @@ module Ferrokiq
     end
 
     private
+
+    def walk_cursor(command, options, kwargs, per_item)
+      cursor = "0"
+      loop do
+        cursor, page = call(*command, cursor, *options, **kwargs)
+        page.each_slice(per_item) { |item| yield(*item) }
+        break if cursor == "0"
+      end
+      nil
+    end
 
     def method_missing(name, *args, **kwargs, &block)
       call(name, *args, **kwargs, &block)

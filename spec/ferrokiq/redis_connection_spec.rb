@@ -57,6 +57,24 @@ RSpec.describe "Sidekiq.redis connections" do
     expect(Sidekiq.redis { |conn| conn.pipelined { |_| nil } }).to eq([])
   end
 
+  it "walks whole collections with the cursor commands, as redis-client does" do
+    Sidekiq.redis do |conn|
+      conn.sadd("big", (1..2500).map(&:to_s))
+      conn.hset("h", (1..300).to_h { |i| ["f#{i}", i.to_s] })
+      conn.zadd("z", (1..300).flat_map { |i| [i, "m#{i}"] })
+      conn.set("other", "1")
+
+      expect(conn.sscan("big").to_a.map(&:to_i)).to match_array(1..2500)
+      expect(conn.sscan("big", match: "2??").to_a).to match_array((200..299).map(&:to_s))
+      pairs = []
+      conn.hscan("h") { |field, value| pairs << [field, value] }
+      expect(pairs.to_h).to eq((1..300).to_h { |i| ["f#{i}", i.to_s] })
+      expect(conn.zscan("z").to_a).to include(["m7", "7"])
+      expect(conn.zscan("z").count).to eq(300)
+      expect(conn.scan(match: "o*").to_a).to eq(["other"])
+    end
+  end
+
   it "raises CommandError with the server's message" do
     Sidekiq.redis { |conn| conn.set("str", "x") }
     expect { Sidekiq.redis { |conn| conn.lpush("str", "y") } }
