@@ -21,7 +21,8 @@ MATRIX = [
   ["drain, -c 25, WARN", { "BENCH_JOBS" => SMALL, "CONCURRENCY" => "25" }],
   ["drain, -c 10, WARN, basic fetch", { "BENCH_JOBS" => SMALL, "FETCH" => "basic" }],
   ["drain, -c 10, WARN, #{LARGE} jobs", { "BENCH_JOBS" => LARGE }],
-  ["drain, -c 10, WARN, Redis 1 ms away", { "BENCH_JOBS" => SMALL, "REDIS_RTT_US" => "1000" }]
+  ["drain, -c 10, WARN, Redis 1 ms away", { "BENCH_JOBS" => SMALL, "REDIS_RTT_US" => "1000" }],
+  ["drain, -c 10, WARN, Active Job (Rails 6.1)", { "BENCH_JOBS" => SMALL, "BENCH_ACTIVE_JOB" => "1" }]
 ].freeze
 
 def run(title, script, env)
@@ -33,4 +34,4 @@ end
 
 run("push", "push.rb", QUICK ? { "PUSH_SINGLE" => "1000", "PUSH_THREADED" => "2000", "PUSH_BULK" => "20000" } : {})
 MATRIX.each { |title, env| run(title, "drain.rb", env.merge("PROBES" => "0")) }
-run("latency (pickup, scheduled) and memory", "drain.rb", { "PAIRS" => "0", "PROBES" => QUICK ? "20" : "100" })
+run("latency (pickup, scheduled) and memory", "drain.rb", { "PAIRS" => "0", "PROBES" => QUICK ? "20" : "200" })

@@ -9,6 +9,7 @@
 #   ruby bench/drain.rb                     # 100k jobs, -c 10, WARN logging, 3 pairs
 #   BENCH_JOBS=500000 CONCURRENCY=25 BENCH_LOG_LEVEL=INFO PAIRS=5 FETCH=basic ruby bench/drain.rb
 #   REDIS_RTT_US=1000 ruby bench/drain.rb   # Redis behind a proxy that makes each round trip 1 ms
+#   BENCH_ACTIVE_JOB=1 ruby bench/drain.rb  # the same job through Rails 6.1's Active Job adapter
 #
 # Build first (rake compile). Benchmarks are measurements, not tests.
 
@@ -23,8 +24,13 @@ ROOT = File.expand_path("..", __dir__)
 JOBS = Integer(ENV.fetch("BENCH_JOBS", 100_000))
 CONCURRENCY = ENV.fetch("CONCURRENCY", "10")
 PAIRS = Integer(ENV.fetch("PAIRS", 3))
-PROBES = Integer(ENV.fetch("PROBES", 100))
+PROBES = Integer(ENV.fetch("PROBES", 200))
 JOB_FILE = File.join(__dir__, "drain_jobs.rb")
+ACTIVE_JOB = ENV.key?("BENCH_ACTIVE_JOB")
+if ACTIVE_JOB # the client serializes the jobs with Active Job itself
+  ENV["BENCH_JOBS"] = JOBS.to_s
+  require JOB_FILE
+end
 
 def now
   Process.clock_gettime(Process::CLOCK_REALTIME)
@@ -52,7 +58,7 @@ end
 def drain(name, url)
   redis = Sidekiq::RedisConnection.create(url: url)
   redis.with(&:flushdb)
-  BenchClient.push_load(redis, JOBS)
+  BenchClient.push_load(redis, JOBS, active_job: ACTIVE_JOB)
   started = nil
   with_server(name, url) do |pid|
     sleep 0.001 until (started ||= (now if redis.with { |conn| conn.llen("queue:default") } < JOBS))
@@ -105,7 +111,8 @@ Bench.with_redis do |url|
     sides = %w[Ferrokiq Sidekiq\ 6.4.1].to_h { |name| [name, ->(_env) { drain(name, url) }] }
     runs = Bench.alternate(PAIRS, sides, {})
     puts "\n#{JOBS} jobs, -c #{CONCURRENCY}, #{ENV.fetch("BENCH_LOG_LEVEL", "WARN")} logging, " \
-         "#{ENV.fetch("FETCH", "reliable")} fetch (Ferrokiq), Redis round trip +#{ENV.fetch("REDIS_RTT_US", 0)} us"
+         "#{ENV.fetch("FETCH", "reliable")} fetch (Ferrokiq), Redis round trip +#{ENV.fetch("REDIS_RTT_US", 0)} us" \
+         "#{", through Active Job" if ACTIVE_JOB}"
     Bench.report(runs, unit: "", baseline: "Sidekiq 6.4.1", candidate: "Ferrokiq")
   end
   next if PROBES.zero?

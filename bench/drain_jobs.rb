@@ -39,3 +39,18 @@ class LatenessJob
     Sidekiq.redis { |conn| conn.rpush("bench:lateness", late.to_s) }
   end
 end
+
+# The same job through Active Job (BENCH_ACTIVE_JOB=1): Rails 6.1's Sidekiq adapter wraps it in
+# its JobWrapper, as a Rails app's `perform_later` would.
+if ENV["BENCH_ACTIVE_JOB"]
+  require "active_job"
+  ActiveJob::Base.queue_adapter = :sidekiq
+  ActiveJob::Base.logger = Logger.new($stdout, level: ENV.fetch("BENCH_LOG_LEVEL", "WARN"))
+
+  # LoadJob's counter, reached through Active Job's serialization and callbacks.
+  class LoadActiveJob < ActiveJob::Base
+    def perform(string, index, hash)
+      LoadJob.new.perform(string, index, hash)
+    end
+  end
+end

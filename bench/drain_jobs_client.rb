@@ -7,12 +7,19 @@ module BenchClient
 
   module_function
 
-  def push_load(pool, count)
+  def push_load(pool, count, active_job: false)
     client = Sidekiq::Client.new(pool: pool)
     (0...count).each_slice(1000) do |slice|
-      client.push_bulk("class" => "LoadJob", "args" => slice.map { |i| ["string", i, { "mike" => "bob" }] },
-                       "retry" => 1)
+      args = slice.map { |i| ["string", i, { "mike" => "bob" }] }
+      client.push_bulk(active_job ? active_job_batch(args) : { "class" => "LoadJob", "args" => args, "retry" => 1 })
     end
+  end
+
+  # What Rails 6.1's adapter pushes for `LoadActiveJob.perform_later(*args)`: the wrapper class,
+  # the wrapped class's name and the serialized job as the only argument.
+  def active_job_batch(args)
+    { "class" => "ActiveJob::QueueAdapters::SidekiqAdapter::JobWrapper", "wrapped" => "LoadActiveJob",
+      "queue" => "default", "retry" => 1, "args" => args.map { |job_args| [LoadActiveJob.new(*job_args).serialize] } }
   end
 
   def schedule_probes(pool, count, spread:)

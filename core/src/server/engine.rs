@@ -27,7 +27,7 @@ use crate::server::fetch::{self, FetchedJob};
 use crate::server::fetcher::{Fetcher, BASIC_FETCH_TIMEOUT};
 use crate::server::heartbeat::{self, Beat, BeatReply};
 use crate::server::job_log::{JobContext, JobLog};
-use crate::server::state::{Busy, State, FAST_JOB_EXTRA_PREFETCH, MAX_PREFETCH};
+use crate::server::state::{Busy, State, MAX_PREFETCH};
 
 /// What a worker thread gets when it asks for a job.
 #[derive(Debug, PartialEq, Eq)]
@@ -79,8 +79,7 @@ impl Engine {
         } else {
             Vec::new()
         };
-        let capacity =
-            (config.concurrency.max(1) * (1 + FAST_JOB_EXTRA_PREFETCH)).max(MAX_PREFETCH);
+        let capacity = config.concurrency.max(MAX_PREFETCH);
         let (jobs_tx, jobs_rx) = crossbeam_channel::bounded(capacity);
         let (acks_tx, acks_rx) = mpsc::unbounded_channel();
         let state = Arc::new(State::new(config.concurrency));
