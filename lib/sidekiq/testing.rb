@@ -50,12 +50,18 @@ module Sidekiq
         !disabled?
       end
 
-      # The chain `process_job` (and so drain, perform_one and inline mode) runs jobs through.
-      # It is its own chain, empty until configured: the server's chain does not apply here.
+      # Where fake mode keeps pushed jobs; Sidekiq::Queues and the Job class methods read it.
+      def job_store
+        @job_store ||= JobStore.new
+      end
+
+      # The chain `process_job` (and so drain, perform_one and inline mode) runs jobs through,
+      # yielded to a block for configuring. It is a chain of its own, empty until configured:
+      # middleware written for real servers (retries, stats) has no place in a test run.
       def server_middleware
-        @server_middleware ||= Middleware::Chain.new(Sidekiq.default_configuration)
-        yield @server_middleware if block_given?
-        @server_middleware
+        (@testing_chain ||= Middleware::Chain.new(Sidekiq.default_configuration)).tap do |chain|
+          yield chain if block_given?
+        end
       end
 
       # The class named +name+ ("Billing::InvoiceJob", "::HardJob"); Sidekiq 6 had this.
@@ -63,25 +69,20 @@ module Sidekiq
         name.to_s.delete_prefix("::").split("::").reduce(Object) { |scope, part| scope.const_get(part) }
       end
 
-      # The mode in effect for the current thread.
+      # The mode in effect for the current thread: its block override, if any, wins.
       def __test_mode
         __local_test_mode || __global_test_mode
       end
 
-      def __set_test_mode(mode)
+      # With a block: +mode+ for this thread while the block runs, returning its value.
+      # Without: +mode+ for every thread from now on.
+      def __set_test_mode(mode, &block)
         raise "Unknown testing mode: #{mode}" unless MODES.include?(mode)
-        return self.__global_test_mode = mode unless block_given?
-        # One override per thread keeps it obvious which mode a push inside the block sees.
-        raise TestModeAlreadySetError, "Nesting test modes is not supported" if __local_test_mode
 
-        self.__local_test_mode = mode
-        begin
-          yield
-        ensure
-          self.__local_test_mode = nil
-        end
+        block ? override_for_block(mode, &block) : (self.__global_test_mode = mode)
       end
 
+      # Fiber-local, as Sidekiq's: a spec that runs code in another Fiber sees the global mode.
       def __local_test_mode
         Thread.current[LOCAL_MODE_KEY]
       end
@@ -99,6 +100,24 @@ module Sidekiq
         warn("Sidekiq testing API enabled outside the test environment. " \
              "Your jobs will not go to Redis.", uplevel: 2)
       end
+
+      private
+
+      # One override per thread keeps it obvious which mode a push inside the block sees. A
+      # second one is refused before anything changes, so the first stays in force.
+      def override_for_block(mode, &block)
+        raise TestModeAlreadySetError, "Nesting test modes is not supported" if __local_test_mode
+
+        with_local_mode(mode, &block)
+      end
+
+      # The override ends with the block, even when the block raises.
+      def with_local_mode(mode)
+        self.__local_test_mode = mode
+        yield
+      ensure
+        self.__local_test_mode = nil
+      end
     end
   end
 
@@ -106,6 +125,7 @@ module Sidekiq
   class EmptyQueueError < RuntimeError; end
 end
 
+require "sidekiq/testing/job_store"
 require "sidekiq/testing/queues"
 require "sidekiq/testing/client"
 require "sidekiq/testing/job"

@@ -7,15 +7,12 @@ module Sidekiq
     private
 
     def raw_push(payloads)
-      if Testing.fake?
-        payloads.each { |payload| store_fake(payload) }
-        true
-      elsif Testing.inline?
-        payloads.each { |payload| run_inline(payload) }
-        true
-      else
-        super
+      case Testing.__test_mode
+      when :fake then payloads.each { |payload| keep_in_memory(as_read_back(payload)) }
+      when :inline then payloads.each { |payload| perform_now(as_read_back(payload)) }
+      else return super
       end
+      true
     end
 
     # The native bulk path writes to Redis without building payloads, so it is only for
@@ -24,19 +21,24 @@ module Sidekiq
       Testing.disabled? && super
     end
 
-    # Stored as a server would read it back: through JSON, with enqueued_at when it was
-    # not scheduled.
-    def store_fake(payload)
-      job = Sidekiq.load_json(Sidekiq.dump_json(payload))
-      job["enqueued_at"] = Time.now.to_f unless job["at"]
-      Queues.push(job["queue"], job["class"], job)
+    # A job sees its payload as a server would read it back from Redis: through JSON, so
+    # Symbols are Strings and the caller's objects are not shared.
+    def as_read_back(payload)
+      Sidekiq.load_json(Sidekiq.dump_json(payload))
     end
 
-    # Scheduled jobs run now too; errors reach the caller and nothing is retried.
-    def run_inline(payload)
-      klass = Testing.constantize(payload["class"])
-      payload["jid"] ||= Ferrokiq::Native.jid
-      klass.process_job(Sidekiq.load_json(Sidekiq.dump_json(payload)))
+    # Redis would have stamped enqueued_at on a job pushed to a queue; a scheduled job gets
+    # it only when it is moved to its queue later, so it keeps `at` and goes without.
+    def keep_in_memory(job)
+      job["enqueued_at"] = Time.now.to_f unless job["at"]
+      Testing.job_store.add(job)
+    end
+
+    # Scheduled jobs run now too; errors reach the caller and nothing is retried. A payload
+    # handed to raw_push directly may lack a jid; the job still gets one.
+    def perform_now(job)
+      job["jid"] ||= Ferrokiq::Native.jid
+      Testing.constantize(job["class"]).process_job(job)
     end
   end
 end

@@ -3,6 +3,7 @@
 module Sidekiq
   # The testing API on job classes (`HardJob.jobs`, `.drain`, ...) and on Sidekiq::Job
   # itself (`Sidekiq::Job.jobs`, `.clear_all`, `.drain_all`; also as Sidekiq::Worker).
+  # Everything reads and changes Sidekiq::Testing.job_store.
   module Job
     # Class methods each job class gains.
     module ClassMethods
@@ -11,51 +12,69 @@ module Sidekiq
         get_sidekiq_options["queue"]
       end
 
-      # This class's jobs in fake mode, oldest first (the live list, not a copy).
+      # This class's jobs in fake mode, oldest first: the store's live Array, so a spec
+      # holding it sees later pushes and runs.
       def jobs
-        Queues.jobs_by_class[to_s]
+        Testing.job_store.of_class(to_s)
       end
 
-      # Forgets this class's jobs, and every job in the class's queue.
+      # Forgets this class's jobs, and every job in the class's queue (whatever its class):
+      # Sidekiq's rule, which specs that share a queue between classes rely on.
       def clear
-        Queues.clear_for(queue, to_s)
+        Testing.job_store.empty(queue:, class_name: to_s)
       end
 
-      # Runs this class's jobs until none are left, including jobs they push.
+      # Runs this class's jobs until none are left. Each job is looked up only when the one
+      # before it is done, so jobs they push are run too.
       def drain
-        perform_one while jobs.any?
+        while (job = Testing.job_store.take_oldest(to_s))
+          process_job(job)
+        end
       end
 
       # Runs (and removes) this class's oldest job.
       def perform_one
-        raise EmptyQueueError, "perform_one called with empty job queue" if jobs.empty?
+        job = Testing.job_store.take_oldest(to_s)
+        raise EmptyQueueError, "perform_one called with empty job queue" unless job
 
-        job = jobs.first
-        Queues.delete_for(job["jid"], job["queue"], to_s)
         process_job(job)
       end
 
-      # Runs one job Hash through Sidekiq::Testing.server_middleware.
+      # Runs one job Hash as a server would, except through Sidekiq::Testing.server_middleware
+      # instead of the server's chain. Returns what the chain returns.
       def process_job(job)
-        instance = new
-        instance.jid = job["jid"]
-        instance.bid = job["bid"] if instance.respond_to?(:bid=)
-        Testing.server_middleware.invoke(instance, job, job["queue"]) { execute_job(instance, job["args"]) }
+        performer = testing_instance_for(job)
+        Testing.server_middleware.invoke(performer, job, job["queue"]) do
+          execute_job(performer, job["args"])
+        end
       end
 
+      # The innermost step, public so that an app can wrap every test run of a job (say in
+      # its Rails executor) by overriding it.
       def execute_job(worker, args)
         worker.perform(*args)
+      end
+
+      private
+
+      # A fresh instance per job, carrying the ids perform may read; bid only for classes
+      # that know batches.
+      def testing_instance_for(job)
+        new.tap do |instance|
+          instance.jid = job["jid"]
+          instance.bid = job["bid"] if instance.respond_to?(:bid=)
+        end
       end
     end
 
     class << self
       # Every job in fake mode, across queues.
       def jobs
-        Queues.jobs_by_queue.values.flatten(1)
+        Testing.job_store.all
       end
 
       def clear_all
-        Queues.clear_all
+        Testing.job_store.reset
       end
 
       # Drains class after class until no job of any class is left.
@@ -72,7 +91,7 @@ module Sidekiq
       # class was cleared while it had jobs in some other queue) would make Sidekiq loop
       # forever here; say so instead and leave them where they are.
       def refuse_orphans(names)
-        return unless names.all? { |name| Queues.jobs_by_class[name].empty? }
+        return unless names.all? { |name| Testing.job_store.of_class(name).empty? }
 
         raise "drain_all cannot run #{jobs.size} job(s) of #{names.join(", ")}: they are in Sidekiq::Queues " \
               "but not in their class's jobs (was the class cleared with .clear?)"

@@ -83,6 +83,28 @@ RSpec.describe "Sidekiq::Testing.fake!" do
     end
   end
 
+  describe "Sidekiq::Queues" do
+    it "deletes by jid and clears by queue and class, taking Symbol queue names" do
+      kept = AddJob.set(queue: "side").perform_async(1, 2)
+      gone = AddJob.set(queue: "side").perform_async(3, 4)
+      jobs = AddJob.jobs
+      Sidekiq::Queues.delete_for(gone, :side, "AddJob")
+      expect(Sidekiq::Queues["side"].map { |job| job["jid"] }).to eq([kept])
+      expect(jobs.map { |job| job["jid"] }).to eq([kept])
+
+      Sidekiq::Queues.clear_for(:side, "AddJob")
+      expect(Sidekiq::Queues["side"]).to be_empty
+      expect(AddJob.jobs).to equal(jobs).and be_empty
+    end
+
+    it "indexes a pushed job under the queue and class it is given" do
+      job = { "class" => "AddJob", "queue" => "default", "jid" => "j1", "args" => [1, 2] }
+      Sidekiq::Queues.push("elsewhere", "AddJob", job)
+      expect(Sidekiq::Queues.jobs_by_queue).to eq("elsewhere" => [job])
+      expect(AddJob.jobs).to eq([job])
+    end
+  end
+
   describe "Job.clear" do
     it "empties the class's list and the class's queue, and nothing else" do
       AddJob.perform_async(1, 2)

@@ -59,6 +59,14 @@ RSpec.describe Sidekiq::Testing do
       expect(JobLog.entries).to be_empty
     end
 
+    it "refuse a nested block of the same mode, keeping the outer override" do
+      described_class.inline! do
+        expect { described_class.inline! { nil } }.to raise_error(Sidekiq::Testing::TestModeAlreadySetError)
+        expect(described_class.__local_test_mode).to eq(:inline)
+      end
+      expect(described_class.__local_test_mode).to be_nil
+    end
+
     it "leave the global mode free to change inside the block" do
       described_class.fake! { described_class.disable! }
       expect(described_class).to be_disabled
