@@ -95,6 +95,30 @@ RSpec.describe "Reliable fetch" do
     expect(taken.max).to be <= 5
   end
 
+  it "with basic fetch, a quiet then stopped server has run each job once and put the rest back" do
+    once = <<~RUBY
+      class RunOnceJob
+        include Sidekiq::Job
+        def perform(index)
+          sleep 0.001
+          Sidekiq.redis { |conn| conn.rpush("runs", index.to_s) }
+        end
+      end
+    RUBY
+    eval(once, TOPLEVEL_BINDING) # rubocop:disable Security/Eval
+    RunOnceJob.perform_bulk((1..400).map { |i| [i] })
+    server = start_server(jobs: once, args: %w[-c 4 --fetch basic])
+    eventually { redis_list("runs").size > 40 }
+    server.signal("TSTP")
+    eventually { server.log.include?("Received TSTP") }
+    expect(server.stop).to be_success
+    runs = redis_list("runs")
+    remaining = redis_json_list("queue:default").map { |job| job["args"].first.to_s }
+    expect(runs.size).to be < 400
+    expect(runs).to eq(runs.uniq)
+    expect((runs + remaining).sort).to eq((1..400).map(&:to_s).sort)
+  end
+
   it "with basic fetch, requeues what it fetched on TERM and keeps no working lists" do
     CountJob.perform_bulk((1..200).map { |i| [i] })
     server = start_server(jobs: COUNTING_JOBS, args: %w[-c 2 --fetch basic])

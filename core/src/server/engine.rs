@@ -172,8 +172,9 @@ impl Engine {
                     let (identity, reliable) =
                         (self.config.identity.clone(), self.config.fetch == FetchMode::Reliable);
                     self.runtime.spawn(async move {
-                        if let Err(e) = fetch::requeue(&conn, &identity, reliable, &[job]).await {
-                            state.log(format!("Failed to requeue a job: {e}; it stays in this process's working list"));
+                        let jobs = [job];
+                        if let Err(e) = fetch::requeue(&conn, &identity, reliable, &jobs).await {
+                            state.log(fetch::requeue_failure(reliable, &jobs, &e));
                         }
                     });
                     NextJob::Stopped

@@ -206,6 +206,31 @@ pub async fn requeue(
     Ok(())
 }
 
+/// The log line for a failed `requeue`. With reliable fetch the jobs are still in this
+/// process's working lists, to be recovered; with basic fetch they exist nowhere else, so the
+/// line carries their payloads for an operator to push again.
+pub fn requeue_failure(
+    reliable: bool,
+    jobs: &[FetchedJob],
+    error: &crate::error::RedisFailure,
+) -> String {
+    if reliable {
+        return format!(
+            "Failed to requeue {} jobs: {error}; they stay in this process's working lists and are recovered when it is gone",
+            jobs.len()
+        );
+    }
+    let payloads: Vec<String> = jobs
+        .iter()
+        .map(|job| format!("queue:{} {}", job.queue, job.payload))
+        .collect();
+    format!(
+        "Failed to requeue {} jobs fetched with basic fetch: {error}; push them again: {}",
+        jobs.len(),
+        payloads.join("\n")
+    )
+}
+
 /// Records this process's working lists so that others can recover them if it dies.
 pub async fn register_working_lists(
     conn: &RedisConnection,

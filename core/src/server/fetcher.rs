@@ -158,8 +158,7 @@ impl Fetcher {
                 if let Err(e) =
                     fetch::requeue(&self.conn, &self.config.identity, reliable, &back).await
                 {
-                    self.state
-                        .log(format!("Failed to requeue {} jobs: {e}", back.len()));
+                    self.state.log(fetch::requeue_failure(reliable, &back, &e));
                 }
                 return;
             }
