@@ -81,6 +81,10 @@ impl Signal {
         }
     }
 
+    pub fn is_raised(&self) -> bool {
+        self.raised.load(Ordering::SeqCst)
+    }
+
     /// Async-signal-safe: an atomic store and one `write(2)`.
     pub fn raise(&self) {
         self.raised.store(true, Ordering::SeqCst);
