@@ -145,24 +145,19 @@ module Sidekiq
         @klass.client_push(@opts.merge("args" => args, "class" => @klass))
       end
 
-      # Runs the job now, in this thread: client middleware, a JSON round trip (so the job
-      # sees what a server would), server middleware, perform. True, or nil when a
-      # middleware stopped it.
+      # Runs the job now, in this thread, as a server would run what this push stores: true,
+      # or nil when a client or server middleware stopped it.
       def perform_inline(*args)
-        item = normalize_item(@opts.merge("args" => args, "class" => @klass))
-        cfg = Sidekiq.default_configuration
-        pushed = cfg.client_middleware.invoke(item["class"], item, item["queue"], cfg.redis_pool) { item }
-        return nil unless pushed
-
-        msg = Sidekiq.load_json(Sidekiq.dump_json(item))
-        job = Object.const_get(msg["class"]).new
-        job.jid = msg["jid"]
-        job.bid = msg["bid"] if job.respond_to?(:bid=)
-        ran = cfg.server_middleware.invoke(job, msg, msg["queue"]) do
-          job.perform(*msg["args"])
-          true
+        message = inline_message(args) or return nil
+        performer = Object.const_get(message["class"]).new
+        performer.jid = message["jid"]
+        performer.bid = message["bid"] if performer.respond_to?(:bid=)
+        completed = false
+        Sidekiq.default_configuration.server_middleware.invoke(performer, message, message["queue"]) do
+          performer.perform(*message["args"])
+          completed = true
         end
-        ran ? true : nil
+        completed || nil
       end
       alias perform_sync perform_inline
 
@@ -176,6 +171,16 @@ module Sidekiq
       alias perform_at perform_in
 
       private
+
+      # The job after normalization and client middleware, read back from its JSON as a server
+      # would fetch it (so perform sees strings for symbols, and so on); nil when stopped.
+      def inline_message(args)
+        config = Sidekiq.default_configuration
+        job = normalize_item(@opts.merge("args" => args, "class" => @klass))
+        return unless config.client_middleware.invoke(job["class"], job, job["queue"], config.redis_pool) { job }
+
+        Sidekiq.load_json(Sidekiq.dump_json(job))
+      end
 
       def at(interval)
         ts = Job.timestamp_for(interval)
