@@ -208,7 +208,7 @@ module Sidekiq
         require "sidekiq/rails" # before the app's initializers, which it takes part in
         require File.expand_path(File.join(path, "config/environment.rb"))
         @config[:tag] ||= File.basename(::Rails.root.to_s)
-        logger.info("Booted Rails #{::Rails.version} application in #{@environment} environment")
+        logger.info("Rails #{::Rails.version} app at #{::Rails.root} is up (environment: #{@environment})")
       else
         require File.expand_path(path)
         # Active Job without Rails: its jobs (either wrapper class) run here too.

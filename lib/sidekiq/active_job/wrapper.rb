@@ -7,12 +7,14 @@ module Sidekiq
   module ActiveJob
     # The job class Sidekiq 8 writes into Active Job payloads (`"class":
     # "Sidekiq::ActiveJob::Wrapper"`, with the Active Job class in `wrapped`). Its single
-    # argument is the Active Job's serialized form; the jid becomes the job's provider_job_id.
+    # argument is the Active Job's serialized form.
     class Wrapper
       include Sidekiq::Job
 
-      def perform(job_data)
-        ::ActiveJob::Base.execute(job_data.merge("provider_job_id" => jid))
+      # The payload is Active Job's own (from `job.serialize`); a copy of it also carries this
+      # jid so that the running job's `provider_job_id` matches the one perform_later returned.
+      def perform(serialized_job)
+        ::ActiveJob::Base.execute({ **serialized_job, "provider_job_id" => jid })
       end
     end
   end
