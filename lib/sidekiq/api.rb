@@ -5,6 +5,7 @@
 # operations scripts, not for application logic: everything here reads live, changing data.
 
 require "sidekiq"
+require "ferrokiq/paging"
 require "ferrokiq/scan"
 require "ferrokiq/timestamp"
 require "sidekiq/api/stats"

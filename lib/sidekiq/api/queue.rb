@@ -35,22 +35,17 @@ module Sidekiq
       entry ? JobRecord.new(entry).latency : 0
     end
 
-    # Yields a JobRecord per job, newest first, in pages; jobs deleted meanwhile (by this loop
-    # or by workers) do not make it skip any.
+    # Yields a JobRecord per job, newest first, in pages. Deleting yielded jobs in the block
+    # skips none of the others; while workers and clients change the queue, a job can be yielded
+    # twice or (when pushes and removals balance out) missed: it reads a live list.
     def each
       return to_enum(:each) unless block_given?
 
-      initial_size = size
-      deleted = 0
-      page = 0
-      loop do
-        start = (page * PAGE_SIZE) - deleted
-        entries = Sidekiq.redis { |conn| conn.call("LRANGE", @rname, start, start + PAGE_SIZE - 1) }
-        break if entries.empty?
-
-        page += 1
-        entries.each { |entry| yield JobRecord.new(entry, @name) }
-        deleted = initial_size - size
+      length_at_start = size
+      Ferrokiq::Paging.each(from: :head, page_size: PAGE_SIZE,
+                            read: ->(first, last) { Sidekiq.redis { |conn| conn.call("LRANGE", @rname, first, last) } },
+                            removed: -> { length_at_start - size }) do |entry|
+        yield JobRecord.new(entry, @name)
       end
     end
 

@@ -6,23 +6,35 @@ module Sidekiq
   class SortedEntry < JobRecord
     attr_reader :score, :parent
 
-    def initialize(parent, score, item)
-      super(item)
+    def initialize(set, score, job)
+      @parent = set
       @score = Float(score)
-      @parent = parent
+      super(job)
     end
 
+    # The score as a UTC Time.
     def at
-      Time.at(score).utc
+      Ferrokiq::Timestamp.time(score)
     end
 
-    # Removes the entry from its set.
-    def delete
-      if @value
-        @parent.delete_by_value(@parent.name, @value)
-      else
-        @parent.delete_by_jid(score, jid)
-      end
+    # Whether the job has failed at least once (it carries its error).
+    def error?
+      self["error_class"] ? true : false
+    end
+
+    # Pushes the job to its queue now, without counting this as one of its retries.
+    def retry
+      move_out { |member| Sidekiq::Client.push(JobSet.manual_retry(member)) }
+    end
+
+    # Pushes the job to its queue now (scheduled or dead jobs).
+    def add_to_queue
+      move_out { |member| Sidekiq::Client.push(Sidekiq.load_json(member)) }
+    end
+
+    # Moves the job to the dead set (death handlers run).
+    def kill
+      move_out { |member| DeadSet.new.kill(member) }
     end
 
     # Moves the job to +at+ (a Time or epoch seconds). Returns the new score, or nil if the job
@@ -39,48 +51,28 @@ module Sidekiq
       stored && Float(stored)
     end
 
-    # Pushes the job to its queue now (scheduled or dead jobs).
-    def add_to_queue
-      remove_job { |message| Sidekiq::Client.push(Sidekiq.load_json(message)) }
-    end
-
-    # Pushes the job to its queue now, without counting this as one of its retries.
-    def retry
-      remove_job do |message|
-        msg = Sidekiq.load_json(message)
-        msg["retry_count"] -= 1 if msg["retry_count"].is_a?(Integer)
-        Sidekiq::Client.push(msg)
-      end
-    end
-
-    # Moves the job to the dead set (death handlers run).
-    def kill
-      remove_job { |message| DeadSet.new.kill(message) }
-    end
-
-    def error?
-      !!item["error_class"]
+    # Removes the entry from its set; returns how many members were removed (0 or 1).
+    def delete
+      member = stored_member
+      member ? @parent.delete_by_value(@parent.name, member) : 0
     end
 
     private
 
-    # Takes the job out of the set and yields its payload, if it was still there. With the
-    # stored bytes at hand that is one ZREM, which leaves other jobs of the same score alone.
-    # If the block fails (unreadable payload, Redis or middleware error) the job goes back.
-    def remove_job
-      message = if @value
-                  @value if @parent.delete_by_value(@parent.name, @value).positive?
-                else
-                  @parent.take_by_jid(score, jid)
-                end
-      return unless message
+    # The member as Redis holds it: the bytes it was read as or, for an entry built from a
+    # Hash, the one with this jid at this score (nil if it is gone).
+    def stored_member
+      @value || @parent.member_with_jid(score, jid)
+    end
 
-      begin
-        yield message
-      rescue Exception # rubocop:disable Lint/RescueException
-        @parent.restore(score, message)
-        raise
-      end
+    # Takes exactly this job's member out of the set (others of the same score stay where they
+    # are) and hands it to the block, if it was still there. If the block fails (unreadable
+    # payload, Redis or middleware error) the job goes back to the set.
+    def move_out(&block)
+      member = stored_member
+      return unless member && @parent.delete_by_value(@parent.name, member) == 1
+
+      @parent.while_out(member, score) { block.call(member) }
     end
   end
 end

@@ -9,7 +9,9 @@ module Sidekiq
 
     def initialize(name)
       @name = name
-      @_size = size
+      # Members this object took out of the set, less those it put back: what JobSet#each must
+      # allow for to keep its place.
+      @taken_out = 0
     end
 
     # The size right now (it changes as jobs come and go).
@@ -17,14 +19,14 @@ module Sidekiq
       Sidekiq.redis { |conn| conn.call("ZCARD", name) }
     end
 
-    # Yields a SortedEntry for each member matching +match+ (a glob; `*match*` when it has no
-    # `*`). Without a block, an Enumerator.
+    # Yields a SortedEntry for each member matching +match+, a glob (a plain string matches
+    # anywhere in the payload). Without a block, an Enumerator.
     def scan(match, count = 100)
-      return to_enum(:scan, match, count) unless block_given?
+      return enum_for(__method__, match, count) unless block_given?
 
-      match = "*#{match}*" unless match.include?("*")
+      pattern = match.include?("*") ? match : "*#{match}*"
       Sidekiq.redis do |conn|
-        Ferrokiq::Scan.sorted_set_pairs(conn, name, match:, count:) do |member, score|
+        Ferrokiq::Scan.sorted_set_pairs(conn, name, match: pattern, count:) do |member, score|
           yield SortedEntry.new(self, score, member)
         end
       end
@@ -46,25 +48,30 @@ module Sidekiq
   class JobSet < SortedSet
     PAGE_SIZE = 50
 
+    # The payload to push for a manual retry: the retry the job is about to get is not one of
+    # its counted attempts.
+    def self.manual_retry(member)
+      job = Sidekiq.load_json(member)
+      job["retry_count"] -= 1 if job["retry_count"].is_a?(Integer)
+      job
+    end
+
     # Adds +job+ (a Hash) with +timestamp+ (a Time or epoch seconds) as its score.
     def schedule(timestamp, job)
       score = Ferrokiq::Timestamp.score(timestamp)
       Sidekiq.redis { |conn| conn.call("ZADD", name, score.to_s, Sidekiq.dump_json(job)) }
     end
 
-    # Yields each entry, highest score (latest) first, in pages from the end of the set.
+    # Yields each entry, highest score (latest) first, in pages from the end of the set. Entries
+    # the block removes through this object are allowed for, so none of the others is skipped.
     def each
       return to_enum(:each) unless block_given?
 
-      initial_size = @_size
-      page = -1
-      loop do
-        start = (page * PAGE_SIZE) + (initial_size - @_size)
-        elements = Sidekiq.redis { |conn| conn.call("ZRANGE", name, start, start + PAGE_SIZE - 1, "WITHSCORES") }
-        break if elements.empty?
-
-        page -= 1
-        elements.reverse_each { |member, score| yield SortedEntry.new(self, score, member) }
+      taken_before = @taken_out
+      Ferrokiq::Paging.each(from: :tail, page_size: PAGE_SIZE,
+                            read: ->(first, last) { members_with_scores(first, last) },
+                            removed: -> { @taken_out - taken_before }) do |member, score|
+        yield SortedEntry.new(self, score, member)
       end
     end
 
@@ -86,82 +93,92 @@ module Sidekiq
     # Pushes every job to its queue (not counted as a retry), oldest first.
     def retry_all
       client = Sidekiq::Client.new
-      pop_each do |message, _|
-        job = Sidekiq.load_json(message)
-        job["retry_count"] -= 1 if job["retry_count"].is_a?(Integer)
-        client.push(job)
-      end
+      pop_each { |member, _score| client.push(JobSet.manual_retry(member)) }
     end
 
-    # Moves every job to the dead set, then trims it once.
+    # Moves every job to the dead set, then trims it once. If a move fails, that job is back in
+    # this set and its error propagates (the dead set is still trimmed, as far as Redis lets).
     def kill_all(notify_failure: false, ex: nil) # rubocop:disable Naming/MethodParameterName -- Sidekiq's keyword
-      dead = DeadSet.new
-      pop_each { |message, _| dead.kill(message, notify_failure:, ex:, trim: false) }
-    ensure
-      dead&.trim
+      morgue = DeadSet.new
+      moved = begin
+        pop_each { |member, _score| morgue.kill(member, notify_failure:, ex:, trim: false) }
+      rescue Exception # rubocop:disable Lint/RescueException -- trim, then let any error through
+        reporting_failure("Could not trim the dead set after kill_all of #{name} failed") { morgue.trim }
+        raise
+      end
+      morgue.trim
+      moved
     end
 
     # @api private
-    # Pops members lowest score first, as many as the set held at the start. A member whose
-    # handling fails goes back to the set before the error propagates.
+    # Takes members out lowest score first, at most as many as the set holds now (so jobs that
+    # come back meanwhile are not taken again), and yields each with its score.
     def pop_each
-      Sidekiq.redis do |conn|
-        size.times do
-          message, score = conn.call("ZPOPMIN", name, 1)&.first
-          break unless message
+      size.times do
+        member, score = Sidekiq.redis { |conn| conn.call("ZPOPMIN", name, 1) }.first
+        break if member.nil?
 
-          begin
-            yield message, score
-          rescue Exception # rubocop:disable Lint/RescueException
-            restore(score, message)
-            raise
-          end
-        end
+        @taken_out += 1
+        while_out(member, score) { yield member, score }
       end
     end
 
     # @api private
-    def delete_by_value(name, value)
-      removed = Sidekiq.redis { |conn| conn.call("ZREM", name, value) }
-      @_size -= removed
+    # Runs the block for +member+, which the caller has just taken out of this set: if the block
+    # fails, the member goes back with its +score+ and the block's error propagates.
+    def while_out(member, score)
+      yield
+    rescue Exception # rubocop:disable Lint/RescueException -- interrupts must not lose the job either
+      put_back(member, score)
+      raise
+    end
+
+    # @api private
+    def delete_by_value(key, member)
+      removed = Sidekiq.redis { |conn| conn.call("ZREM", key, member) }
+      @taken_out += removed
       removed
     end
 
     # @api private
     # Removes the job with +jid+ among those scored +score+; returns how many were removed.
     def delete_by_jid(score, jid)
-      member = Sidekiq.redis { |conn| conn.call("ZRANGE", name, score, score, "BYSCORE") }
-                      .find { |element| Ferrokiq::Scan.jid_of(element) == jid }
+      member = member_with_jid(score, jid)
       member ? delete_by_value(name, member) : 0
     end
     alias delete delete_by_jid
 
     # @api private
-    # Takes the job with +jid+ out of the members scored +score+ and returns its payload (or
-    # nil). Sidekiq's way, for entries built without their stored bytes: the whole score is taken
-    # atomically and the other jobs are put back.
-    def take_by_jid(score, jid)
-      Sidekiq.redis do |conn|
-        members, = conn.multi do |transaction|
-          transaction.call("ZRANGE", name, score, score, "BYSCORE")
-          transaction.call("ZREMRANGEBYSCORE", name, score, score)
-        end
-        matched = members.find { |member| Ferrokiq::Scan.jid_of(member) == jid }
-        others = members - [matched]
-        conn.call("ZADD", name, *others.flat_map { |member| [score.to_f.to_s, member] }) unless others.empty?
-        @_size -= 1 if matched
-        matched
-      end
-    end
-
-    # @api private
-    # Puts a member taken out of the set back, with its score.
-    def restore(score, message)
-      Sidekiq.redis { |conn| conn.call("ZADD", name, score.to_f.to_s, message) }
-      @_size += 1
+    # The member, as stored, of the job with +jid+ among those scored +score+, or nil.
+    def member_with_jid(score, jid)
+      at_score = Sidekiq.redis { |conn| conn.call("ZRANGE", name, bound(score), bound(score), "BYSCORE") }
+      at_score.find { |member| Ferrokiq::Scan.jid_of(member) == jid }
     end
 
     private
+
+    def members_with_scores(first, last)
+      Sidekiq.redis { |conn| conn.call("ZRANGE", name, first, last, "WITHSCORES") }
+    end
+
+    # When a job cannot go back, nothing else holds it any more: the report carries its payload
+    # and score so that it can be put back by hand. The caller still sees the error that made
+    # the job leave, not this one.
+    def put_back(member, score)
+      context = "Could not put a job back into the #{name} set: its payload is only in this report"
+      reporting_failure(context, job: member, score: score.to_s) do
+        @taken_out -= Sidekiq.redis { |conn| conn.call("ZADD", name, score.to_s, member) }
+      end
+    end
+
+    # Clean-up on the way out of a failure must not replace that failure: its own error is
+    # reported instead of raised.
+    def reporting_failure(context, **details)
+      yield
+    rescue StandardError => e
+      Sidekiq.default_configuration.handle_exception(e, { context:, **details })
+      nil
+    end
 
     def score_bounds(score)
       return [bound(score), bound(score)] unless score.is_a?(Range)
@@ -219,8 +236,10 @@ module Sidekiq
       raise ArgumentError, "DeadSet#kill needs a job's JSON or Hash, got #{message.class}" unless message.is_a?(String)
 
       job = Sidekiq.load_json(message) unless opts[:notify_failure] == false
+      # Not counted for JobSet#each: a new entry usually lands in the part a walk from the end
+      # has passed (so it yields one entry twice), but one trimmed at once, or scored below
+      # entries from a host whose clock runs ahead, does not, and counting it would skip one.
       add(message, trim: opts[:trim] != false)
-      @_size += 1
       notify_death_handlers(job, opts[:ex]) if job
       true
     end

@@ -245,6 +245,89 @@ RSpec.describe "Sidekiq sorted sets (ScheduledSet, RetrySet, DeadSet)" do
     end
   end
 
+  describe "when Redis or a push fails midway" do
+    let(:reported) { [] }
+
+    before { allow(config).to receive(:handle_exception) { |ex, ctx| reported << [ex.message, ctx] } }
+
+    # Makes Redis refuse +command+ (on +key+ only, when given) as if the connection dropped then.
+    def break_redis(command, message, key: nil)
+      allow_any_instance_of(Ferrokiq::RedisConnection).to receive(:call).and_wrap_original do |original, *words, &block|
+        raise Ferrokiq::ConnectionError, message if words[0].to_s.casecmp?(command) && (key.nil? || words[1] == key)
+
+        original.call(*words, &block)
+      end
+    end
+
+    # Makes the client's push fail for the job with +failing_jid+, and run yield first.
+    def break_push(failing_jid, message)
+      allow_any_instance_of(Sidekiq::Client).to receive(:push).and_wrap_original do |original, job|
+        if job["jid"] == failing_jid
+          yield if block_given?
+          raise Ferrokiq::ConnectionError, message
+        end
+        original.call(job)
+      end
+    end
+
+    it "retries one of two jobs sharing a score without ever taking the other out" do
+      zadd("retry", 42, payload("h1"))
+      zadd("retry", 42, payload("h2"))
+      # Only a job that was taken out would need re-adding: with ZADD failing, none may be.
+      break_redis("ZADD", "connection lost")
+      entry = Sidekiq::SortedEntry.new(Sidekiq::RetrySet.new, 42, JSON.parse(payload("h1")))
+      entry.retry
+      expect(members("retry")).to eq([[payload("h2"), 42.0]])
+      expect(queue_jobs.map { |job| job["jid"] }).to eq(["h1"])
+    end
+
+    it "puts a job whose push fails mid-retry_all back in its set, and raises the push's error" do
+      3.times { |i| zadd("retry", 10 + i, payload(jid(i), retry_count: 5)) }
+      break_push(jid(1), "push lost")
+      expect { Sidekiq::RetrySet.new.retry_all }.to raise_error(Ferrokiq::ConnectionError, "push lost")
+      expect(members("retry")).to eq([[payload(jid(1), retry_count: 5), 11.0], [payload(jid(2), retry_count: 5), 12.0]])
+      expect(queue_jobs.map { |job| job["jid"] }).to eq([jid(0)])
+      expect(reported).to be_empty
+    end
+
+    it "reports a job it cannot put back, with its payload, and raises the error that took it out" do
+      2.times { |i| zadd("retry", 10 + i, payload(jid(i))) }
+      break_push(jid(0), "push lost") { break_redis("ZADD", "still down") }
+      expect { Sidekiq::RetrySet.new.retry_all }.to raise_error(Ferrokiq::ConnectionError, "push lost")
+      expect(reported.size).to eq(1)
+      message, context = reported.first
+      expect(message).to eq("still down")
+      expect(context).to include(context: /put a job back into the retry set/, job: payload(jid(0)))
+      expect(Float(context[:score])).to eq(10.0)
+      expect(members("retry")).to eq([[payload(jid(1)), 11.0]])
+    end
+
+    it "does the same for one entry's retry" do
+      zadd("schedule", 7, payload("one"))
+      break_push("one", "push lost") { break_redis("ZADD", "still down") }
+      entry = Sidekiq::ScheduledSet.new.find_job("one")
+      expect { entry.add_to_queue }.to raise_error(Ferrokiq::ConnectionError, "push lost")
+      expect(reported.map { |_, context| context[:job] }).to eq([payload("one")])
+    end
+
+    it "lets a failed kill_all's error through when trimming the dead set fails too" do
+      2.times { |i| zadd("retry", 10 + i, payload(jid(i))) }
+      kills = 0
+      allow_any_instance_of(Sidekiq::DeadSet).to receive(:kill).and_wrap_original do |original, *args|
+        kills += 1
+        raise Ferrokiq::ConnectionError, "dead set lost" if kills == 2
+
+        original.call(*args)
+      end
+      allow_any_instance_of(Sidekiq::DeadSet).to receive(:trim).and_raise(Ferrokiq::ConnectionError, "trim lost")
+      expect { Sidekiq::RetrySet.new.kill_all }.to raise_error(Ferrokiq::ConnectionError, "dead set lost")
+      expect(reported.map { |message, context| [message, context[:context]] })
+        .to eq([["trim lost", "Could not trim the dead set after kill_all of retry failed"]])
+      expect(members("retry")).to eq([[payload(jid(1)), 11.0]])
+      expect(members("dead").map(&:first)).to eq([payload(jid(0))])
+    end
+  end
+
   describe Sidekiq::DeadSet do
     let(:dead) { described_class.new }
 
@@ -274,6 +357,20 @@ RSpec.describe "Sidekiq sorted sets (ScheduledSet, RetrySet, DeadSet)" do
       zadd("dead", Time.now.to_f - 120, payload("ancient"))
       dead.trim
       expect(members("dead").map(&:first)).to eq([payload("fresh")])
+    end
+
+    it "keeps a walk over itself whole when a job killed meanwhile is trimmed at once" do
+      # Entries from a host whose clock runs an hour ahead: a job killed now scores below them all,
+      # so with room for 60 the trim removes it straight away.
+      ahead = Time.now.to_f + 3600
+      60.times { |i| zadd("dead", ahead + i, payload(jid(i))) }
+      config[:dead_max_jobs] = 61
+      seen = dead.map do |entry|
+        dead.kill(payload("late"), notify_failure: false) if entry.jid == jid(59)
+        entry.jid
+      end
+      expect(seen).to eq(Array.new(60) { |i| jid(59 - i) })
+      expect(members("dead").size).to eq(60)
     end
 
     it "refuses what is not a job, writing nothing" do
