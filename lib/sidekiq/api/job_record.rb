@@ -20,22 +20,28 @@ module Sidekiq
     # The queue the record was read from, or the payload's own.
     attr_reader :queue
 
-    def initialize(item, queue_name = nil)
-      @args = nil
-      @value = item.is_a?(String) ? item : nil
-      @item = item.is_a?(Hash) ? item : parse(item)
-      @queue = queue_name || @item["queue"]
+    def initialize(job, from_queue = nil)
+      case job
+      when Hash then @item = job
+      when String
+        @value = job
+        @item = parse(job)
+      else raise ArgumentError, "a job record is built from the stored JSON or a Hash, not #{job.class}"
+      end
+      @queue = from_queue || @item["queue"]
     end
 
     # @api private
-    # An unreadable payload keeps its text as the only arg, so a dashboard can still show it.
+    # The payload Hash, or {} when +text+ is not a JSON object. Such an entry shows its text as
+    # its only argument, so that a dashboard can still display (and delete) it.
     def parse(text)
-      parsed = Sidekiq.load_json(text)
-      return parsed if parsed.is_a?(Hash)
-
-      unreadable(text)
-    rescue JSON::ParserError
-      unreadable(text)
+      payload = begin
+        Sidekiq.load_json(text)
+      rescue JSON::ParserError
+        nil
+      end
+      @unreadable = !payload.is_a?(Hash)
+      @unreadable ? {} : payload
     end
 
     # The class the server runs (for Active Job, the adapter's wrapper).
@@ -61,7 +67,7 @@ module Sidekiq
     end
 
     def args
-      @args || @item["args"]
+      @unreadable ? [@value] : @item["args"]
     end
 
     def jid
@@ -110,17 +116,12 @@ module Sidekiq
       removed != 0
     end
 
-    def [](name)
-      @item ? @item[name] : nil
+    # A payload field by name, as stored.
+    def [](field)
+      @item[field]
     end
 
     private
-
-    def unreadable(text)
-      @invalid = true
-      @args = [text]
-      {}
-    end
 
     # The bytes to match in Redis: as read, or the Hash written as every Sidekiq writes it.
     def stored_value

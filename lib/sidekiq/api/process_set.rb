@@ -5,9 +5,12 @@ module Sidekiq
   class ProcessSet
     include Enumerable
 
-    # Heartbeat hash fields read per process. `concurrency` is a field of its own from
-    # Sidekiq 8.1.2 (no longer in `info`).
-    FIELDS = %w[info busy beat quiet rss rtt_us concurrency].freeze
+    # Heartbeat fields that change with every beat, and how each is read; they override `info`'s
+    # keys of the same name.
+    LIVE_FIELDS = { "busy" => :to_i, "beat" => :to_f, "quiet" => :itself, "rss" => :to_i, "rtt_us" => :to_i }.freeze
+    # Heartbeat hash fields read per process: `info` (the JSON written at start-up), the live
+    # ones, and `concurrency`, a field of its own from Sidekiq 8.1.2 (no longer in `info`).
+    FIELDS = ["info", *LIVE_FIELDS.keys, "concurrency"].freeze
     CLEANUP_KEY = "process_cleanup"
 
     # The process with this identity, or nil.
@@ -25,15 +28,16 @@ module Sidekiq
 
     # @api private
     def self.process_from(fields)
-      info, busy, beat, quiet, rss, rtt_us, concurrency = fields
-      hash = Sidekiq.load_json(info)
-      hash["concurrency"] ||= concurrency.to_i if concurrency
-      Process.new(hash.merge("busy" => busy.to_i, "beat" => beat.to_f, "quiet" => quiet, "rss" => rss.to_i,
-                             "rtt_us" => rtt_us.to_i))
+      info, *live, concurrency = fields
+      attributes = Sidekiq.load_json(info)
+      LIVE_FIELDS.zip(live) { |(field, reader), value| attributes[field] = value.public_send(reader) }
+      attributes["concurrency"] ||= concurrency.to_i if concurrency
+      Process.new(attributes)
     end
 
-    def initialize(clean_plz = true) # rubocop:disable Style/OptionalBooleanParameter
-      cleanup if clean_plz
+    # Forgets dead processes first unless +prune+ is false.
+    def initialize(prune = true) # rubocop:disable Style/OptionalBooleanParameter -- Sidekiq's positional argument
+      cleanup if prune
     end
 
     # Forgets processes whose heartbeat hash has expired (they died without a clean exit).
@@ -85,75 +89,60 @@ module Sidekiq
   # One server process as its heartbeat describes it: `info` (hostname, pid, tag, concurrency,
   # queues, labels, ...) plus busy, beat, quiet, rss and rtt_us.
   class Process
-    def initialize(hash)
-      @attribs = hash
+    # Control requests a process reads from its `<identity>-signals` list at each heartbeat
+    # (so within about ten seconds), by the method that sends them.
+    SIGNALS = { quiet!: "TSTP", stop!: "TERM", dump_threads: "TTIN" }.freeze
+    # Processes embedded in another application are quieted and stopped by that application.
+    HOST_CONTROLLED = %i[quiet! stop!].freeze
+    private_constant :SIGNALS, :HOST_CONTROLLED
+
+    def initialize(attributes)
+      @attributes = attributes
     end
 
-    def [](key)
-      @attribs[key]
+    # A heartbeat attribute by name.
+    def [](name)
+      @attributes[name]
     end
 
-    def tag
-      self["tag"]
+    %w[identity tag version queues weights].each do |name|
+      define_method(name) { @attributes[name] }
     end
 
     def labels
-      self["labels"].to_a
-    end
-
-    def identity
-      self["identity"]
-    end
-
-    def queues
-      self["queues"]
-    end
-
-    def weights
-      self["weights"]
-    end
-
-    def version
-      self["version"]
+      Array(@attributes["labels"])
     end
 
     def embedded?
-      self["embedded"]
+      @attributes["embedded"]
     end
 
-    # Asks the process to stop fetching jobs (it finishes those it has); it acts on its next
-    # heartbeat.
-    def quiet!
-      raise "Can't quiet an embedded process" if embedded?
-
-      signal("TSTP")
-    end
-
-    # Asks the process to shut down (within its timeout); it acts on its next heartbeat.
-    def stop!
-      raise "Can't stop an embedded process" if embedded?
-
-      signal("TERM")
-    end
-
-    # Asks the process to log every thread's backtrace.
-    def dump_threads
-      signal("TTIN")
-    end
-
-    # Quiet or shutting down.
+    # Quiet (fetching no more jobs) or shutting down.
     def stopping?
-      self["quiet"] == "true"
+      @attributes["quiet"] == "true"
+    end
+
+    # quiet! stops fetching (running jobs finish); stop! shuts down within the process's
+    # timeout; dump_threads logs every thread's backtrace. All act on the next heartbeat.
+    SIGNALS.each do |request, signal|
+      define_method(request) do
+        if embedded? && HOST_CONTROLLED.include?(request)
+          raise "#{identity} is embedded in another application, which must #{request.to_s.delete("!")} it"
+        end
+
+        deliver(signal)
+      end
     end
 
     private
 
-    def signal(name)
-      key = "#{identity}-signals"
+    # The list expires so that a process that never reads it does not leave it behind.
+    def deliver(signal)
+      inbox = "#{identity}-signals"
       Sidekiq.redis do |conn|
         conn.multi do |transaction|
-          transaction.call("LPUSH", key, name)
-          transaction.call("EXPIRE", key, 60)
+          transaction.call("LPUSH", inbox, signal)
+          transaction.call("EXPIRE", inbox, 60)
         end
       end
     end

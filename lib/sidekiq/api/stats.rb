@@ -9,7 +9,8 @@ module Sidekiq
   class Stats
     FAST = %i[processed failed scheduled_size retry_size dead_size processes_size default_queue_latency].freeze
     SLOW = %i[workers_size enqueued].freeze
-    RESETTABLE = %w[failed processed].freeze
+    # The totals #reset can zero, by name, with their keys.
+    COUNTER_KEYS = { "processed" => "stat:processed", "failed" => "stat:failed" }.freeze
 
     def initialize
       fetch_stats_fast!
@@ -66,18 +67,23 @@ module Sidekiq
     end
 
     # Sets the processed and failed totals (or only the ones named) back to zero.
-    def reset(*stats)
-      names = stats.empty? ? RESETTABLE : RESETTABLE & stats.flatten.compact.map(&:to_s)
-      return if names.empty?
-
-      Sidekiq.redis { |conn| conn.call("MSET", *names.flat_map { |name| ["stat:#{name}", 0] }) }
+    def reset(*counters)
+      keys = if counters.empty?
+               COUNTER_KEYS.values
+             else
+               COUNTER_KEYS.values_at(*counters.flatten.map(&:to_s)).compact.uniq
+             end
+      Sidekiq.redis { |conn| conn.call("MSET", *keys.product(["0"]).flatten) } unless keys.empty?
     end
 
     private
 
+    # The slow numbers are read together, the first time one of them is asked for.
     def stat(name)
-      fetch_stats_slow! if @stats[name].nil?
-      @stats[name] || raise(ArgumentError, "Unknown stat #{name}")
+      raise ArgumentError, "Sidekiq::Stats has no statistic named #{name.inspect}" unless (FAST + SLOW).include?(name)
+
+      fetch_stats_slow! unless @stats.key?(name)
+      @stats[name]
     end
 
     # A broken payload at the head of the queue reads as no latency, not as an error.
@@ -95,7 +101,7 @@ module Sidekiq
         end
 
         @days_previous = days_previous
-        @start_date = start_date || Time.now.utc.to_date
+        @start_date = (start_date || Time.now.utc).to_date
         @pool = pool
       end
 
@@ -110,7 +116,7 @@ module Sidekiq
       private
 
       def daily(stat)
-        dates = @start_date.downto(@start_date - @days_previous + 1).map { |date| date.strftime("%Y-%m-%d") }
+        dates = Array.new(@days_previous) { |days_back| (@start_date - days_back).iso8601 }
         counts = redis { |conn| conn.call("MGET", *dates.map { |date| "stat:#{stat}:#{date}" }) }
         dates.zip(counts).to_h { |date, count| [date, count.to_i] }
       end

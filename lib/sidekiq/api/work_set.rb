@@ -51,54 +51,55 @@ module Sidekiq
     end
   end
 
-  # A job running on one thread of one process.
+  # A job running on one thread of one process, as its heartbeat describes it: `queue`,
+  # `run_at` (epoch seconds) and `payload` (the job's JSON).
   class Work
     attr_reader :process_id, :thread_id
 
-    def initialize(pid, tid, hsh)
-      @process_id = pid
-      @thread_id = tid
-      @hsh = hsh
-      @job = nil
+    def initialize(process_id, thread_id, heartbeat)
+      @process_id = process_id
+      @thread_id = thread_id
+      @heartbeat = heartbeat
+    end
+
+    # @api private
+    # A heartbeat field, unconverted.
+    def raw(field)
+      @heartbeat[field]
     end
 
     def queue
-      @hsh["queue"]
-    end
-
-    # When the job started (heartbeats record whole seconds).
-    def run_at
-      Time.at(@hsh["run_at"])
+      raw("queue")
     end
 
     # The running job's payload, as the heartbeat stored it (JSON text).
     def payload
-      @hsh["payload"]
+      raw("payload")
+    end
+
+    # When the job started (heartbeats record whole seconds).
+    def run_at
+      Time.at(raw("run_at"))
     end
 
     def job
       @job ||= JobRecord.new(payload)
     end
 
-    # The 6.x/7.0 Hash-style access (`work["queue"]`); deprecated in Sidekiq 7.2 in favour of the
-    # readers above.
-    def [](key)
-      warn("Direct access to `Sidekiq::Work` attributes is deprecated, please use `#payload`, `#queue`, " \
-           "`#run_at` or `#job` instead", uplevel: 1, category: :deprecated)
-      @hsh[key]
+    # Works were Hashes before Sidekiq 7.2; indexing one still answers, with a warning.
+    def [](field)
+      warn("Sidekiq::Work#[] is going away: read work.queue, work.run_at, work.payload or work.job " \
+           "instead of work[#{field.inspect}]", uplevel: 1, category: :deprecated)
+      raw(field)
     end
 
-    # @api private
-    def raw(name)
-      @hsh[name]
-    end
-
+    # The rest of the old Hash interface (keys, fetch, each ...) still reaches the heartbeat.
     def method_missing(name, *args, &block)
-      @hsh.respond_to?(name) ? @hsh.public_send(name, *args, &block) : super
+      @heartbeat.respond_to?(name) ? @heartbeat.public_send(name, *args, &block) : super
     end
 
     def respond_to_missing?(name, include_private = false)
-      @hsh.respond_to?(name) || super
+      @heartbeat.respond_to?(name) || super
     end
   end
 

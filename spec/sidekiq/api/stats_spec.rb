@@ -79,7 +79,7 @@ RSpec.describe Sidekiq::Stats do
   end
 
   it "raises for an unknown stat" do
-    expect { described_class.new.send(:stat, :bogus) }.to raise_error(ArgumentError, /Unknown stat bogus/)
+    expect { described_class.new.send(:stat, :bogus) }.to raise_error(ArgumentError, /no statistic named :bogus/)
   end
 
   describe Sidekiq::Stats::History do
