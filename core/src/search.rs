@@ -126,9 +126,11 @@ pub async fn find_in_sorted_set(
 }
 
 /// The first entry of list `key` (from the head, the newest job, as `Queue#each` goes) whose
-/// payload has this jid. Workers pop from the tail and clients push at the head, so an index
-/// counted from the head never skips an entry while the queue is in use; at worst an entry is
-/// read twice.
+/// payload has this jid. Pages are read by index while the list changes: pushes at the head
+/// shift entries towards the tail (an entry may be read twice), pops at the tail move nothing,
+/// but an entry removed from the middle (`LREM`, e.g. another client's `JobRecord#delete`) in
+/// the part already read shifts the rest towards the head, so one entry can be skipped and a
+/// job that is there reported as absent.
 pub async fn find_in_list(
     conn: &RedisConnection,
     key: &str,

@@ -6,24 +6,27 @@ require "sidekiq/api"
 # separate process), and Sidekiq 6.4.1's API on what Ferrokiq's API wrote or changed.
 RSpec.describe "Data API interop with Sidekiq 6.4.1", if: SidekiqPeer.available? do
   # Peer jobs: one that waits for a key (to be seen busy) and one that always fails, with
-  # retries an hour apart so they stay in the retry set.
-  PEER_API_JOBS = <<~RUBY
-    class HoldJob
-      include Sidekiq::Worker
-      def perform(*)
-        sleep 0.05 until Sidekiq.redis { |conn| conn.get("release") }
+  # retries an hour apart so they stay in the retry set. (A method, not a constant: a constant
+  # here would be defined at the top level, for every spec.)
+  def peer_jobs
+    <<~RUBY
+      class HoldJob
+        include Sidekiq::Worker
+        def perform(*)
+          sleep 0.05 until Sidekiq.redis { |conn| conn.get("release") }
+        end
       end
-    end
 
-    class FailJob
-      include Sidekiq::Worker
-      sidekiq_options retry: 5, backtrace: true
-      sidekiq_retry_in { 3600 }
-      def perform(*)
-        raise ArgumentError, "peer failure"
+      class FailJob
+        include Sidekiq::Worker
+        sidekiq_options retry: 5, backtrace: true
+        sidekiq_retry_in { 3600 }
+        def perform(*)
+          raise ArgumentError, "peer failure"
+        end
       end
-    end
-  RUBY
+    RUBY
+  end
 
   let(:deaths) { [] }
   let(:death_handler) { ->(job, ex) { deaths << [job["jid"], ex.message] } }
@@ -43,7 +46,7 @@ RSpec.describe "Data API interop with Sidekiq 6.4.1", if: SidekiqPeer.available?
     jid = peer(<<~RUBY)
       puts JSON.generate(Sidekiq::Client.push("class" => "HoldJob", "args" => ["held"]))
     RUBY
-    SidekiqPeer.with_server(PEER_API_JOBS, redis_url: REDIS.url, concurrency: 2) do
+    SidekiqPeer.with_server(peer_jobs, redis_url: REDIS.url, concurrency: 2) do
       work = eventually(timeout: 30) { Sidekiq::WorkSet.new.find_work(jid) }
       process = Sidekiq::ProcessSet.new.find { |p| p.identity == work.process_id }
       expect(process["concurrency"]).to eq(2)
@@ -71,7 +74,7 @@ RSpec.describe "Data API interop with Sidekiq 6.4.1", if: SidekiqPeer.available?
       later = Sidekiq::Client.push("class" => "HoldJob", "args" => ["later"], "at" => Time.now.to_f + 3600)
       puts JSON.generate("failing" => failing, "dying" => dying, "later" => later)
     RUBY
-    SidekiqPeer.with_server(PEER_API_JOBS, redis_url: REDIS.url) do
+    SidekiqPeer.with_server(peer_jobs, redis_url: REDIS.url) do
       eventually(timeout: 30) { Sidekiq::RetrySet.new.size == 3 && Sidekiq::DeadSet.new.size == 1 }
     end
     retries = Sidekiq::RetrySet.new
