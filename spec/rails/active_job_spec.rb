@@ -3,8 +3,8 @@
 require "securerandom"
 require_relative "../support/rails_app"
 
-# Active Job on Ferrokiq with Debian's Rails 6.1 (`queue_adapter = :sidekiq`, Rails' own adapter),
-# against the spec's Redis. The app, its clients and its servers run in subprocesses.
+# Active Job on Ferrokiq with Debian's Rails 6.1 (`queue_adapter = :sidekiq`, Ferrokiq's adapter in
+# place of the one Rails ships), against the spec's Redis. The app, its clients and its servers run in subprocesses.
 RSpec.describe "Active Job (Rails 6.1)" do
   wrapper = "ActiveJob::QueueAdapters::SidekiqAdapter::JobWrapper"
   serialize_keys = %w[job_class job_id provider_job_id queue_name priority arguments executions
@@ -30,6 +30,18 @@ RSpec.describe "Active Job (Rails 6.1)" do
     "config/environment.rb" => <<~RUBY,
       require_relative "application"
       Rails.application.initialize!
+    RUBY
+    "config/initializers/sidekiq.rb" => <<~RUBY,
+      # Which wrapper class a server ran each job with: Ferrokiq's JobWrapper subclasses Sidekiq::ActiveJob::Wrapper.
+      class WrapperLog
+        include Sidekiq::ServerMiddleware
+
+        def call(job, msg, _queue)
+          JobLog.record("wrappers", "class" => msg["class"], "superclass" => job.class.superclass.name)
+          yield
+        end
+      end
+      Sidekiq.configure_server { |config| config.server_middleware.add(WrapperLog) }
     RUBY
     "config/sidekiq.yml" => <<~YAML,
       :concurrency: 2
@@ -175,6 +187,35 @@ RSpec.describe "Active Job (Rails 6.1)" do
   end
 
   describe "enqueueing" do
+    it "uses Ferrokiq's adapter for :sidekiq whichever lib comes first on the load path, even after Rails' file" do
+      rails_lib = File.join(Gem::Specification.find_by_name("activejob").gem_dir, "lib")
+      rails_file = File.join(rails_lib, "active_job/queue_adapters/sidekiq_adapter.rb")
+      script = <<~RUBY
+        require File.expand_path("config/environment")
+        ours = ActiveJob::Base.queue_adapter
+        require "active_job/queue_adapters/sidekiq_adapter"
+        require #{rails_file.inspect}
+        adapter = ActiveJob::QueueAdapters.lookup(:sidekiq)
+        puts JSON.generate(
+          "class" => ours.class.name, "same_class" => ours.class.equal?(adapter),
+          "defined_in" => adapter.instance_method(:enqueue).source_location.first,
+          "wrapper_superclass" => adapter::JobWrapper.superclass.name,
+          "rails_file_loaded" => $LOADED_FEATURES.include?(#{rails_file.inspect}),
+          "after_commit" => ours.enqueue_after_transaction_commit?, "enqueue_all" => ours.respond_to?(:enqueue_all)
+        )
+      RUBY
+
+      [[RailsApp::LIB], [rails_lib, RailsApp::LIB]].each do |load_path|
+        printed = @app.sh(RbConfig.ruby, *load_path.flat_map { |dir| ["-I", dir] }, "-e", script)
+        expect(JSON.parse(printed)).to eq(
+          "class" => "ActiveJob::QueueAdapters::SidekiqAdapter", "same_class" => true,
+          "defined_in" => File.join(RailsApp::LIB, "active_job/queue_adapters/sidekiq_adapter.rb"),
+          "wrapper_superclass" => "Sidekiq::ActiveJob::Wrapper", "rails_file_loaded" => true,
+          "after_commit" => true, "enqueue_all" => true
+        )
+      end
+    end
+
     it "pushes what Sidekiq pushes for perform_later: the JobWrapper, wrapped, args = [job.serialize]" do
       printed = @app.run(<<~RUBY)
         job = EchoJob.perform_later(1, "two", { "three" => 3.5 }, sym: :bol)
@@ -211,6 +252,7 @@ RSpec.describe "Active Job (Rails 6.1)" do
         wait_until = Time.now + 3600.25
         EchoJob.set(wait: 600).perform_later("waited")
         EchoJob.set(wait_until: wait_until).perform_later("until")
+        EchoJob.set(wait_until: Time.now - 60).perform_later("past")
         puts wait_until.to_f
       RUBY
       after = Time.now.to_f
@@ -226,7 +268,51 @@ RSpec.describe "Active Job (Rails 6.1)" do
         expect(job).not_to include("at", "enqueued_at")
       end
       expect(waited_job["args"].first["job_class"]).to eq("EchoJob")
-      expect(raw_queue("ajspec_default")).to be_empty
+      # A time already past enqueues at once, as perform_at does.
+      expect(raw_queue("ajspec_default").map { |json| JSON.parse(json)["args"].first["arguments"] }).to eq([["past"]])
+    end
+
+    it "enqueue_all pushes each class, queue and now-or-later group in one push_bulk, setting provider_job_ids" do
+      before = Time.now.to_f
+      printed = @app.run(<<~RUBY)
+        calls = []
+        Sidekiq::Client.prepend(Module.new do
+          define_method(:push) { |item| calls << ["push", item["wrapped"].to_s]; super(item) }
+          define_method(:push_bulk) do |items|
+            calls << ["push_bulk", items["wrapped"].to_s, items["queue"], items["args"].size, items.key?("at")]
+            super(items)
+          end
+        end)
+        jobs = [EchoJob.new("a"), BillingJob.new("c"), EchoJob.new("b")]
+        %w[d e].each_with_index do |name, index|
+          jobs << EchoJob.new(name).tap { |job| job.scheduled_at = Time.now.to_f + (600 * (index + 1)) }
+        end
+        count = ActiveJob::Base.queue_adapter.enqueue_all(jobs)
+        puts JSON.generate("count" => count, "calls" => calls,
+                           "jobs" => jobs.to_h { |job| [job.arguments.first, [job.provider_job_id, job.scheduled_at]] })
+      RUBY
+      result = JSON.parse(printed)
+      expect(result["count"]).to eq(5)
+      expect(result["calls"]).to contain_exactly(["push_bulk", "EchoJob", "ajspec_default", 2, false],
+                                                 ["push_bulk", "BillingJob", "ajspec_low", 1, false],
+                                                 ["push_bulk", "EchoJob", "ajspec_default", 2, true])
+      jobs = result["jobs"]
+      expect(jobs.values.map(&:first)).to all(match(/\A\h{24}\z/))
+
+      stored = raw_queue("ajspec_default").map { |json| JSON.parse(json) } +
+               raw_queue("ajspec_low").map { |json| JSON.parse(json) }
+      expect(stored.to_h { |job| [job["args"].first["arguments"].first, job["jid"]] })
+        .to eq(jobs.slice("a", "b", "c").transform_values(&:first))
+      expect(stored).to all(include("class" => wrapper))
+      expect(stored.map { |job| [job["wrapped"], job["queue"], job["retry"]] })
+        .to contain_exactly(["EchoJob", "ajspec_default", true], ["EchoJob", "ajspec_default", true],
+                            ["BillingJob", "ajspec_low", 3])
+      scheduled = sorted_set("schedule")
+      expect(scheduled.to_h { |job, score| [job["args"].first["arguments"].first, [job["jid"], score]] })
+        .to eq(jobs.slice("d", "e"))
+      expect(scheduled.map(&:first))
+        .to all(include("class" => wrapper, "wrapped" => "EchoJob", "queue" => "ajspec_default"))
+      expect(jobs["d"].last).to be > before + 600
     end
 
     it "takes the queue from queue_as, set(queue:) and the queue_name_prefix, and options from sidekiq_options" do
@@ -370,7 +456,7 @@ RSpec.describe "Active Job (Rails 6.1)" do
       @app.run('EchoJob.perform_later(1, "two", { "three" => 3.5 }, sym: :bol)')
       ours, theirs = raw_queue("ajspec_default").map { |json| JSON.parse(json) } # LPUSH: newest first
 
-      expect(ours.keys).to eq(theirs.keys)
+      expect(ours.keys).to eq(theirs.keys) # Rails 6.1's adapter in the peer, Ferrokiq's here
       expect(ours["args"].first.keys).to eq(theirs["args"].first.keys)
       varying = %w[jid created_at enqueued_at args]
       expect(ours.except(*varying)).to eq(theirs.except(*varying))
@@ -384,6 +470,9 @@ RSpec.describe "Active Job (Rails 6.1)" do
       expect(ran.map { |entry| entry["jid"] }).to contain_exactly(ours["jid"], theirs["jid"])
       expect(ran.map { |entry| [entry["by"], entry["args"], entry["options"]] })
         .to all(eq(["ferrokiq", '[1, "two", {"three"=>3.5}]', "{:sym=>:bol}"]))
+      # The peer's class name resolves to Ferrokiq's JobWrapper on this server.
+      expect(logged("wrappers"))
+        .to all(eq("class" => wrapper, "superclass" => "Sidekiq::ActiveJob::Wrapper")).and(have_attributes(size: 2))
     end
   end
 end

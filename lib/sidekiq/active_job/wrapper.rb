@@ -1,7 +1,7 @@
 # frozen_string_literal: true
 
 require "active_job"
-require "sidekiq/active_job"
+require "sidekiq/job"
 
 module Sidekiq
   module ActiveJob
