@@ -2,16 +2,10 @@
 
 $LOAD_PATH.unshift(File.expand_path("../lib", __dir__))
 
-require_relative "support/redis_server"
+require_relative "support/run_redis"
 require_relative "support/sidekiq_peer"
 require_relative "support/redis_helpers"
 require_relative "support/server_process"
-
-# One redis-server for the whole run, on a free port; nothing needs a server already running.
-REDIS = RedisServer.new.start
-ENV["REDIS_URL"] = REDIS.url
-ENV.delete("REDIS_PROVIDER")
-at_exit { REDIS.destroy }
 
 require "sidekiq"
 

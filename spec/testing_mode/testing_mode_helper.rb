@@ -6,14 +6,9 @@
 
 $LOAD_PATH.unshift(File.expand_path("../../lib", __dir__))
 
-require_relative "../support/redis_server"
+require_relative "../support/run_redis"
 require_relative "../support/sidekiq_peer"
 require_relative "../support/redis_helpers"
-
-REDIS = RedisServer.new.start
-ENV["REDIS_URL"] = REDIS.url
-ENV.delete("REDIS_PROVIDER")
-at_exit { REDIS.destroy }
 
 require "sidekiq"
 require_relative "jobs"
