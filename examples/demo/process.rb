@@ -4,18 +4,17 @@
 # what failed went to the retry set, and stops the server with TERM.
 
 require "sidekiq"
+require "sidekiq/api"
 require "rbconfig"
 require "tmpdir"
 
 ROOT = File.expand_path("../..", __dir__)
 
+# Read through Sidekiq's Data API, as a dashboard would.
 def counts
-  Sidekiq.redis do |conn|
-    queues = conn.smembers("queues")
-    enqueued = queues.sum { |queue| conn.llen("queue:#{queue}") }
-    { enqueued: enqueued, processed: conn.get("stat:processed").to_i, failed: conn.get("stat:failed").to_i,
-      retrying: conn.zcard("retry"), scheduled: conn.zcard("schedule") }
-  end
+  stats = Sidekiq::Stats.new
+  { enqueued: stats.enqueued, processed: stats.processed, failed: stats.failed,
+    retrying: stats.retry_size, scheduled: stats.scheduled_size }
 end
 
 def progress(started, initial, counts)
@@ -50,11 +49,10 @@ puts "  Server stopped (stats flushed): processed #{final[:processed]}, failed #
 puts "  Last lines of its log:"
 File.readlines(log).last(3).each { |line| puts "    #{line}" }
 
-puts "\n\e[1mThe retry set\e[0m (what a Sidekiq Web UI shows under Retries):"
-Sidekiq.redis { |conn| conn.zrange("retry", 0, -1, "WITHSCORES") }.each do |json, score|
-  job = JSON.parse(json)
-  puts format("  %-16s %-28s retry_count=%d  next try at %s", job["class"], job["args"].inspect,
-              job["retry_count"], Time.at(score).utc.strftime("%H:%M:%S UTC"))
-  puts "    #{job["error_class"]}: #{job["error_message"]}"
+puts "\n\e[1mThe retry set\e[0m (Sidekiq::RetrySet, what a Sidekiq Web UI shows under Retries):"
+Sidekiq::RetrySet.new.each do |entry|
+  puts format("  %-16s %-28s retry_count=%d  next try at %s", entry.display_class, entry.display_args.inspect,
+              entry["retry_count"], entry.at.utc.strftime("%H:%M:%S UTC"))
+  puts "    #{entry["error_class"]}: #{entry["error_message"]}"
 end
 puts "\nScheduled jobs stay in the schedule set until they are due: #{final[:scheduled]} waiting."
