@@ -155,6 +155,12 @@ const SPIN: Duration = Duration::from_micros(100);
 /// threads do not burn their cores on it; the others sleep as before.
 static SPINNING: AtomicBool = AtomicBool::new(false);
 
+/// In a forked child: the thread that was polling in the parent does not exist here, so its
+/// turn is free (async-signal-safe: one atomic store).
+pub fn forget_spinner() {
+    SPINNING.store(false, Ordering::Release);
+}
+
 struct SpinTurn;
 
 impl SpinTurn {

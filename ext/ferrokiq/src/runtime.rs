@@ -33,6 +33,7 @@ static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
 
 extern "C" fn after_fork_in_child() {
     FORK_GENERATION.fetch_add(1, Ordering::SeqCst);
+    crate::gvl::forget_spinner();
 }
 
 /// Registers the fork hook; called once when the library loads.
