@@ -15,6 +15,10 @@ module Sidekiq
     DEFAULT_MAX_RETRY_ATTEMPTS = 25
     MESSAGE_LIMIT = 10_000
 
+    # What a `sidekiq_retry_in` block may return instead of seconds.
+    RETRY_IN_SYMBOLS = { discard: :discard, kill: :exhausted }.freeze
+    private_constant :RETRY_IN_SYMBOLS
+
     def initialize(config, engine)
       @config = config
       @engine = engine
@@ -26,80 +30,87 @@ module Sidekiq
     # rules (no class hooks); `retry: false` goes to the death handlers only.
     def global(jobstr, queue)
       yield
-    rescue Handled, Sidekiq::Shutdown
-      raise
     rescue Exception => e # rubocop:disable Lint/RescueException
-      msg = failed_job(e, jobstr)
-      if msg["retry"]
-        process_retry(nil, msg, queue, e)
+      raise if settled_elsewhere?(e)
+
+      job = job_as_fetched(jobstr, e)
+      if job["retry"]
+        process_retry(nil, job, queue, e)
       else
-        run_death_handlers(msg, e)
+        declare_dead(job, e, keep_in_dead_set: false)
       end
       raise Handled
     end
 
     # Around the job's middleware and perform, with the job instance for the class's hooks.
+    # A job the class does not retry goes on to `global`, which tells the death handlers.
     def local(jobinst, jobstr, queue)
       yield
-    rescue Handled, Sidekiq::Shutdown
-      raise
     rescue Exception => e # rubocop:disable Lint/RescueException
-      msg = failed_job(e, jobstr)
-      msg["retry"] = jobinst.class.get_sidekiq_options["retry"] if msg["retry"].nil?
-      raise e unless msg["retry"]
+      raise if settled_elsewhere?(e)
 
-      process_retry(jobinst, msg, queue, e)
+      job = job_as_fetched(jobstr, e)
+      raise e unless adopt_class_retry_option(job, jobinst)
+
+      process_retry(jobinst, job, queue, e)
       raise Handled
     end
 
     private
 
+    # `local` has already dealt with a Handled; a shutdown's job is put back on its queue by
+    # the fetcher, so retrying it as well would run it twice.
+    def settled_elsewhere?(exception)
+      exception.is_a?(Handled) || exception.is_a?(Sidekiq::Shutdown)
+    end
+
     # The job as it was fetched (not as middleware changed it), unless the failure was a
     # shutdown interrupting it: that job is already back on its queue.
-    def failed_job(exception, jobstr)
+    def job_as_fetched(jobstr, exception)
       raise Sidekiq::Shutdown if caused_by_shutdown?(exception)
 
       Sidekiq.load_json(jobstr)
     end
 
-    def process_retry(jobinst, msg, queue, exception)
-      max = attempts(msg["retry"])
-      msg["queue"] = msg["retry_queue"] || queue
-      msg["error_message"] = exception_message(exception)
-      msg["error_class"] = exception.class.name
-      count = record_failure(msg)
-      add_backtrace(msg, exception) if msg["backtrace"]
+    # The job's own `retry` wins; without one it takes the class's. Returns the outcome.
+    def adopt_class_retry_option(job, jobinst)
+      return job["retry"] unless job["retry"].nil?
 
-      return retries_exhausted(jobinst, msg, exception) if count >= max
-      return retries_exhausted(jobinst, msg, exception) if retry_window_over?(msg)
+      job["retry"] = jobinst.class.get_sidekiq_options["retry"]
+    end
 
-      strategy, delay = delay_for(jobinst, count, exception, msg)
-      case strategy
-      when :discard then nil
-      when :kill then retries_exhausted(jobinst, msg, exception)
-      else @engine.schedule_retry(Sidekiq.dump_json(msg), Time.now.to_f + delay)
+    def process_retry(jobinst, job, queue, exception)
+      attempt = FailedAttempt.new(exception, queue, @backtrace_cleaner).write_to(job)
+      plan = retry_plan(jobinst, job, attempt, exception)
+      case plan
+      when Numeric then @engine.schedule_retry(Sidekiq.dump_json(job), Time.now.to_f + plan)
+      when :exhausted then retries_exhausted(jobinst, job, exception)
       end
+      # :discard (from `sidekiq_retry_in`) leaves no trace: no retry, no dead set, no handlers.
     end
 
-    def attempts(retry_option)
-      retry_option.is_a?(Integer) ? retry_option : @max_retries
+    # Seconds until the next run, :exhausted (out of attempts or time, or the class said
+    # :kill) or :discard.
+    def retry_plan(jobinst, job, attempt, exception)
+      return :exhausted if attempt >= attempts_allowed(job["retry"]) || retry_window_over?(job)
+
+      answer = custom_delay(jobinst, attempt, exception, job)
+      answer = answer.to_i if answer.respond_to?(:to_i)
+      RETRY_IN_SYMBOLS.fetch(answer) { seconds_until_retry(answer, attempt) }
     end
 
-    # Sets failed_at (first failure) or retried_at; returns the new retry_count (0 first).
-    def record_failure(msg)
-      if msg["retry_count"]
-        msg["retried_at"] = Time.now.to_f
-        msg["retry_count"] += 1
+    # The class's positive answer gets jitter too, so that jobs failing together spread out.
+    def seconds_until_retry(answer, attempt)
+      if answer.is_a?(Integer) && answer.positive?
+        answer + Ferrokiq::Native.retry_jitter(attempt)
       else
-        msg["failed_at"] = Time.now.to_f
-        msg["retry_count"] = 0
+        Ferrokiq::Native.retry_delay(attempt)
       end
     end
 
-    def add_backtrace(msg, exception)
-      lines = @backtrace_cleaner.call(exception.backtrace || [])
-      lines = lines[0...msg["backtrace"].to_i] unless msg["backtrace"] == true
-      msg["error_backtrace"] = Ferrokiq::Native.compress_backtrace(lines.map(&:to_s))
+    # `retry: true` means the configured maximum; an Integer is the job's own.
+    def attempts_allowed(retry_option)
+      retry_option.is_a?(Integer) ? retry_option : @max_retries
     end
 
     def retry_window_over?(msg)
@@ -109,17 +120,6 @@ module Sidekiq
 
       failed_at /= 1000.0 if failed_at.is_a?(Integer) # Sidekiq 8 writes milliseconds
       failed_at + window < Time.now.to_f
-    end
-
-    # [:default, seconds], [:discard, nil] or [:kill, nil].
-    def delay_for(jobinst, count, exception, msg)
-      chosen = custom_delay(jobinst, count, exception, msg)
-      chosen = chosen.to_i if chosen.respond_to?(:to_i)
-      return [:discard, nil] if chosen == :discard
-      return [:kill, nil] if chosen == :kill
-      return [:default, chosen + Ferrokiq::Native.retry_jitter(count)] if chosen.is_a?(Integer) && chosen.positive?
-
-      [:default, Ferrokiq::Native.retry_delay(count)]
     end
 
     def custom_delay(jobinst, count, exception, msg)
@@ -144,17 +144,26 @@ module Sidekiq
       nil
     end
 
-    def retries_exhausted(jobinst, msg, exception)
-      outcome = begin
-        hook(jobinst, msg, :sidekiq_retries_exhausted_block)&.call(msg, exception)
-      rescue Exception => e # rubocop:disable Lint/RescueException
-        handle_exception(e, { context: "Error calling retries_exhausted", job: msg })
-        nil
-      end
-      return if outcome == :discard
+    # Out of retries. The class's `sidekiq_retries_exhausted` may answer :discard to drop the
+    # job without a word; otherwise it is declared dead.
+    def retries_exhausted(jobinst, job, exception)
+      return if exhausted_hook_answer(jobinst, job, exception) == :discard
 
-      send_to_morgue(msg) unless msg["dead"] == false
-      run_death_handlers(msg, exception)
+      declare_dead(job, exception, keep_in_dead_set: job["dead"] != false)
+    end
+
+    def exhausted_hook_answer(jobinst, job, exception)
+      hook(jobinst, job, :sidekiq_retries_exhausted_block)&.call(job, exception)
+    rescue Exception => e # rubocop:disable Lint/RescueException
+      handle_exception(e, { context: "Error calling retries_exhausted", job: })
+      nil
+    end
+
+    # The dead set keeps a job for inspection and a manual retry. One that opted out
+    # (`dead: false`), or was never to be retried (`retry: false`), is only reported.
+    def declare_dead(job, exception, keep_in_dead_set:)
+      send_to_morgue(job) if keep_in_dead_set
+      run_death_handlers(job, exception)
     end
 
     def send_to_morgue(msg)
@@ -170,26 +179,78 @@ module Sidekiq
       end
     end
 
-    def exception_message(exception)
-      message = begin
-        exception.message.to_s[0, MESSAGE_LIMIT]
-      rescue StandardError
-        "!!! ERROR MESSAGE THREW AN ERROR !!!"
+    # Checks each cause once: a chain may loop back on itself.
+    def caused_by_shutdown?(exception)
+      seen = []
+      link = exception.cause
+      until link.nil? || seen.any? { |earlier| earlier.equal?(link) }
+        return true if link.is_a?(Sidekiq::Shutdown)
+
+        seen << link
+        link = link.cause
       end
-      message = message.dup.force_encoding(Encoding::UTF_8)
-      message.valid_encoding? ? message : message.scrub
-    end
-
-    def caused_by_shutdown?(exception, seen = [])
-      return false unless exception.cause
-      return false if seen.include?(exception.cause.object_id)
-
-      seen << exception.cause.object_id
-      exception.cause.is_a?(Sidekiq::Shutdown) || caused_by_shutdown?(exception.cause, seen)
+      false
     end
 
     def handle_exception(exception, context)
       @config.handle_exception(exception, context)
     end
+
+    # One failed run, written into its job as the fields Sidekiq's tools read (wire format §5.2).
+    class FailedAttempt
+      UNREADABLE_MESSAGE = "!!! ERROR MESSAGE THREW AN ERROR !!!"
+
+      def initialize(exception, fetched_from, backtrace_cleaner)
+        @exception = exception
+        @fetched_from = fetched_from
+        @backtrace_cleaner = backtrace_cleaner
+      end
+
+      # Updates +job+ in place; returns its new retry_count, 0 on the first failure.
+      def write_to(job)
+        job.merge!(destination(job), error_fields, attempt_fields(job["retry_count"], Time.now.to_f))
+        depth = job["backtrace"]
+        job["error_backtrace"] = compressed_backtrace(depth) if depth
+        job["retry_count"]
+      end
+
+      private
+
+      # A job may ask for its retries to run on another queue than the one it came from.
+      def destination(job)
+        { "queue" => job["retry_queue"] || @fetched_from }
+      end
+
+      def error_fields
+        { "error_message" => message, "error_class" => @exception.class.name }
+      end
+
+      # The first failure stamps failed_at, which `retry_for` counts from; later ones retried_at.
+      def attempt_fields(previous_count, now)
+        return { "failed_at" => now, "retry_count" => 0 } unless previous_count
+
+        { "retried_at" => now, "retry_count" => previous_count + 1 }
+      end
+
+      # `backtrace: true` keeps every line, an Integer that many.
+      def compressed_backtrace(depth)
+        lines = @backtrace_cleaner.call(@exception.backtrace || [])
+        lines = lines[0...depth.to_i] unless depth == true
+        Ferrokiq::Native.compress_backtrace(lines.map(&:to_s))
+      end
+
+      # Capped, since app code may put anything in a message, and made valid UTF-8 so that
+      # the job still serializes to JSON.
+      def message
+        text = begin
+          @exception.message.to_s[0, MESSAGE_LIMIT]
+        rescue StandardError
+          UNREADABLE_MESSAGE
+        end
+        text = text.dup.force_encoding(Encoding::UTF_8)
+        text.valid_encoding? ? text : text.scrub
+      end
+    end
+    private_constant :FailedAttempt
   end
 end
