@@ -81,11 +81,17 @@ module Sidekiq
         return if rails_logger.nil? || rails_logger == logger
         return if ::ActiveSupport::Logger.logger_outputs_to?(rails_logger, $stdout)
 
-        if rails_logger.respond_to?(:broadcast_to) # Rails 7.1+
-          rails_logger.broadcast_to(logger)
-        else
-          rails_logger.extend(::ActiveSupport::Logger.broadcast(logger))
-        end
+        add_sink(rails_logger, logger)
+      end
+
+      private
+
+      # Rails 7.1 turned Rails.logger into a BroadcastLogger that takes extra sinks; older
+      # Rails copy lines only through a module mixed into the logger.
+      def add_sink(source, sink)
+        return source.broadcast_to(sink) if source.respond_to?(:broadcast_to)
+
+        source.extend(::ActiveSupport::Logger.broadcast(sink))
       end
     end
   end
