@@ -13,70 +13,54 @@ module Sidekiq
 
     attr_accessor :redis_pool
 
-    # Yields a private copy of the middleware chain when given a block.
-    def middleware(&block)
-      if block
-        @chain = @chain.dup
-        yield @chain
-      end
-      @chain
+    # With a block, the block edits this client's own copy of the chain: the chain it
+    # started with is usually the configuration's, shared by every other client.
+    def middleware(&edit)
+      return @chain unless edit
+
+      @chain = @chain.dup.tap(&edit)
     end
 
     # Sidekiq::Client.new(pool: ..., config: ..., chain: ...); a lone positional pool is the
-    # pre-7 form and still accepted.
-    def initialize(*args, **kwargs)
-      if args.size == 1 && kwargs.empty?
-        @redis_pool = args[0]
-        @config = Sidekiq.default_configuration
-        @chain = @config.client_middleware
-      else
-        @config = kwargs[:config] || Sidekiq.default_configuration
-        @redis_pool = kwargs[:pool] || Thread.current[:sidekiq_redis_pool] || @config.redis_pool
-        @chain = kwargs[:chain] || @config.client_middleware
-      end
+    # pre-7 form and still accepted (taken as given, with the default configuration).
+    def initialize(*positional, **options)
+      @config = options[:config] || Sidekiq.default_configuration
+      @chain = options[:chain] || @config.client_middleware
+      @redis_pool = positional.size == 1 && options.empty? ? positional.first : pool_for(options[:pool])
       raise ArgumentError, "No Redis pool available for Sidekiq::Client" unless @redis_pool
     end
 
     # Pushes one job. Keys: class, args, queue, at, retry, retry_for, backtrace, and any
     # sidekiq_options key. Returns the jid, or nil when a middleware stopped the push.
     def push(item)
-      normed = normalize_item(item)
-      payload = @chain.invoke(item["class"], normed, normed["queue"], @redis_pool) { normed }
-      return unless payload
-
-      verify_json(payload)
-      raw_push([payload])
-      payload["jid"]
+      job = normalize_item(item)
+      accepted = pass_middleware(item["class"], job) { job }
+      store_single(accepted) if accepted
     end
 
     # Pushes many jobs of one class: args is an Array of Arrays; `at` may be one timestamp or
     # one per job. Sent in slices of `batch_size` (1000), one round trip each. Returns the
     # jids 1:1 with args, nil where a middleware stopped a job.
     def push_bulk(items)
-      items = items.dup
-      batch_size = items.delete(:batch_size) || items.delete("batch_size") || DEFAULT_BATCH_SIZE
-      args = items["args"]
-      at = items.delete("at")
-      validate_bulk_at(at, args)
-      jid = items.delete("jid")
-      if jid && args.size > 1
-        raise ArgumentError, "Explicitly passing 'jid' when pushing more than one job is not supported"
-      end
+      request = items.dup
+      batch_size = request.delete(:batch_size) || request.delete("batch_size") || DEFAULT_BATCH_SIZE
+      at = request.delete("at")
+      jid = request.delete("jid")
+      check_bulk_request(request["args"], at, jid)
 
-      normed = normalize_item(items)
-      result = bulk_slices(args, batch_size, normed, items["class"], at, jid)
-      result.is_a?(Enumerator::Lazy) ? result.force : result
+      template = normalize_item(request)
+      jids = []
+      each_batch(request["args"], batch_size, at) do |slice, times|
+        jids.concat(push_batch(template, request["class"], slice, times, jid))
+      end
+      jids
     end
 
     # Sends every push made in the block to +pool+ (sharding).
-    def self.via(pool)
+    def self.via(pool, &block)
       raise ArgumentError, "No pool given" if pool.nil?
 
-      current_sidekiq_pool = Thread.current[:sidekiq_redis_pool]
-      Thread.current[:sidekiq_redis_pool] = pool
-      yield
-    ensure
-      Thread.current[:sidekiq_redis_pool] = current_sidekiq_pool
+      with_thread_pool(pool, &block)
     end
 
     class << self
@@ -107,42 +91,86 @@ module Sidekiq
       def enqueue_in(interval, klass, *args)
         klass.perform_in(interval, *args)
       end
+
+      private
+
+      # Job.build_client and Client.new read this thread-local (Thread#[] is per fiber), so
+      # the override reaches every push made inside the block and nothing outside it.
+      def with_thread_pool(pool)
+        outer = Thread.current[:sidekiq_redis_pool]
+        begin
+          Thread.current[:sidekiq_redis_pool] = pool
+          yield
+        ensure
+          Thread.current[:sidekiq_redis_pool] = outer
+        end
+      end
     end
 
     private
 
-    def validate_bulk_at(at, args)
-      if at && (Array(at).empty? || !Array(at).all?(Numeric))
-        raise ArgumentError, "Job 'at' must be a Numeric or an Array of Numeric timestamps"
-      end
-      return unless at.is_a?(Array) && at.size != args.size
-
-      raise ArgumentError, "Job 'at' Array must have same size as 'args' Array"
+    # An explicit pool wins over one installed by Client.via, which wins over the
+    # configuration's.
+    def pool_for(explicit)
+      explicit || Thread.current[:sidekiq_redis_pool] || @config.redis_pool
     end
 
-    def bulk_slices(args, batch_size, normed, klass, at, jid)
-      offset = 0
-      args.each_slice(batch_size).flat_map do |slice|
+    # The chain sees the class as the caller gave it (a Class or a name); the result is the
+    # payload to store, or nil/false when some middleware did not yield.
+    def pass_middleware(job_class, job, &innermost)
+      @chain.invoke(job_class, job, job["queue"], @redis_pool, &innermost)
+    end
+
+    def store_single(payload)
+      verify_json(payload)
+      raw_push([payload])
+      payload["jid"]
+    end
+
+    # Everything push_bulk can refuse before a single job is sent.
+    def check_bulk_request(args, at, jid)
+      times = Array(at)
+      if at && (times.empty? || !times.all?(Numeric))
+        raise ArgumentError, "Job 'at' must be a Numeric or an Array of Numeric timestamps"
+      end
+      if at.is_a?(Array) && times.size != args.size
+        raise ArgumentError, "Job 'at' Array must have same size as 'args' Array"
+      end
+      return unless jid && args.size > 1
+
+      raise ArgumentError, "Explicitly passing 'jid' when pushing more than one job is not supported"
+    end
+
+    # Yields each batch of args with its timestamps: the one scalar (or nil) shared by all
+    # jobs, or the stretch of a per-job Array that lines up with the batch. Batches are
+    # checked as they come, so a bad one stops the push after the batches before it.
+    def each_batch(args, batch_size, at)
+      first_index = 0
+      args.each_slice(batch_size) do |slice|
         unless slice.is_a?(Array) && slice.all?(Array)
           raise ArgumentError, "Bulk arguments must be an Array of Arrays: [[1], [2]]"
         end
 
-        slice_at = at.is_a?(Array) ? at[offset, slice.size] : at
-        offset += batch_size
-        (jid.nil? && fast_bulk(normed, slice, slice_at)) || bulk_slice(normed, slice, klass, slice_at, jid)
+        yield slice, at.is_a?(Array) ? at[first_index, slice.size] : at
+        first_index += slice.size
       end
     end
 
+    # One batch, one round trip; returns its jids in order, nil where a middleware said no.
+    def push_batch(template, job_class, slice, times, jid)
+      (jid.nil? && fast_bulk(template, slice, times)) || push_through_chain(template, job_class, slice, times, jid)
+    end
+
     # With no client middleware nobody sees the per-job Hashes, so Rust writes each job's JSON
-    # straight from +normed+ and the slice. Nil when that is not possible (nothing was sent).
-    def fast_bulk(normed, slice, slice_at)
+    # straight from +template+ and the slice. Nil when that is not possible (nothing was sent).
+    def fast_bulk(template, slice, times)
       return unless native_bulk?
 
       @redis_pool.with do |conn|
         next unless conn.respond_to?(:native)
 
-        verify_args(normed["wrapped"] || normed["class"], slice)
-        conn.native.push_bulk(normed, slice, slice_at)
+        verify_args(template["wrapped"] || template["class"], slice)
+        conn.native.push_bulk(template, slice, times)
       end
     end
 
@@ -153,60 +181,65 @@ module Sidekiq
       @chain.empty?
     end
 
-    def bulk_slice(normed, slice, klass, slice_at, jid)
-      payloads = slice.map.with_index do |job_args, index|
-        copy = normed.merge("args" => job_args, "jid" => jid || Ferrokiq::Native.jid)
-        copy["at"] = slice_at.is_a?(Array) ? slice_at[index] : slice_at if slice_at
-        @chain.invoke(klass, copy, copy["queue"], @redis_pool) do
-          verify_json(copy)
-          copy
-        end || nil
+    # Each job of the batch gets its own Hash and its own pass through the chain; the
+    # survivors go to Redis together.
+    def push_through_chain(template, job_class, slice, times, jid)
+      survivors = []
+      jids = slice.each_with_index.map do |job_args, index|
+        job = bulk_job(template, job_args, jid, times.is_a?(Array) ? times[index] : times)
+        accepted = pass_middleware(job_class, job) do
+          verify_json(job)
+          job
+        end
+        next unless accepted
+
+        survivors << accepted
+        accepted["jid"]
       end
-      to_push = payloads.compact
-      raw_push(to_push) unless to_push.empty?
-      payloads.map { |payload| payload&.[]("jid") }
+      raw_push(survivors) unless survivors.empty?
+      jids
     end
 
-    # One round trip for the whole batch: ZADD schedule when the first job has `at`,
-    # otherwise SADD queues + LPUSH queue:<q> on the first job's queue. Every push except
-    # the native bulk path (see native_bulk?) ends here; `sidekiq/testing` overrides it.
+    def bulk_job(template, job_args, jid, at)
+      own = { "args" => job_args, "jid" => jid || Ferrokiq::Native.jid }
+      own["at"] = at if at
+      template.merge(own)
+    end
+
+    # One round trip for the whole batch. The first job decides where all of them go: its
+    # `at` means the schedule set (ZADD), otherwise its queue (SADD queues + LPUSH). Every
+    # push except the native bulk path (see native_bulk?) ends here; `sidekiq/testing`
+    # overrides it.
     def raw_push(payloads)
+      scheduled = payloads.first.key?("at")
       @redis_pool.with do |conn|
         if conn.respond_to?(:native)
-          native_push(conn.native, payloads)
+          scheduled ? conn.native.schedule(payloads) : conn.native.push(payloads.first["queue"], payloads)
         else
-          generic_push(conn, payloads)
+          # A pool of some other Redis client (say redis-rb connections handed to
+          # `Client.via`): the same commands through its pipelined API.
+          conn.pipelined { |pipe| scheduled ? pipe_to_schedule(pipe, payloads) : pipe_to_queue(pipe, payloads) }
         end
       end
       true
     end
 
-    def native_push(native, payloads)
-      if payloads.first.key?("at")
-        native.schedule(payloads)
-      else
-        native.push(payloads.first["queue"], payloads)
+    # As the native path does: the score carries `at`, and enqueued_at is left for the
+    # poller to set when the job reaches its queue (Active Job fills it in early).
+    def pipe_to_schedule(pipe, payloads)
+      scored = payloads.flat_map do |job|
+        job.delete("enqueued_at")
+        [job["at"].to_s, Sidekiq.dump_json(job.except("at"))]
       end
+      pipe.zadd("schedule", scored)
     end
 
-    # For a pool of some other Redis client (a ConnectionPool of redis-rb or redis-client
-    # connections handed to `Client.via`): the same commands through its pipelined API.
-    def generic_push(conn, payloads)
-      if payloads.first.key?("at")
-        entries = payloads.flat_map do |hash|
-          hash.delete("enqueued_at")
-          [hash["at"].to_s, Sidekiq.dump_json(hash.except("at"))]
-        end
-        conn.pipelined { |pipe| pipe.zadd("schedule", entries) }
-      else
-        queue = payloads.first["queue"]
-        now = Time.now.to_f
-        jsons = payloads.map { |entry| Sidekiq.dump_json(entry.merge!("enqueued_at" => now)) }
-        conn.pipelined do |pipe|
-          pipe.sadd("queues", [queue])
-          pipe.lpush("queue:#{queue}", jsons)
-        end
-      end
+    def pipe_to_queue(pipe, payloads)
+      queue = payloads.first["queue"]
+      stamp = Time.now.to_f
+      jsons = payloads.map { |job| Sidekiq.dump_json(job.merge!("enqueued_at" => stamp)) }
+      pipe.sadd("queues", [queue])
+      pipe.lpush("queue:#{queue}", jsons)
     end
   end
 end

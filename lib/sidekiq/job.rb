@@ -3,17 +3,20 @@
 require "sidekiq/client"
 
 module Sidekiq
-  # Include in a class to make it a Sidekiq job:
+  # Mixed into a class, makes its instances runnable by a Ferrokiq (or Sidekiq) server and
+  # gives the class the enqueueing methods:
   #
-  #   class HardJob
+  #   class ThumbnailJob
   #     include Sidekiq::Job
-  #     sidekiq_options queue: "critical", retry: 5
+  #     sidekiq_options queue: "images", retry: 3
   #
-  #     def perform(name, count)
+  #     def perform(photo_id, width)
+  #       Photo.find(photo_id).resize_to(width)
   #     end
   #   end
   #
-  #   HardJob.perform_async("bob", 5)
+  #   ThumbnailJob.perform_async(42, 320)
+  #   ThumbnailJob.set(queue: "urgent").perform_in(60, 42, 640)
   module Job
     # Interval values below this are relative seconds; above, epoch timestamps.
     RELATIVE_LIMIT = 1_000_000_000
@@ -21,10 +24,13 @@ module Sidekiq
     # The `at` for an interval or timestamp, or nil when it is now or in the past (such a job
     # is pushed to its queue at once rather than scheduled).
     def self.timestamp_for(interval)
-      int = interval.to_f
-      now = Time.now.to_f
-      ts = int < RELATIVE_LIMIT ? now + int : int
-      ts > now ? ts : nil
+      value = interval.to_f
+      if value < RELATIVE_LIMIT
+        # An offset: only a positive one lies in the future.
+        Time.now.to_f + value if value.positive?
+      elsif value > Time.now.to_f
+        value
+      end
     end
 
     # sidekiq_options and the retry hooks, with inheritance: a subclass sees its parent's
@@ -39,8 +45,7 @@ module Sidekiq
         # Merges options (queue:, retry:, backtrace:, dead:, tags:, retry_queue:, retry_for:,
         # and any other key, which is copied into every payload).
         def sidekiq_options(opts = {})
-          opts = opts.to_h { |key, value| [key.to_s, value.is_a?(Hash) ? value.transform_keys(&:to_s) : value] }
-          self.sidekiq_options_hash = get_sidekiq_options.merge(opts).freeze
+          self.sidekiq_options_hash = get_sidekiq_options.merge(string_keyed(opts)).freeze
         end
 
         def get_sidekiq_options
@@ -81,6 +86,14 @@ module Sidekiq
 
         private
 
+        # Payloads round-trip through JSON, so options are kept with the String keys a server
+        # will read back, one level deep into nested Hashes as well.
+        def string_keyed(opts)
+          opts.to_h.each_with_object({}) do |(key, value), stringified|
+            stringified[key.to_s] = value.is_a?(Hash) ? value.transform_keys(&:to_s) : value
+          end
+        end
+
         def inherited_setting(ivar)
           return instance_variable_get(ivar) if instance_variable_defined?(ivar)
 
@@ -103,8 +116,10 @@ module Sidekiq
 
     attr_accessor :jid, :_context
 
+    # Compared by name so the check needs no Rails loaded: an Active Job class already has
+    # its own enqueueing API and adapter.
     def self.included(base)
-      if base.ancestors.any? { |ancestor| ancestor.name == "ActiveJob::Base" }
+      if base.ancestors.map(&:name).include?("ActiveJob::Base")
         raise ArgumentError, "Sidekiq::Job cannot be included in an ActiveJob: #{base.name}"
       end
 
@@ -116,48 +131,44 @@ module Sidekiq
       Sidekiq.logger
     end
 
+    # Only a job run by a processor has a context; one built by hand or run inline is never
+    # being interrupted.
     def interrupted?
-      @_context&.stopping? || false
+      return false unless @_context
+
+      @_context.stopping? || false
     end
 
     # Per-push options: HardJob.set(queue: "critical", wait: 300).perform_async(1).
     class Setter
       include Sidekiq::JobUtil
 
+      # The first set is just the first call of #set on empty options.
       def initialize(klass, opts)
         @klass = klass
-        @opts = opts.transform_keys(&:to_s)
-        interval = @opts.delete("wait_until") || @opts.delete("wait")
-        at(interval) if interval
+        @opts = {}
+        set(opts)
       end
 
       def set(options)
-        hash = options.transform_keys(&:to_s)
-        interval = hash.delete("wait_until") || hash.delete("wait")
-        @opts.merge!(hash)
-        at(interval) if interval
+        options = options.transform_keys(&:to_s)
+        delay = take_delay(options)
+        @opts.merge!(options)
+        at(delay) if delay
         self
       end
 
       def perform_async(*args)
         return perform_inline(*args) if @opts["sync"] == true
 
-        @klass.client_push(@opts.merge("args" => args, "class" => @klass))
+        @klass.client_push(item_for(args))
       end
 
       # Runs the job now, in this thread, as a server would run what this push stores: true,
       # or nil when a client or server middleware stopped it.
       def perform_inline(*args)
-        message = inline_message(args) or return nil
-        performer = Object.const_get(message["class"]).new
-        performer.jid = message["jid"]
-        performer.bid = message["bid"] if performer.respond_to?(:bid=)
-        completed = false
-        Sidekiq.default_configuration.server_middleware.invoke(performer, message, message["queue"]) do
-          performer.perform(*message["args"])
-          completed = true
-        end
-        completed || nil
+        message = inline_message(args)
+        message && run_server_side(message)
       end
       alias perform_sync perform_inline
 
@@ -172,19 +183,48 @@ module Sidekiq
 
       private
 
+      def item_for(args)
+        @opts.merge("args" => args, "class" => @klass)
+      end
+
+      # Active Job spells a delay `wait_until` (a time) or `wait` (an interval); the first one
+      # given becomes `at`.
+      def take_delay(options)
+        options.delete("wait_until") || options.delete("wait")
+      end
+
       # The job after normalization and client middleware, read back from its JSON as a server
       # would fetch it (so perform sees strings for symbols, and so on); nil when stopped.
       def inline_message(args)
         config = Sidekiq.default_configuration
-        job = normalize_item(@opts.merge("args" => args, "class" => @klass))
-        return unless config.client_middleware.invoke(job["class"], job, job["queue"], config.redis_pool) { job }
+        job = normalize_item(item_for(args))
+        admitted = config.client_middleware.invoke(job["class"], job, job["queue"], config.redis_pool) { job }
+        Sidekiq.load_json(Sidekiq.dump_json(job)) if admitted
+      end
 
-        Sidekiq.load_json(Sidekiq.dump_json(job))
+      # True once perform has returned inside the server middleware; nil when one of them
+      # did not yield (whatever the middleware itself returned).
+      def run_server_side(message)
+        performer = performer_for(message)
+        performed = nil
+        Sidekiq.default_configuration.server_middleware.invoke(performer, message, message["queue"]) do
+          performer.perform(*message["args"])
+          performed = true
+        end
+        performed
+      end
+
+      # A fresh instance carrying the ids perform may read; bid only for classes that take it.
+      def performer_for(message)
+        Object.const_get(message["class"]).new.tap do |performer|
+          performer.jid = message["jid"]
+          performer.bid = message["bid"] if performer.respond_to?(:bid=)
+        end
       end
 
       def at(interval)
-        ts = Job.timestamp_for(interval)
-        @opts["at"] = ts if ts
+        timestamp = Job.timestamp_for(interval)
+        @opts["at"] = timestamp if timestamp
         self
       end
     end
@@ -245,10 +285,16 @@ module Sidekiq
       end
 
       def build_client
-        pool = Thread.current[:sidekiq_redis_pool] || get_sidekiq_options["pool"] ||
-               Sidekiq.default_configuration.redis_pool
-        client_class = Thread.current[:sidekiq_client_class] || get_sidekiq_options["client_class"] || Sidekiq::Client
-        client_class.new(pool:)
+        client_class = client_setting(:sidekiq_client_class, "client_class") { Sidekiq::Client }
+        client_class.new(pool: client_setting(:sidekiq_redis_pool, "pool") { Sidekiq.default_configuration.redis_pool })
+      end
+
+      private
+
+      # Both client settings resolve alike: a per-thread override (Client.via, a test) beats
+      # the class's sidekiq_options, which beat the process-wide default from the block.
+      def client_setting(thread_key, option_key)
+        Thread.current[thread_key] || get_sidekiq_options[option_key] || yield
       end
     end
   end
