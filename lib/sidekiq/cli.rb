@@ -14,6 +14,33 @@ module Sidekiq
     class UsageError < StandardError; end
 
     SIGNALS = %w[INT TERM TSTP TTIN].freeze
+    FETCH_STRATEGIES = %i[reliable basic].freeze
+    # sidekiq.yml keys Sidekiq 7 accepts but has no use for: strict queue order follows from
+    # the weights (all zero means strict).
+    IGNORED_FILE_KEYS = %i[strict].freeze
+
+    # A trap handler may not log or take locks, so it only writes the signal's name to a pipe;
+    # the main thread reads the names back and acts on them.
+    class SignalInbox
+      def initialize(signals)
+        @inbox, @outbox = IO.pipe
+        signals.each { |signal| forward(signal) }
+      end
+
+      # Yields each signal's name as it arrives, for as long as the process runs.
+      def each_signal
+        @inbox.each_line { |line| yield line.chomp }
+      end
+
+      private
+
+      def forward(signal)
+        chained = Signal.trap(signal) do
+          chained.call if chained.respond_to?(:call) # e.g. a handler the app installed first
+          @outbox.puts(signal)
+        end
+      end
+    end
 
     attr_reader :config, :launcher, :environment
 
@@ -46,8 +73,7 @@ module Sidekiq
 
     def run
       boot_application
-      self_read, self_write = IO.pipe
-      SIGNALS.each { |signal| trap_signal(signal, self_write) }
+      inbox = SignalInbox.new(SIGNALS)
       logger.info("Running in #{RUBY_DESCRIPTION}")
       logger.info("Ferrokiq #{Ferrokiq::VERSION} (Sidekiq #{Sidekiq::VERSION} API), #{@config.concurrency} threads, " \
                   "queues #{@config.queues.join(", ")}, #{@config[:fetch]} fetch")
@@ -55,11 +81,9 @@ module Sidekiq
       write_pidfile
       @launcher = Sidekiq::Launcher.new(@config)
       @launcher.run
-      wait_for_signals(self_read)
-    rescue Interrupt
-      logger.info("Shutting down")
-      @launcher&.stop
-      logger.info("Bye!")
+      inbox.each_signal { |signal| handle_signal(signal) }
+    rescue Interrupt # INT or TERM (see handle_signal), or Ctrl-C while the app boots
+      shut_down
     end
 
     def handle_signal(signal)
@@ -75,18 +99,11 @@ module Sidekiq
 
     private
 
-    def wait_for_signals(self_read)
-      while self_read.wait_readable
-        signal = self_read.gets.strip
-        handle_signal(signal)
-      end
-    end
-
-    def trap_signal(signal, self_write)
-      previous = Signal.trap(signal) do
-        previous.call if previous.respond_to?(:call)
-        self_write.puts(signal)
-      end
+    # Running jobs get the configured timeout to finish; the launcher requeues the rest.
+    def shut_down
+      logger.info("Shutting down")
+      @launcher&.stop
+      logger.info("Bye!")
     end
 
     def dump_threads
@@ -96,13 +113,14 @@ module Sidekiq
       end
     end
 
+    # Flags into a Hash of options; stray words are an error rather than silently ignored.
     def parse_options(args)
-      options = {}
-      parser = option_parser(options)
-      parser.parse!(args)
-      raise UsageError, "unexpected arguments: #{args.join(" ")}\n#{parser}" unless args.empty?
+      flags = {}
+      parser = option_parser(flags)
+      leftovers = parser.parse(args)
+      return flags if leftovers.empty?
 
-      options
+      raise UsageError, "unexpected arguments: #{leftovers.join(" ")}\n#{parser}"
     end
 
     def option_parser(options)
@@ -126,7 +144,8 @@ module Sidekiq
       parser.on("-r", "--require [PATH|DIR]", "Location of Rails application with jobs or file to require") do |arg|
         options[:require] = arg
       end
-      parser.on("--fetch STRATEGY", %w[reliable basic], "reliable (default) or basic (Sidekiq's BRPOP)") do |arg|
+      strategies = FETCH_STRATEGIES.map(&:to_s)
+      parser.on("--fetch STRATEGY", strategies, "reliable (default) or basic (Sidekiq's BRPOP)") do |arg|
         options[:fetch] = arg.to_sym
       end
     end
@@ -147,20 +166,25 @@ module Sidekiq
       %w[sidekiq.yml sidekiq.yml.erb].map { |name| File.join(dir, name) }.find { |path| File.exist?(path) }
     end
 
-    # ERB, then YAML with symbol or string keys; the section named after the environment
-    # overrides the top level.
+    # sidekiq.yml: ERB first (so it can read ENV), then YAML with symbol or string keys. The
+    # section named after the environment overrides the top level.
     def load_config(path)
       raise UsageError, "No such file #{path}" unless File.exist?(path)
 
-      erb = ERB.new(File.read(path), trim_mode: "-")
-      erb.filename = File.expand_path(path)
-      loaded = YAML.safe_load(erb.result, permitted_classes: [Symbol], aliases: true) || {}
-      raise UsageError, "#{path}: expected a Hash of options, got #{loaded.class}" unless loaded.is_a?(Hash)
+      top = deep_symbolize(read_yaml_hash(path))
+      section = top.delete(@environment.to_sym) || {}
+      raise UsageError, "#{path}: the #{@environment} section must be a Hash of options" unless section.is_a?(Hash)
 
-      options = deep_symbolize(loaded)
-      options = options.merge(options.delete(@environment.to_sym) || {})
-      options.delete(:strict) # strictness follows from the queue weights, as in Sidekiq 7
-      options
+      top.merge(section).except(*IGNORED_FILE_KEYS)
+    end
+
+    def read_yaml_hash(path)
+      template = ERB.new(File.read(path), trim_mode: "-")
+      template.location = [File.expand_path(path), 0] # ERB errors name the file and its line
+      parsed = YAML.safe_load(template.result, permitted_classes: [Symbol], aliases: true, filename: path) || {}
+      return parsed if parsed.is_a?(Hash)
+
+      raise UsageError, "#{path}: expected a Hash of options, got #{parsed.class}"
     end
 
     def deep_symbolize(value)
@@ -178,42 +202,63 @@ module Sidekiq
       @config[:environment] = @environment
       @config.queues = queues
       @config.concurrency = @config[:concurrency]
-      @config[:fetch] = @config[:fetch].to_sym
+      @config[:fetch] = @config[:fetch].to_s.to_sym
       @config[:labels] = Set.new(Array(@config[:labels]))
       @config.logger.level = ::Logger::DEBUG if @config[:verbose]
     end
 
-    def validate!
-      %i[concurrency timeout].each do |option|
-        raise UsageError, "#{option}: #{@config[option]} is not a valid value" if @config[option].to_i <= 0
-      end
-      raise UsageError, "fetch: #{@config[:fetch]} is not a valid value (reliable or basic)" unless
-        %i[reliable basic].include?(@config[:fetch])
+    # Checked once flags and file are merged; each names the option and the value it got.
+    VALUE_CHECKS = {
+      concurrency: [->(value) { value.to_i.positive? }, ""],
+      timeout: [->(value) { value.to_i.positive? }, ""],
+      fetch: [->(value) { FETCH_STRATEGIES.include?(value) }, " (#{FETCH_STRATEGIES.join(" or ")})"]
+    }.freeze
+    private_constant :VALUE_CHECKS
 
+    def validate!
+      VALUE_CHECKS.each do |option, (valid, hint)|
+        value = @config[option]
+        raise UsageError, "#{option}: #{value} is not a valid value#{hint}" unless valid.call(value)
+      end
+      validate_require_path!
+    end
+
+    # -r must name a job file or a Rails root. Left at its default ("."), a directory without a
+    # Rails app is accepted too: nothing is loaded, the process serves jobs already defined.
+    def validate_require_path!
       path = @config[:require]
-      return if File.file?(path) || (File.directory?(path) && File.exist?(File.join(path, "config/application.rb")))
-      return if path == "." && !File.exist?("config/application.rb")
+      return if path == "." || File.file?(path) || rails_root?(path)
 
       raise UsageError, "Please point Sidekiq to a Rails application or a Ruby file to load your job classes " \
                         "with -r [DIR|FILE] (#{path} is neither)"
     end
 
-    def boot_application
-      ENV["RACK_ENV"] = ENV["RAILS_ENV"] = @environment
-      path = @config[:require]
-      if File.directory?(path)
-        return unless File.exist?(File.join(path, "config/application.rb"))
+    def rails_root?(path)
+      File.directory?(path) && File.exist?(File.join(path, "config/application.rb"))
+    end
 
-        require "rails"
-        require "sidekiq/rails" # before the app's initializers, which it takes part in
-        require File.expand_path(File.join(path, "config/environment.rb"))
-        @config[:tag] ||= File.basename(::Rails.root.to_s)
-        logger.info("Rails #{::Rails.version} app at #{::Rails.root} is up (environment: #{@environment})")
-      else
-        require File.expand_path(path)
-        # Active Job without Rails: its jobs (either wrapper class) run here too.
-        require "sidekiq/active_job" if defined?(::ActiveJob)
+    def boot_application
+      %w[RACK_ENV RAILS_ENV].each { |name| ENV[name] = @environment }
+      path = @config[:require]
+      if File.file?(path)
+        load_job_file(path)
+      elsif rails_root?(path)
+        boot_rails(path)
       end
+    end
+
+    def boot_rails(root)
+      require "rails"
+      require "sidekiq/rails" # before the app's initializers, which it takes part in
+      require File.expand_path(File.join(root, "config/environment.rb"))
+      @config[:tag] ||= File.basename(::Rails.root.to_s)
+      logger.info("Rails #{::Rails.version} app at #{::Rails.root} is up (environment: #{@environment})")
+    end
+
+    def load_job_file(path)
+      require File.expand_path(path)
+      # Active Job without Rails: its jobs (either wrapper class) run here too.
+      require "sidekiq/active_job" if defined?(::ActiveJob)
     end
 
     def write_pidfile

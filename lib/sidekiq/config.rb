@@ -10,33 +10,43 @@ module Sidekiq
   class Config
     extend Forwardable
 
+    # The events `on` accepts. :heartbeat fires on the first beat after startup and again after
+    # each Redis outage; :beat fires on every beat, so it is the only one that is not one-shot.
+    LIFECYCLE_EVENTS = %i[startup quiet shutdown heartbeat beat].freeze
+
+    SIX_MONTHS = 180 * 24 * 60 * 60
+
+    # Sidekiq 7's option names and default values (apps read and set them by these names).
     # Mutable on purpose: Sidekiq.strict_args! changes it for every configuration, as in Sidekiq 7.
     DEFAULTS = { # rubocop:disable Style/MutableConstant
-      labels: Set.new,
+      # the server process: what it loads, how many threads, which queues, how it stops
       require: ".",
       environment: nil,
+      labels: Set.new,
       concurrency: 5,
-      timeout: 25,
       queues: ["default"],
       fetch: :reliable,
-      poll_interval_average: nil,
+      timeout: 25,
+      # scheduled jobs (poll_interval_average nil: derived from the process count) and the dead set
       average_scheduled_poll_interval: 5,
+      poll_interval_average: nil,
+      dead_max_jobs: 10_000,
+      dead_timeout_in_seconds: SIX_MONTHS,
+      # hooks an app may replace or add to
       on_complex_arguments: :raise,
       error_handlers: [],
       death_handlers: [],
-      lifecycle_events: { startup: [], quiet: [], shutdown: [], heartbeat: [], beat: [] },
-      dead_max_jobs: 10_000,
-      dead_timeout_in_seconds: 180 * 24 * 60 * 60,
+      lifecycle_events: LIFECYCLE_EVENTS.to_h { |event| [event, []] },
       reloader: proc { |&block| block.call },
       backtrace_cleaner: ->(backtrace) { backtrace }
     }
 
-    # Logs what went wrong and where, as Sidekiq's default error handler does.
+    # The handler used when the app registers none: the job's context, the error, then the
+    # (cleaned) backtrace, each as its own warning so log processors keep them apart.
     ERROR_HANDLER = lambda do |ex, ctx, cfg = Sidekiq.default_configuration|
-      logger = cfg.logger
-      logger.warn(Sidekiq.dump_json(ctx)) unless ctx.empty?
-      logger.warn("#{ex.class.name}: #{ex.message}")
-      logger.warn(cfg[:backtrace_cleaner].call(ex.backtrace).join("\n")) unless ex.backtrace.nil?
+      trace = ex.backtrace && cfg[:backtrace_cleaner].call(ex.backtrace).join("\n")
+      context = Sidekiq.dump_json(ctx) unless ctx.empty?
+      [context, "#{ex.class.name}: #{ex.message}", trace].compact.each { |line| cfg.logger.warn(line) }
     end
 
     def_delegators :@options, :[], :[]=, :fetch, :key?, :has_key?, :merge!, :dig
@@ -87,16 +97,12 @@ module Sidekiq
       end
     end
 
-    def client_middleware
-      @client_chain ||= Sidekiq::Middleware::Chain.new(self)
-      yield @client_chain if block_given?
-      @client_chain
+    def client_middleware(&block)
+      middleware_for(:client, &block)
     end
 
-    def server_middleware
-      @server_chain ||= Sidekiq::Middleware::Chain.new(self)
-      yield @server_chain if block_given?
-      @server_chain
+    def server_middleware(&block)
+      middleware_for(:server, &block)
     end
 
     # Merges Redis options (url:, password:, db:, timeout:, size:, ...). The connection is
@@ -137,25 +143,18 @@ module Sidekiq
       @options[:average_scheduled_poll_interval] = interval
     end
 
-    # Registers a block for a lifecycle event (:startup, :quiet, :shutdown, :heartbeat, :beat).
+    # Registers a block for a lifecycle event (see LIFECYCLE_EVENTS).
     def on(event, &block)
-      raise ArgumentError, "Symbols only please: #{event}" unless event.is_a?(Symbol)
-      raise ArgumentError, "Invalid event name: #{event}" unless @options[:lifecycle_events].key?(event)
-
-      @options[:lifecycle_events][event] << block
+      registered_for(event) << block
     end
 
-    # Runs the blocks registered for a lifecycle event; one-shot events run once.
+    # Runs the blocks registered for `event`. A failing block is reported to the error handlers
+    # and the rest still run, unless `reraise` (startup: a broken boot must not serve jobs).
+    # One-shot events forget their blocks once all have run, so firing again does nothing.
     def fire_event(event, reverse: false, reraise: false, oneshot: true)
       logger.debug("Firing #{event} event") if oneshot
-      blocks = @options[:lifecycle_events][event]
-      blocks.reverse! if reverse
-      blocks.each do |block|
-        block.call
-      rescue StandardError => e
-        handle_exception(e, { context: "Exception during Sidekiq lifecycle event.", event: })
-        raise e if reraise
-      end
+      blocks = registered_for(event)
+      (reverse ? blocks.reverse : blocks).each { |block| run_lifecycle_block(block, event, reraise) }
       blocks.clear if oneshot
     end
 
@@ -163,12 +162,13 @@ module Sidekiq
       @logger ||= Sidekiq::Logger.new($stdout, level: :info)
     end
 
-    def logger=(logger)
-      if logger.nil?
-        self.logger.level = ::Logger::FATAL
-        return
+    # nil silences the current logger instead of dropping it, so whoever holds it keeps a
+    # working (quiet) logger.
+    def logger=(new_logger)
+      case new_logger
+      when nil then logger.level = ::Logger::FATAL
+      else @logger = new_logger
       end
-      @logger = logger
     end
 
     # Reports an exception to every error handler; a failing handler is logged, never raised.
@@ -187,6 +187,25 @@ module Sidekiq
     end
 
     private
+
+    def middleware_for(side)
+      chain = (@middleware ||= {})[side] ||= Sidekiq::Middleware::Chain.new(self)
+      yield chain if block_given?
+      chain
+    end
+
+    def registered_for(event)
+      raise ArgumentError, "Symbols only please: #{event}" unless event.is_a?(Symbol)
+
+      @options[:lifecycle_events].fetch(event) { raise ArgumentError, "Invalid event name: #{event}" }
+    end
+
+    def run_lifecycle_block(block, event, reraise)
+      block.call
+    rescue StandardError => e
+      handle_exception(e, { context: "Exception during Sidekiq lifecycle event.", event: })
+      raise if reraise
+    end
 
     def deep_dup(value)
       case value

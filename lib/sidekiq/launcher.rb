@@ -49,14 +49,12 @@ module Sidekiq
       @done
     end
 
-    # Stop taking new work; running jobs finish.
+    # Stop taking new work; running jobs finish. `stop` calls it too, so only the first call acts.
     def quiet
-      return if @done
+      return if stopping?
 
       @done = true
-      @engine.quiet
-      @processors.each(&:terminate)
-      @poller&.terminate
+      close_intake
       fire_event(:quiet, reverse: true)
     end
 
@@ -90,6 +88,14 @@ module Sidekiq
 
     def engine_schedules?
       @config.client_middleware.empty?
+    end
+
+    # Everything that brings work in: the engine's fetching, each processor's loop and the
+    # scheduled-job poller (absent when the engine moves due jobs itself).
+    def close_intake
+      @engine.quiet
+      @processors.each(&:terminate)
+      @poller&.terminate
     end
 
     def wait_for_processors(deadline)

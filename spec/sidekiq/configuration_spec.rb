@@ -88,6 +88,26 @@ RSpec.describe "Sidekiq configuration" do
     expect(Sidekiq::Config.new.death_handlers).to be_empty
   end
 
+  it "fires lifecycle events in order, once (except :beat), reporting failures" do
+    config = Sidekiq::Config.new
+    io = StringIO.new
+    config.logger = Sidekiq::Logger.new(io)
+    ran = []
+    config.on(:shutdown) { ran << :first }
+    config.on(:shutdown) { raise "boom" }
+    config.on(:shutdown) { ran << :last }
+    config.on(:beat) { ran << :beat }
+    config.fire_event(:shutdown, reverse: true)
+    config.fire_event(:shutdown, reverse: true)
+    2.times { config.fire_event(:beat, oneshot: false) }
+    expect(ran).to eq(%i[last first beat beat])
+    expect(io.string).to include('"event":"shutdown"', "RuntimeError: boom")
+    config.on(:startup) { raise ArgumentError, "bad boot" }
+    expect { config.fire_event(:startup, reraise: true) }.to raise_error(ArgumentError, "bad boot")
+    config.logger = nil
+    expect(config.logger.level).to eq(Logger::FATAL)
+  end
+
   it "exposes concurrency, queues and options" do
     config = Sidekiq::Config.new
     expect(config.concurrency).to eq(5)
