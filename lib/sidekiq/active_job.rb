@@ -11,15 +11,19 @@ module Sidekiq
   module ActiveJob
     # Resolved on first use, so a server sees the class even before it has loaded Active Job.
     autoload :Wrapper, "sidekiq/active_job/wrapper"
+
+    # Ferrokiq's adapter in place of the one Rails ships (6.1 does), and `sidekiq_options
+    # retry: 3, backtrace: 10` plus `sidekiq_retry_in` / `sidekiq_retries_exhausted` on
+    # Active Job classes: the client merges those options into the pushed job (via `wrapped`)
+    # and the retry logic calls those hooks. Run with ActiveJob::Base once it loads.
+    def self.integrate(job_base)
+      # By path: the load path may find Rails' adapter of the same name first.
+      require_relative "../active_job/queue_adapters/sidekiq_adapter"
+      return if job_base.respond_to?(:sidekiq_options) # the app (or an earlier load) did it
+
+      job_base.include(Sidekiq::Job::Options)
+    end
   end
 end
 
-# Ferrokiq's adapter in place of the one Rails ships (6.1 does). `sidekiq_options retry: 3,
-# backtrace: 10` and `sidekiq_retry_in` / `sidekiq_retries_exhausted` on Active Job classes: the
-# client merges those options into the pushed job (via `wrapped`) and the retry logic calls
-# those hooks.
-ActiveSupport.on_load(:active_job) do
-  # By path: the load path may find Rails' adapter of the same name first.
-  require_relative "../active_job/queue_adapters/sidekiq_adapter"
-  include Sidekiq::Job::Options unless respond_to?(:sidekiq_options)
-end
+ActiveSupport.on_load(:active_job) { |job_base| Sidekiq::ActiveJob.integrate(job_base) }
