@@ -58,10 +58,9 @@ module Sidekiq
       # The chain `process_job` (and so drain, perform_one and inline mode) runs jobs through,
       # yielded to a block for configuring. It is a chain of its own, empty until configured:
       # middleware written for real servers (retries, stats) has no place in a test run.
-      def server_middleware
-        (@testing_chain ||= Middleware::Chain.new(Sidekiq.default_configuration)).tap do |chain|
-          yield chain if block_given?
-        end
+      def server_middleware(&configure)
+        configure&.call(testing_chain)
+        testing_chain
       end
 
       # The class named +name+ ("Billing::InvoiceJob", "::HardJob"); Sidekiq 6 had this.
@@ -103,20 +102,27 @@ module Sidekiq
 
       private
 
-      # One override per thread keeps it obvious which mode a push inside the block sees. A
-      # second one is refused before anything changes, so the first stays in force.
-      def override_for_block(mode, &block)
-        raise TestModeAlreadySetError, "Nesting test modes is not supported" if __local_test_mode
-
-        with_local_mode(mode, &block)
+      # Made on first use, from the default configuration as a server's chain is.
+      def testing_chain
+        @testing_chain ||= Middleware::Chain.new(Sidekiq.default_configuration)
       end
 
-      # The override ends with the block, even when the block raises.
-      def with_local_mode(mode)
+      # One override per thread keeps it obvious which mode a push inside the block sees.
+      def override_for_block(mode)
+        take_local_override(mode)
+        begin
+          yield
+        ensure
+          # Also when the block raises: a failing spec must not hand its mode to the next one.
+          self.__local_test_mode = nil
+        end
+      end
+
+      # A second override is refused before anything changes, so the first stays in force.
+      def take_local_override(mode)
+        raise TestModeAlreadySetError, "Nesting test modes is not supported" if __local_test_mode
+
         self.__local_test_mode = mode
-        yield
-      ensure
-        self.__local_test_mode = nil
       end
     end
   end

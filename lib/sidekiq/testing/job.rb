@@ -43,10 +43,8 @@ module Sidekiq
       # Runs one job Hash as a server would, except through Sidekiq::Testing.server_middleware
       # instead of the server's chain. Returns what the chain returns.
       def process_job(job)
-        performer = testing_instance_for(job)
-        Testing.server_middleware.invoke(performer, job, job["queue"]) do
-          execute_job(performer, job["args"])
-        end
+        performer = instance_for_test_run(job)
+        Testing.server_middleware.invoke(performer, job, job["queue"]) { execute_job(performer, job["args"]) }
       end
 
       # The innermost step, public so that an app can wrap every test run of a job (say in
@@ -55,15 +53,20 @@ module Sidekiq
         worker.perform(*args)
       end
 
+      # Payload ids a job may read from its instance during perform, by setter. The batch id
+      # only reaches classes that know batches.
+      IDS_FOR_PERFORM = { "jid" => :jid=, "bid" => :bid= }.freeze
+      private_constant :IDS_FOR_PERFORM
+
       private
 
-      # A fresh instance per job, carrying the ids perform may read; bid only for classes
-      # that know batches.
-      def testing_instance_for(job)
-        new.tap do |instance|
-          instance.jid = job["jid"]
-          instance.bid = job["bid"] if instance.respond_to?(:bid=)
+      # A fresh instance per job, as a server builds one.
+      def instance_for_test_run(job)
+        instance = new
+        IDS_FOR_PERFORM.each do |key, setter|
+          instance.public_send(setter, job[key]) if instance.respond_to?(setter)
         end
+        instance
       end
     end
 
