@@ -4,10 +4,16 @@ module Sidekiq
   # The "start" / "done" / "fail" lines around each job, with class, jid and elapsed time in
   # the context, as Sidekiq 7 writes them.
   class JobLogger
+    # Payload fields that join the context only when the job carries them, in log-line order.
+    OPTIONAL_CONTEXT = { "bid" => :bid, "tags" => :tags }.freeze
+    private_constant :OPTIONAL_CONTEXT
+
     def initialize(config)
       @config = config
       @logger = config.logger
-      @skip = config[:skip_default_job_logging] ? true : false
+      @writes_lines = !config[:skip_default_job_logging]
+      # Decided once: a job's own log_level needs a logger that keeps levels per thread.
+      @honours_job_levels = @logger.respond_to?(:log_at)
       @core = false
     end
 
@@ -16,7 +22,7 @@ module Sidekiq
     def core_capable?
       @logger.instance_of?(Sidekiq::Logger) &&
         @logger.formatter.instance_of?(Sidekiq::Logger::Formatters::Pretty) &&
-        @logger.instance_variable_get(:@logdev)&.dev.equal?($stdout) && !@skip
+        @logger.instance_variable_get(:@logdev)&.dev.equal?($stdout) && @writes_lines
     end
 
     # From now on jobs without their own log_level are logged by the core (see #core_context).
@@ -24,48 +30,52 @@ module Sidekiq
       @core = true
     end
 
+    # True when the core writes this job's lines, so #call is not needed. A job with its own
+    # log_level stays with Ruby: only Ruby's logger knows the per-thread level.
+    def core_writes?(item)
+      @core && !item["log_level"]
+    end
+
     # What the core needs to log this job, or nil when Ruby logs it.
     def core_context(item)
-      return unless @core && !item["log_level"] && @logger.level <= ::Logger::INFO
+      return unless core_writes?(item) && @logger.level <= ::Logger::INFO
 
-      [item["display_class"] || item["wrapped"] || item["class"], item["jid"], item["bid"], item["tags"]]
+      [shown_class(item), item["jid"], item["bid"], item["tags"]]
     end
 
-    def call(item, _queue, &block)
-      return yield if @core && !item["log_level"]
-
-      log_around(&block)
-    end
-
-    # Sets the job's logging context (and its `log_level`) around the block.
-    def prepare(job_hash, &block)
-      context = { class: job_hash["display_class"] || job_hash["wrapped"] || job_hash["class"],
-                  jid: job_hash["jid"] }
-      context[:bid] = job_hash["bid"] if job_hash.key?("bid")
-      context[:tags] = job_hash["tags"] if job_hash.key?("tags")
-      Thread.current[:sidekiq_context] = context
-      level = job_hash["log_level"]
-      level && @logger.respond_to?(:log_at) ? @logger.log_at(level, &block) : yield
+    def call(_item, _queue)
+      started = ::Process.clock_gettime(::Process::CLOCK_MONOTONIC)
+      outcome = "fail" # until the block returns
+      @logger.info("start") if @writes_lines
+      yield
+      outcome = "done"
     ensure
-      Thread.current[:sidekiq_context] = nil
+      # Recorded even when no line is written: a retry's lines for this job still show it.
+      Sidekiq::Context.add(:elapsed, (::Process.clock_gettime(::Process::CLOCK_MONOTONIC) - started).round(3))
+      @logger.info(outcome) if @writes_lines
+    end
+
+    # The job's context for everything logged while it is handled (retries included), and its
+    # own log_level when it has one; idle lines afterwards carry no context.
+    def prepare(job_hash, &block)
+      Thread.current[Context::SLOT] = context_of(job_hash)
+      level = job_hash["log_level"]
+      level && @honours_job_levels ? @logger.log_at(level, &block) : yield
+    ensure
+      Thread.current[Context::SLOT] = nil
     end
 
     private
 
-    def log_around
-      start = ::Process.clock_gettime(::Process::CLOCK_MONOTONIC)
-      @logger.info("start") unless @skip
-      yield
-      Sidekiq::Context.add(:elapsed, elapsed(start))
-      @logger.info("done") unless @skip
-    rescue Exception # rubocop:disable Lint/RescueException
-      Sidekiq::Context.add(:elapsed, elapsed(start))
-      @logger.info("fail") unless @skip
-      raise
+    def context_of(item)
+      context = { class: shown_class(item), jid: item["jid"] }
+      OPTIONAL_CONTEXT.each { |field, key| context[key] = item[field] if item.key?(field) }
+      context
     end
 
-    def elapsed(start)
-      (::Process.clock_gettime(::Process::CLOCK_MONOTONIC) - start).round(3)
+    # Wrappers such as Active Job's name the user's class in "wrapped"; "display_class" wins.
+    def shown_class(item)
+      item["display_class"] || item["wrapped"] || item["class"]
     end
   end
 end

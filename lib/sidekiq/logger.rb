@@ -7,54 +7,77 @@ require "time"
 module Sidekiq
   # The per-thread logging context (class, jid, elapsed, ...) shown in every log line.
   module Context
-    def self.with(hash)
-      original = current.dup
-      current.merge!(hash)
-      yield
-    ensure
-      Thread.current[:sidekiq_context] = original
-    end
+    # Where the hash lives: Thread#[] is fiber-local, so each fiber logs its own job.
+    SLOT = :sidekiq_context
+    NONE = {}.freeze
+    private_constant :NONE
 
     def self.current
-      Thread.current[:sidekiq_context] ||= {}
+      Thread.current[SLOT] ||= {}
     end
 
     def self.add(key, value)
-      current[key] = value
+      current.store(key, value)
+    end
+
+    # The block sees the extra entries on top of the current ones; afterwards the hash that
+    # was there before is back untouched, so entries added inside the block go too.
+    def self.with(extra)
+      outer = Thread.current[SLOT]
+      Thread.current[SLOT] = (outer || NONE).merge(extra)
+      yield
+    ensure
+      Thread.current[SLOT] = outer
     end
   end
 
   # Per-thread log levels, so a job's `log_level` option applies to its lines only.
   module LoggingUtils
-    LEVELS = { "debug" => 0, "info" => 1, "warn" => 2, "error" => 3, "fatal" => 4 }.freeze
+    LEVELS = { "debug" => ::Logger::DEBUG, "info" => ::Logger::INFO, "warn" => ::Logger::WARN,
+               "error" => ::Logger::ERROR, "fatal" => ::Logger::FATAL }.freeze
+    LEVEL_SLOT = :sidekiq_log_level
+    private_constant :LEVEL_SLOT
 
-    LEVELS.each do |name, number|
-      define_method(:"#{name}?") { local_level.nil? ? super() : local_level <= number }
+    # The numeric severity for a level given as a number, name or symbol (nil stays nil).
+    def self.severity(level)
+      case level
+      when Integer, nil then level
+      when Symbol, String then LEVELS.fetch(level.to_s) { raise ArgumentError, "Invalid log level: #{level.inspect}" }
+      else raise ArgumentError, "Invalid log level: #{level.inspect}"
+      end
     end
 
     def local_level
-      Thread.current[:sidekiq_log_level]
+      Thread.current[LEVEL_SLOT]
     end
 
     def local_level=(level)
-      Thread.current[:sidekiq_log_level] =
-        case level
-        when Integer, nil then level
-        when Symbol, String then LEVELS.fetch(level.to_s) { raise ArgumentError, "Invalid log level: #{level.inspect}" }
-        else raise ArgumentError, "Invalid log level: #{level.inspect}"
-        end
+      Thread.current[LEVEL_SLOT] = LoggingUtils.severity(level)
     end
 
+    # This thread's level, while one is set, overrides the logger's own; the predicates below
+    # derive from it so that loggers whose own predicates read @level still obey it.
     def level
       local_level || super
     end
 
+    def debug? = level <= ::Logger::DEBUG
+    def info? = level <= ::Logger::INFO
+    def warn? = level <= ::Logger::WARN
+    def error? = level <= ::Logger::ERROR
+    def fatal? = level <= ::Logger::FATAL
+
+    # Nestable: the level in force before the block is back afterwards. A bad level is refused
+    # before anything changes.
     def log_at(level)
-      previous = local_level
-      self.local_level = level
-      yield
-    ensure
-      self.local_level = previous
+      severity = LoggingUtils.severity(level)
+      outer = local_level
+      begin
+        Thread.current[LEVEL_SLOT] = severity
+        yield
+      ensure
+        Thread.current[LEVEL_SLOT] = outer
+      end
     end
   end
 
@@ -75,7 +98,7 @@ module Sidekiq
         end
 
         def context
-          Thread.current[:sidekiq_context] || {}
+          Thread.current[Context::SLOT] || {}
         end
 
         def format_context

@@ -57,32 +57,24 @@ module Sidekiq
       retry unless @done
     end
 
+    # One job through its stages, outermost first:
+    #   #settled?   log context and the job's log_level (JobLogger#prepare), then the global
+    #               retry handler, which catches what fails before the class is known
+    #   #logged     the start/done/fail lines, unless the core writes them
+    #   #recorded   the busy record (Engine#work_started/#work_finished), then the reloader
+    #   #invoke_job class lookup, the job's own retry hooks, server middleware, #perform
+    # Each stage names the next one, so no block is threaded through every layer.
     def process(queue, jobstr)
       @job = [queue, jobstr]
-      job_hash = parse(queue, jobstr) or return
-      ack = false
-      begin
-        dispatch(job_hash, queue, jobstr) do |instance|
-          @config.server_middleware.invoke(instance, job_hash, queue) { instance.perform(*job_hash["args"]) }
-        end
-        ack = true
-      rescue Sidekiq::Shutdown
-        raise # the launcher already put the job back on its queue
-      rescue Sidekiq::JobRetry::Skip
-        ack = true
-      rescue Sidekiq::JobRetry::Handled => e
-        ack = true
-        @config.handle_exception(e.cause || e, { context: "Job raised exception", job: job_hash })
-      rescue Exception => e # rubocop:disable Lint/RescueException
-        @config.handle_exception(e, { context: "Internal exception!", job: job_hash, jobstr: })
-      ensure
-        @engine.acknowledge(queue, jobstr) if ack
-        @job = nil
-      end
+      job = decode(queue, jobstr)
+      @engine.acknowledge(queue, jobstr) if job && settled?(job, queue, jobstr)
+    ensure
+      @job = nil
     end
 
-    # A payload that is not JSON goes to the dead set, as in Sidekiq; nothing else is lost.
-    def parse(queue, jobstr)
+    # Unreadable payloads can never run: they are kept in the dead set as they came, and their
+    # queue entry is released.
+    def decode(queue, jobstr)
       Sidekiq.load_json(jobstr)
     rescue StandardError => e
       @config.handle_exception(e, { context: "Invalid JSON for job", jobstr: })
@@ -91,33 +83,51 @@ module Sidekiq
       nil
     end
 
-    def dispatch(job_hash, queue, jobstr)
-      @job_logger.prepare(job_hash) do
-        @retrier.global(jobstr, queue) do
-          @job_logger.call(job_hash, queue) do
-            stats(jobstr, queue, job_hash) do
-              @reloader.call do
-                instance = Object.const_get(job_hash["class"]).new
-                instance.jid = job_hash["jid"]
-                @retrier.local(instance, jobstr, queue) { yield instance }
-              end
-            end
-          end
-        end
+    # Runs the job and says whether its queue entry can go: yes once it succeeded or its failure
+    # was stored by a retry handler; no when something slipped past both handlers (the entry
+    # stays for recovery) or a shutdown interrupted it (the launcher has requeued it already).
+    def settled?(job, queue, jobstr)
+      @job_logger.prepare(job) { @retrier.global(jobstr, queue) { logged(job, queue, jobstr) } }
+      true
+    rescue Sidekiq::Shutdown
+      raise
+    rescue Sidekiq::JobRetry::Handled => e
+      # A Skip asks for no report at all; any other failure is reported once, here.
+      unless e.is_a?(Sidekiq::JobRetry::Skip)
+        @config.handle_exception(e.cause || e, { context: "Job raised exception", job: })
+      end
+      true
+    rescue Exception => e # rubocop:disable Lint/RescueException
+      @config.handle_exception(e, { context: "Internal exception!", job:, jobstr: })
+      false
+    end
+
+    def logged(job, queue, jobstr)
+      return recorded(job, queue, jobstr) if @job_logger.core_writes?(job)
+
+      @job_logger.call(job, queue) { recorded(job, queue, jobstr) }
+    end
+
+    # In core mode the engine also writes the job's lines when the record closes.
+    def recorded(job, queue, jobstr)
+      tid = Sidekiq.tid
+      @engine.work_started(tid, queue, jobstr, @job_logger.core_context(job))
+      completed = false
+      begin
+        @reloader.call { invoke_job(job, queue, jobstr) }
+        completed = true
+      ensure
+        @engine.work_finished(tid, !completed)
       end
     end
 
-    def stats(jobstr, queue, job_hash)
-      tid = Sidekiq.tid
-      @engine.work_started(tid, queue, jobstr, @job_logger.core_context(job_hash))
-      failed = false
-      begin
-        yield
-      rescue Exception # rubocop:disable Lint/RescueException
-        failed = true
-        raise
-      ensure
-        @engine.work_finished(tid, failed)
+    # Inside the reloader, so the class comes from freshly reloaded code. Failures from here on
+    # can use the class's sidekiq_retry_in / sidekiq_retries_exhausted hooks.
+    def invoke_job(job, queue, jobstr)
+      instance = Object.const_get(job["class"]).new
+      instance.jid = job["jid"]
+      @retrier.local(instance, jobstr, queue) do
+        @config.server_middleware.invoke(instance, job, queue) { instance.perform(*job["args"]) }
       end
     end
   end
