@@ -6,7 +6,6 @@ use ferrokiq_core::payload::now_epoch_seconds;
 use ferrokiq_core::server::sets;
 use magnus::{prelude::*, Error, RClass, RModule, Ruby};
 
-use crate::gvl;
 use crate::redis::NativeRedis;
 
 /// Adds `payload` to `dead` scored now, then trims entries older than `timeout_secs` and all
@@ -18,13 +17,9 @@ fn send_to_morgue(
     max_jobs: u64,
     timeout_secs: f64,
 ) -> Result<bool, Error> {
-    let (driver, conn) = rb_self.io(ruby)?;
-    gvl::wait_for(
-        ruby,
-        &driver.runtime,
-        &driver.wakeup,
-        sets::send_to_morgue(&conn, now_epoch_seconds(), &payload, max_jobs, timeout_secs),
-    )?;
+    rb_self.round_trip(ruby, |conn| async move {
+        sets::send_to_morgue(&conn, now_epoch_seconds(), &payload, max_jobs, timeout_secs).await
+    })?;
     Ok(true)
 }
 

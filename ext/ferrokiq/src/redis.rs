@@ -4,13 +4,14 @@
 //! Each Ruby thread talks to the server over its own connection, driven by its own runtime
 //! (see `runtime.rs`); a forked child (Puma, Unicorn workers) opens fresh ones on first use.
 
+use std::future::Future;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use ferrokiq_core::json::ruby_float;
 use ferrokiq_core::payload::{new_jids, now_epoch_seconds};
-use ferrokiq_core::{client, RedisConnection, RedisSettings, TlsOptions};
+use ferrokiq_core::{client, RedisConnection, RedisResult, RedisSettings, TlsOptions};
 use magnus::{
     prelude::*, Error, Integer, RArray, RHash, RModule, RString, Ruby, TryConvert, Value,
 };
@@ -80,8 +81,22 @@ impl NativeRedis {
     }
 
     /// This thread's driver and connection to the server.
-    pub(crate) fn io(&self, ruby: &Ruby) -> Result<(Rc<Driver>, Rc<RedisConnection>), Error> {
+    fn io(&self, ruby: &Ruby) -> Result<(Rc<Driver>, Rc<RedisConnection>), Error> {
         thread_connection(self.id, &self.settings).map_err(|e| errors::setup_error(ruby, e))
+    }
+
+    /// Runs the Redis work `command` builds on this thread's connection, without the GVL
+    /// (see `gvl::wait_for`); Redis failures become Ruby exceptions.
+    pub(crate) fn round_trip<T, Fut>(
+        &self,
+        ruby: &Ruby,
+        command: impl FnOnce(Rc<RedisConnection>) -> Fut,
+    ) -> Result<T, Error>
+    where
+        Fut: Future<Output = RedisResult<T>>,
+    {
+        let (driver, conn) = self.io(ruby)?;
+        gvl::wait_for(ruby, &driver.runtime, &driver.wakeup, command(conn))
     }
 
     fn redacted_url(&self) -> String {
@@ -105,24 +120,16 @@ impl NativeRedis {
 
     /// One round trip: `SADD queues` + `LPUSH queue:<queue>` of the encoded payloads.
     fn send_to_queue(&self, ruby: &Ruby, queue: &str, encoded: &[Vec<u8>]) -> Result<(), Error> {
-        let (driver, conn) = self.io(ruby)?;
-        gvl::wait_for(
-            ruby,
-            &driver.runtime,
-            &driver.wakeup,
-            client::push_to_queue(&conn, queue, encoded),
-        )
+        self.round_trip(ruby, |conn| async move {
+            client::push_to_queue(&conn, queue, encoded).await
+        })
     }
 
     /// One round trip: `ZADD schedule` of (score, payload) entries.
     fn send_to_schedule(&self, ruby: &Ruby, entries: &[(String, Vec<u8>)]) -> Result<(), Error> {
-        let (driver, conn) = self.io(ruby)?;
-        gvl::wait_for(
-            ruby,
-            &driver.runtime,
-            &driver.wakeup,
-            client::push_to_schedule(&conn, entries),
-        )
+        self.round_trip(ruby, |conn| async move {
+            client::push_to_schedule(&conn, entries).await
+        })
     }
 
     /// Schedules job Hashes by their `at`: `ZADD schedule`, with `at` only in the score and no
@@ -207,13 +214,9 @@ impl NativeRedis {
     /// Sends one command (an Array of Strings) and returns the reply as a Ruby value.
     fn call(ruby: &Ruby, rb_self: &Self, words: RArray) -> Result<Value, Error> {
         let words = command_words(words)?;
-        let (driver, conn) = rb_self.io(ruby)?;
-        let reply = gvl::wait_for(
-            ruby,
-            &driver.runtime,
-            &driver.wakeup,
-            conn.call::<redis::Value>(&words),
-        )?;
+        let reply = rb_self.round_trip(ruby, |conn| async move {
+            conn.call::<redis::Value>(&words).await
+        })?;
         reply::to_ruby(ruby, reply)
     }
 
@@ -235,8 +238,7 @@ impl NativeRedis {
                 .map_err(|e| errors::redis_error(ruby, &e))?;
             pipe.add_command(cmd);
         }
-        let (driver, conn) = rb_self.io(ruby)?;
-        let replies = gvl::wait_for(ruby, &driver.runtime, &driver.wakeup, async {
+        let replies = rb_self.round_trip(ruby, |conn| async move {
             if pipe.is_empty() {
                 return Ok(Vec::new());
             }

@@ -5,7 +5,6 @@
 use ferrokiq_core::search;
 use magnus::{prelude::*, Error, RClass, RModule, RString, Ruby};
 
-use crate::gvl;
 use crate::redis::NativeRedis;
 
 /// `[member, score]` of the first job with this jid in sorted set `key`, or nil.
@@ -15,13 +14,9 @@ fn find_in_sorted_set(
     key: String,
     jid: String,
 ) -> Result<Option<(RString, f64)>, Error> {
-    let (driver, conn) = rb_self.io(ruby)?;
-    let found = gvl::wait_for(
-        ruby,
-        &driver.runtime,
-        &driver.wakeup,
-        search::find_in_sorted_set(&conn, &key, &jid),
-    )?;
+    let found = rb_self.round_trip(ruby, |conn| async move {
+        search::find_in_sorted_set(&conn, &key, &jid).await
+    })?;
     Ok(found.map(|hit| (utf8(ruby, &hit.member), hit.score)))
 }
 
@@ -32,13 +27,9 @@ fn find_in_list(
     key: String,
     jid: String,
 ) -> Result<Option<RString>, Error> {
-    let (driver, conn) = rb_self.io(ruby)?;
-    let found = gvl::wait_for(
-        ruby,
-        &driver.runtime,
-        &driver.wakeup,
-        search::find_in_list(&conn, &key, &jid),
-    )?;
+    let found = rb_self.round_trip(ruby, |conn| async move {
+        search::find_in_list(&conn, &key, &jid).await
+    })?;
     Ok(found.map(|member| utf8(ruby, &member)))
 }
 

@@ -20,6 +20,12 @@ module Sidekiq
     # The queue the record was read from, or the payload's own.
     attr_reader :queue
 
+    # Seconds the job stored as +entry+ (a queue's oldest) has waited; 0 when there is none. An
+    # unreadable entry reads as no latency, not as an error.
+    def self.latency_of(entry)
+      entry ? new(entry).latency : 0
+    end
+
     def initialize(job, from_queue = nil)
       case job
       when Hash then @item = job

@@ -31,8 +31,7 @@ module Sidekiq
 
     # Seconds the oldest job has been waiting; 0 for an empty queue.
     def latency
-      entry = Sidekiq.redis { |conn| conn.call("LINDEX", @rname, -1) }
-      entry ? JobRecord.new(entry).latency : 0
+      JobRecord.latency_of(Sidekiq.redis { |conn| conn.call("LINDEX", @rname, -1) })
     end
 
     # Yields a JobRecord per job, newest first, in pages. Deleting yielded jobs in the block

@@ -42,7 +42,8 @@ module Sidekiq
       end
       processed, failed, scheduled, retries, dead, processes, oldest_default = replies
       @stats = { processed: processed.to_i, failed: failed.to_i, scheduled_size: scheduled, retry_size: retries,
-                 dead_size: dead, processes_size: processes, default_queue_latency: latency_of(oldest_default) }
+                 dead_size: dead, processes_size: processes,
+                 default_queue_latency: JobRecord.latency_of(oldest_default) }
     end
 
     # @api private
@@ -84,11 +85,6 @@ module Sidekiq
 
       fetch_stats_slow! unless @stats.key?(name)
       @stats[name]
-    end
-
-    # A broken payload at the head of the queue reads as no latency, not as an error.
-    def latency_of(entry)
-      entry ? JobRecord.new(entry).latency : 0
     end
 
     # Daily processed and failed counts (kept five years): date String => count, newest first.
