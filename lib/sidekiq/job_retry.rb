@@ -179,17 +179,11 @@ module Sidekiq
       end
     end
 
-    # Checks each cause once: a chain may loop back on itself.
+    # Anywhere down the cause chain (Ruby refuses to make a chain that loops).
     def caused_by_shutdown?(exception)
-      seen = []
       link = exception.cause
-      until link.nil? || seen.any? { |earlier| earlier.equal?(link) }
-        return true if link.is_a?(Sidekiq::Shutdown)
-
-        seen << link
-        link = link.cause
-      end
-      false
+      link = link.cause until link.nil? || link.is_a?(Sidekiq::Shutdown)
+      !link.nil?
     end
 
     def handle_exception(exception, context)
