@@ -245,6 +245,8 @@ module Sidekiq
       elsif rails_root?(path)
         boot_rails(path)
       end
+      # While one thread runs (see Sidekiq::ActiveJob.load_adapter).
+      Sidekiq::ActiveJob.load_adapter if defined?(::ActiveJob) && defined?(::Sidekiq::ActiveJob)
     end
 
     def boot_rails(root)

@@ -7,6 +7,8 @@ require_relative "../support/rails_app"
 # place of the one Rails ships), against the spec's Redis. The app, its clients and its servers run in subprocesses.
 RSpec.describe "Active Job (Rails 6.1)" do
   wrapper = "ActiveJob::QueueAdapters::SidekiqAdapter::JobWrapper"
+  preloaded = %w[active_job/queue_adapters/sidekiq_adapter.rb sidekiq/active_job/wrapper.rb]
+              .map { |file| File.join(RailsApp::LIB, file) }
   serialize_keys = %w[job_class job_id provider_job_id queue_name priority arguments executions
                       exception_executions locale timezone enqueued_at]
 
@@ -41,7 +43,14 @@ RSpec.describe "Active Job (Rails 6.1)" do
           yield
         end
       end
-      Sidekiq.configure_server { |config| config.server_middleware.add(WrapperLog) }
+      Sidekiq.configure_server do |config|
+        config.server_middleware.add(WrapperLog)
+        # Which of Ferrokiq's Active Job files the server loaded before its threads started.
+        config.on(:startup) do
+          files = #{preloaded.inspect}
+          JobLog.record("startup", "loaded" => files.select { |path| $LOADED_FEATURES.include?(path) })
+        end
+      end
     RUBY
     "config/sidekiq.yml" => <<~YAML,
       :concurrency: 2
@@ -351,6 +360,14 @@ RSpec.describe "Active Job (Rails 6.1)" do
                                                          "job_id" => job_data["job_id"], "executions" => 1)
       ours = ran.values.find { |entry| entry["jid"] != "0123456789abcdef01234567" }
       expect(ours).to include("args" => '[1, "two", {"three"=>3.5}]', "options" => "{:sym=>:bol}", "executions" => 1)
+    end
+
+    # Two first jobs loading them at once (one through Active Job's autoload of SidekiqAdapter,
+    # one through a `require` of the same file) deadlocked in Ruby's load locks.
+    it "loads the adapter and both wrapper classes before its threads take jobs" do
+      start_app_server
+      eventually { logged("startup").any? }
+      expect(logged("startup").first["loaded"]).to match_array(preloaded)
     end
 
     it "lets retry_on re-enqueue (a new jid each time, through the schedule) until the job succeeds" do
