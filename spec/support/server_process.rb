@@ -69,6 +69,18 @@ class ServerProcess
     File.exist?(@log_path) ? File.read(@log_path) : ""
   end
 
+  # Asks a live server to log every thread's backtrace (TTIN), so a failed example's log shows
+  # where a stuck job was.
+  def dump_threads
+    return unless @pid && alive?
+
+    size = File.size?(@log_path).to_i
+    signal("TTIN")
+    deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 2
+    sleep 0.05 until File.size?(@log_path).to_i > size || Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
+    sleep 0.2 # the rest of the dump
+  end
+
   def cleanup
     kill! if @pid && alive?
     FileUtils.rm_rf(@dir)
@@ -103,7 +115,10 @@ RSpec.configure do |config|
   config.include ServerHelpers
   config.after do |example|
     (@servers || []).each do |server|
-      warn "--- server log (#{example.full_description}):\n#{server.log}" if example.exception
+      if example.exception
+        server.dump_threads
+        warn "--- server log (#{example.full_description}):\n#{server.log}"
+      end
       server.cleanup
     end
   end

@@ -125,10 +125,10 @@ RSpec.describe "Sidekiq sorted sets (ScheduledSet, RetrySet, DeadSet)" do
     end
   end
 
-  it "schedules a Hash at a Time" do
+  it "schedules a Hash at a Time, scored with the Float nearest to it" do
     at = Time.now + 60
     Sidekiq::ScheduledSet.new.schedule(at, JSON.parse(payload("s1")))
-    expect(members("schedule")).to eq([[payload("s1"), at.to_f]])
+    expect(members("schedule")).to eq([[payload("s1"), at.to_r.to_f]])
   end
 
   describe Sidekiq::SortedEntry do
