@@ -72,10 +72,13 @@ module Sidekiq
       @job = nil
     end
 
-    # Unreadable payloads can never run: they are kept in the dead set as they came, and their
-    # queue entry is released.
+    # Unreadable payloads, and JSON that is no job Hash (`42`, `[]`), can never run: they are
+    # kept in the dead set as they came, and their queue entry is released.
     def decode(queue, jobstr)
-      Sidekiq.load_json(jobstr)
+      job = Sidekiq.load_json(jobstr)
+      return job if job.is_a?(Hash)
+
+      raise JSON::ParserError, "a job must be a JSON object, got #{job.class}: #{jobstr[0, 100]}"
     rescue StandardError => e
       @config.handle_exception(e, { context: "Invalid JSON for job", jobstr: })
       @engine.send_to_morgue(jobstr)

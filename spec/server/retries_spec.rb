@@ -159,14 +159,18 @@ RSpec.describe "Retries and death" do
     expect(retries).to be_empty
   end
 
-  it "retries unknown classes and dead-letters malformed JSON, and keeps going" do
+  it "retries unknown classes and dead-letters malformed JSON and JSON that is not an object, and keeps going" do
     Sidekiq::Client.push("class" => "NoSuchJob", "args" => [])
-    Sidekiq.redis { |conn| conn.lpush("queue:default", "{not json") }
+    not_jobs = ["{not json", "42", '["OkJob"]']
+    Sidekiq.redis { |conn| not_jobs.each { |text| conn.lpush("queue:default", text) } }
     ok = OkJob.perform_async
-    start_server(jobs: JOBS_WITH_FAILURES)
-    eventually { redis_list("ok").any? && retries.any? && dead.any? }
+    server = start_server(jobs: JOBS_WITH_FAILURES)
+    eventually { redis_list("ok").any? && retries.any? && dead.size == 3 }
     expect(redis_list("ok")).to eq([ok])
     expect(retries.first.first).to include("class" => "NoSuchJob", "error_class" => "NameError")
-    expect(dead).to eq(["{not json"])
+    expect(dead).to match_array(not_jobs)
+    # Released from the reliable fetch's working list too: nothing is delivered again.
+    eventually { Sidekiq.redis { |conn| conn.keys("ferrokiq:working:*:default") }.all? { |key| redis_list(key).empty? } }
+    expect(server.log).to include("a job must be a JSON object, got Integer: 42")
   end
 end
