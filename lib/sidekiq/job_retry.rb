@@ -1,5 +1,7 @@
 # frozen_string_literal: true
 
+require "ferrokiq/timestamp"
+
 module Sidekiq
   # What happens when a job raises (wire-format §5, Sidekiq 7 semantics): the retry count,
   # the error fields, the delay (Rust computes it, with `sidekiq_retry_in` able to override),
@@ -115,10 +117,9 @@ module Sidekiq
 
     def retry_window_over?(msg)
       window = msg["retry_for"]
-      failed_at = msg["failed_at"]
+      failed_at = Ferrokiq::Timestamp.seconds(msg["failed_at"]) # 6.4/7 seconds or 8.x milliseconds
       return false unless window && failed_at
 
-      failed_at /= 1000.0 if failed_at.is_a?(Integer) # Sidekiq 8 writes milliseconds
       failed_at + window < Time.now.to_f
     end
 
