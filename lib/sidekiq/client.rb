@@ -133,10 +133,11 @@ module Sidekiq
       if at && (times.empty? || !times.all?(Numeric))
         raise ArgumentError, "Job 'at' must be a Numeric or an Array of Numeric timestamps"
       end
-      if at.is_a?(Array) && times.size != args.size
+      # An Enumerator may not know its size; counting it walks it once more.
+      if at.is_a?(Array) && times.size != (args.size || args.count)
         raise ArgumentError, "Job 'at' Array must have same size as 'args' Array"
       end
-      return unless jid && args.size > 1
+      return unless jid && args.first(2).size > 1
 
       raise ArgumentError, "Explicitly passing 'jid' when pushing more than one job is not supported"
     end

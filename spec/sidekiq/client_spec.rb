@@ -161,6 +161,20 @@ RSpec.describe Sidekiq::Client do
       expect(described_class.push_bulk("class" => ClientJob, "args" => [[1]], "jid" => "f" * 24)).to eq(["f" * 24])
     end
 
+    it "takes args from a lazy Enumerator that does not know its size, with per-job `at`s or one jid" do
+      at = Time.now.to_f + 100
+      lazy_args = (1..3).lazy.select(&:positive?).map { |i| [i] }
+      expect(lazy_args.size).to be_nil
+      jids = described_class.push_bulk("class" => ClientJob, "args" => lazy_args, "at" => [at, at + 1, at + 2])
+      expect(scheduled_jobs.to_h { |job, score| [job["args"].first, [job["jid"], score.round(3)]] })
+        .to eq((1..3).to_h { |i| [i, [jids[i - 1], (at + i - 1).round(3)]] })
+      expect(described_class.push_bulk("class" => ClientJob, "args" => [[9]].lazy.select(&:any?), "jid" => "e" * 24)).to eq(["e" * 24])
+      expect { described_class.push_bulk("class" => ClientJob, "args" => lazy_args, "at" => [at]) }
+        .to raise_error(ArgumentError, "Job 'at' Array must have same size as 'args' Array")
+      expect { described_class.push_bulk("class" => ClientJob, "args" => lazy_args, "jid" => "x") }
+        .to raise_error(ArgumentError, /Explicitly passing 'jid'/)
+    end
+
     it "rejects bad input with Sidekiq's messages" do
       expect { described_class.push_bulk("class" => ClientJob, "args" => [1, 2]) }
         .to raise_error(ArgumentError, "Bulk arguments must be an Array of Arrays: [[1], [2]]")
