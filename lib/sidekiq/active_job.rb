@@ -22,8 +22,8 @@ module Sidekiq
     end
 
     # A server calls this before its worker threads start. Left to the first jobs, two threads
-    # can deadlock: one inside this file's `require` waiting on Active Job's autoload of
-    # `SidekiqAdapter`, the other inside that autoload waiting on the same file's require lock.
+    # may load the adapter at once by different routes (Active Job's autoload of SidekiqAdapter,
+    # the `require` below), and Ruby's autoload and require locks can deadlock them.
     def self.load_adapter
       # By path: the load path may find Rails' adapter of the same name first.
       require_relative "../active_job/queue_adapters/sidekiq_adapter"
