@@ -362,8 +362,8 @@ RSpec.describe "Active Job (Rails 6.1)" do
       expect(ours).to include("args" => '[1, "two", {"three"=>3.5}]', "options" => "{:sym=>:bol}", "executions" => 1)
     end
 
-    # Two first jobs loading them at once (one through Active Job's autoload of SidekiqAdapter,
-    # one through a `require` of the same file) deadlocked in Ruby's load locks.
+    # Left to the first two jobs, they deadlocked in Ruby's load locks: one thread inside the
+    # wrapper's autoload, the other requiring the wrapper file from the adapter.
     it "loads the adapter and both wrapper classes before its threads take jobs" do
       start_app_server
       eventually { logged("startup").any? }
