@@ -1,4 +1,4 @@
-//! The client's Redis writes, as Sidekiq makes them (wire-format §1.2, §1.3, §2.4).
+//! The client's Redis writes, as Sidekiq makes them (docs/wire-format.md §1.2, §1.3, §2.4).
 
 use redis::Pipeline;
 

@@ -122,6 +122,9 @@ pub struct RedisConnection {
     config: AsyncConnectionConfig,
     current: Mutex<Option<MultiplexedConnection>>,
     connecting: tokio::sync::Mutex<()>,
+    /// The runtime that drives this connection's socket, when it is not whichever runtime
+    /// happens to open it (see `on_runtime`).
+    home: Option<tokio::runtime::Handle>,
 }
 
 impl std::fmt::Debug for RedisConnection {
@@ -148,7 +151,17 @@ impl RedisConnection {
             config,
             current: Mutex::new(None),
             connecting: tokio::sync::Mutex::new(()),
+            home: None,
         })
+    }
+
+    /// Opens (and re-opens) the socket on `home`. The multiplexer's driver task lives on the
+    /// runtime that opened the connection; a connection shared by the engine's tasks and by
+    /// Ruby threads (whose runtimes run only while their thread waits on Redis) must not be
+    /// re-opened by one of those threads, or the engine's calls would stall until it waits again.
+    pub fn on_runtime(mut self, home: tokio::runtime::Handle) -> Self {
+        self.home = Some(home);
+        self
     }
 
     pub fn settings(&self) -> &RedisSettings {
@@ -180,17 +193,13 @@ impl RedisConnection {
             return Ok((conn, false));
         }
         let url = &self.redacted_url;
-        let opened = tokio::time::timeout(
-            self.settings.timeout,
-            self.client
-                .get_multiplexed_async_connection_with_config(&self.config),
-        )
-        .await
-        .map_err(|_| RedisFailure::Timeout {
-            url: url.clone(),
-            after: self.settings.timeout,
-        })?
-        .map_err(|e| connect_failure(url, self.settings.timeout, &e))?;
+        let opened = tokio::time::timeout(self.settings.timeout, self.open())
+            .await
+            .map_err(|_| RedisFailure::Timeout {
+                url: url.clone(),
+                after: self.settings.timeout,
+            })?
+            .map_err(|e| connect_failure(url, self.settings.timeout, &e))?;
         *self
             .current
             .lock()
@@ -198,9 +207,28 @@ impl RedisConnection {
         Ok((opened, true))
     }
 
+    async fn open(&self) -> redis::RedisResult<MultiplexedConnection> {
+        let Some(home) = &self.home else {
+            return self
+                .client
+                .get_multiplexed_async_connection_with_config(&self.config)
+                .await;
+        };
+        let (client, config) = (self.client.clone(), self.config.clone());
+        home.spawn(async move {
+            client
+                .get_multiplexed_async_connection_with_config(&config)
+                .await
+        })
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(format!("connecting failed: {e}")).into()))
+    }
+
     /// Runs one command or pipeline. A connection that turns out to be stale (the server
     /// restarted since it was opened) is replaced and the command sent once more; a connection
-    /// opened for this call is not retried, so a down server fails within one timeout.
+    /// opened for this call is not retried, so a down server fails within one timeout. A
+    /// timeout is never retried: the command may have run, and running a push or a fetch
+    /// twice would duplicate or strand jobs.
     async fn run<T, F, Fut>(&self, op: F) -> RedisResult<T>
     where
         F: Fn(MultiplexedConnection) -> Fut,
@@ -209,7 +237,7 @@ impl RedisConnection {
         let url = &self.redacted_url;
         let (conn, fresh) = self.connection().await?;
         match self.bounded(op(conn)).await {
-            Err(RunError::Redis(e)) if !fresh && is_broken_connection(&e) => {
+            Err(RunError::Redis(e)) if !fresh && !e.is_timeout() && is_broken_connection(&e) => {
                 self.forget();
                 let (conn, _) = self.connection().await?;
                 self.finish(self.bounded(op(conn)).await, url)
@@ -252,6 +280,11 @@ impl RedisConnection {
                     url: url.to_string(),
                     reason: e.to_string(),
                 })
+            }
+            Err(RunError::Redis(e)) if e.kind() == redis::ErrorKind::Parse => {
+                // Whatever answered does not speak RESP: drop the connection.
+                self.forget();
+                Err(not_redis(url, &e))
             }
             Err(RunError::Redis(e)) => Err(RedisFailure::Command(command_message(&e))),
         }
@@ -333,6 +366,18 @@ fn connect_failure(url: &str, timeout: Duration, e: &redis::RedisError) -> Redis
             url: url.to_string(),
             after: timeout,
         }
+    } else if e.kind() == redis::ErrorKind::Parse {
+        not_redis(url, e)
+    } else if is_tls_failure(&reason) {
+        let hint = if url.starts_with("rediss://") {
+            " Does the server speak TLS on this port? For a plain server use redis://."
+        } else {
+            ""
+        };
+        RedisFailure::CannotConnect {
+            url: url.to_string(),
+            reason: format!("TLS handshake failed: {reason}.{hint}"),
+        }
     } else {
         RedisFailure::CannotConnect {
             url: url.to_string(),
@@ -341,12 +386,48 @@ fn connect_failure(url: &str, timeout: Duration, e: &redis::RedisError) -> Redis
     }
 }
 
-/// The server's error reply as redis-client shows it: `CODE detail`.
+/// The server's error reply as redis-client shows it: `CODE detail`. For a pipeline or a
+/// transaction, the first failing command's reply (an OOM or LOADING error fails them all
+/// alike).
 fn command_message(e: &redis::RedisError) -> String {
-    match (e.code(), e.detail()) {
-        (Some(code), Some(detail)) => format!("{code} {detail}"),
+    if let (Some(code), Some(detail)) = (e.code(), e.detail()) {
+        return format!("{code} {detail}");
+    }
+    match e.clone().into_server_errors().as_deref() {
+        Some([(_, first), ..]) => match first.details() {
+            Some(detail) => format!("{} {detail}", first.code()),
+            None => first.code().to_string(),
+        },
         _ => e.to_string(),
     }
+}
+
+/// The peer answered with something that is not Redis's protocol: most often a TLS port
+/// reached with `redis://`, or another service on the port.
+fn not_redis(url: &str, e: &redis::RedisError) -> RedisFailure {
+    let hint = if url.starts_with("rediss://") {
+        ""
+    } else {
+        " If the server expects TLS, use a rediss:// URL or `ssl: true`."
+    };
+    RedisFailure::CannotConnect {
+        url: url.to_string(),
+        reason: format!("the server's reply is not Redis's protocol ({e}).{hint}"),
+    }
+}
+
+/// rustls's wording for a handshake that went wrong (certificates, or no TLS at the other end).
+fn is_tls_failure(reason: &str) -> bool {
+    [
+        "certificate",
+        "InvalidContentType",
+        "corrupt message",
+        "tls",
+        "TLS",
+        "handshake",
+    ]
+    .iter()
+    .any(|word| reason.contains(word))
 }
 
 /// Builds a command from its words; the first word is the command name.

@@ -1,4 +1,4 @@
-//! The job payload as Sidekiq stores it in Redis (wire-format §2), and the small values every
+//! The job payload as Sidekiq stores it in Redis (docs/wire-format.md §2), and the small values every
 //! payload carries: the jid and the timestamps.
 
 use serde_json::{Map, Value};

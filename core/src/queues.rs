@@ -1,4 +1,4 @@
-//! Which queues a fetch looks at, in which order (wire-format §3): strict order when no queue
+//! Which queues a fetch looks at, in which order (docs/wire-format.md §3): strict order when no queue
 //! has a weight, otherwise a weighted shuffle recomputed on every fetch.
 
 use crate::rng::Rng;

@@ -1,4 +1,4 @@
-//! Sidekiq 7's retry arithmetic (wire-format §5): how many retries a job gets, when the next
+//! Sidekiq 7's retry arithmetic (docs/wire-format.md §5): how many retries a job gets, when the next
 //! one runs, and how the error backtrace is stored.
 
 use std::io::Write;

@@ -1,5 +1,5 @@
 //! Finding one job by jid in a sorted set (`schedule`, `retry`, `dead`) or a queue list, for
-//! the Data API's `find_job` (wire-format §10).
+//! the Data API's `find_job` (docs/wire-format.md §10).
 //!
 //! A retry or dead set can hold hundreds of thousands of jobs. Sidekiq walks it from Ruby, parsing
 //! whatever the scan returns; here Redis does the coarse filtering (`ZSCAN … MATCH`), only the

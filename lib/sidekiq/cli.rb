@@ -86,6 +86,8 @@ module Sidekiq
       shut_down
     end
 
+    # A signal never kills the process by accident: only INT and TERM end it, through the
+    # orderly shutdown; anything failing while handling another is logged.
     def handle_signal(signal)
       logger.debug("Got #{signal} signal")
       case signal
@@ -95,15 +97,19 @@ module Sidekiq
         @launcher.quiet
       when "TTIN" then dump_threads
       end
+    rescue StandardError => e
+      @config.handle_exception(e, { context: "Handling #{signal}" })
     end
 
     private
 
-    # Running jobs get the configured timeout to finish; the launcher requeues the rest.
+    # Running jobs get the configured timeout to finish; the launcher requeues the rest. A
+    # process whose engine failed exits 1, so a supervisor (systemd, Kubernetes) restarts it.
     def shut_down
       logger.info("Shutting down")
       @launcher&.stop
       logger.info("Bye!")
+      exit(1) if @launcher&.failure
     end
 
     def dump_threads
@@ -211,6 +217,7 @@ module Sidekiq
     VALUE_CHECKS = {
       concurrency: [->(value) { value.to_i.positive? }, ""],
       timeout: [->(value) { value.to_i.positive? }, ""],
+      stranded_after: [->(value) { value.is_a?(Numeric) && value.positive? }, " (seconds, more than 0)"],
       fetch: [->(value) { FETCH_STRATEGIES.include?(value) }, " (#{FETCH_STRATEGIES.join(" or ")})"]
     }.freeze
     private_constant :VALUE_CHECKS

@@ -31,6 +31,9 @@ module Sidekiq
       average_scheduled_poll_interval: 5,
       poll_interval_average: nil,
       dead_max_jobs: 10_000,
+      # reliable fetch: seconds a job may sit in this process's working list unworked before
+      # the sweep puts it back on its queue
+      stranded_after: 60,
       dead_timeout_in_seconds: SIX_MONTHS,
       # hooks an app may replace or add to
       on_complex_arguments: :raise,

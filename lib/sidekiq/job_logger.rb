@@ -40,7 +40,11 @@ module Sidekiq
     def core_context(item)
       return unless core_writes?(item) && @logger.level <= ::Logger::INFO
 
-      [shown_class(item), item["jid"], item["bid"], item["tags"]]
+      # Whatever a payload holds (`"class": 42`, no jid), the core gets Strings; the job itself
+      # then fails where Sidekiq's would, at its class lookup.
+      tags = item["tags"]
+      tags = nil unless tags.is_a?(Array) && tags.all?(String)
+      [shown_class(item).to_s, item["jid"].to_s, item["bid"]&.to_s, tags]
     end
 
     def call(_item, _queue)

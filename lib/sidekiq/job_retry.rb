@@ -3,7 +3,7 @@
 require "ferrokiq/timestamp"
 
 module Sidekiq
-  # What happens when a job raises (wire-format §5, Sidekiq 7 semantics): the retry count,
+  # What happens when a job raises (docs/wire-format.md §5, Sidekiq 7 semantics): the retry count,
   # the error fields, the delay (Rust computes it, with `sidekiq_retry_in` able to override),
   # the retry set, and on exhaustion the `sidekiq_retries_exhausted` hook, the dead set and the
   # death handlers.
@@ -36,10 +36,12 @@ module Sidekiq
       raise if settled_elsewhere?(e)
 
       job = job_as_fetched(jobstr, e)
-      if job["retry"]
-        process_retry(nil, job, queue, e)
-      else
-        declare_dead(job, e, keep_in_dead_set: false)
+      storing(jobstr, e) do
+        if job["retry"]
+          process_retry(nil, job, queue, e)
+        else
+          declare_dead(job, e, keep_in_dead_set: false)
+        end
       end
       raise Handled
     end
@@ -54,14 +56,36 @@ module Sidekiq
       job = job_as_fetched(jobstr, e)
       raise e unless adopt_class_retry_option(job, jobinst)
 
-      process_retry(jobinst, job, queue, e)
+      storing(jobstr, e) { process_retry(jobinst, job, queue, e) }
       raise Handled
     end
 
     private
 
+    # Writing a failure can itself fail. When Redis does (down, out of memory), the error goes
+    # on: the job stays unacknowledged and the engine's sweep runs it again later. Any other
+    # error means the job cannot be written back at all (args that parse but do not serialize,
+    # such as 1e400 read as Infinity; a corrupt retry_count): it would fail the same way every
+    # time, so it goes to the dead set exactly as it was fetched.
+    def storing(jobstr, job_failure)
+      yield
+    rescue Ferrokiq::RedisError
+      raise
+    rescue StandardError => e
+      dead_as_fetched(jobstr, job_failure, e)
+    end
+
+    def dead_as_fetched(jobstr, job_failure, write_failure)
+      job = Sidekiq.load_json(jobstr)
+      @engine.send_to_morgue(jobstr)
+      handle_exception(write_failure, { context: "Could not write the failure of job #{job["jid"]} (#{job["class"]}) " \
+                                                 "back to Redis; moved it to the dead set as it was fetched",
+                                        job:, jobstr: })
+      run_death_handlers(job, job_failure)
+    end
+
     # `local` has already dealt with a Handled; a shutdown's job is put back on its queue by
-    # the fetcher, so retrying it as well would run it twice.
+    # the launcher, so retrying it as well would run it twice.
     def settled_elsewhere?(exception)
       exception.is_a?(Handled) || exception.is_a?(Sidekiq::Shutdown)
     end
@@ -191,7 +215,7 @@ module Sidekiq
       @config.handle_exception(exception, context)
     end
 
-    # One failed run, written into its job as the fields Sidekiq's tools read (wire format §5.2).
+    # One failed run, written into its job as the fields Sidekiq's tools read (docs/wire-format.md §5.2).
     class FailedAttempt
       UNREADABLE_MESSAGE = "!!! ERROR MESSAGE THREW AN ERROR !!!"
 

@@ -10,10 +10,12 @@ module Sidekiq
   # acknowledgements), the worker threads, the heartbeat and the scheduled-job poller.
   class Launcher
     BEAT_PAUSE = 10
-    # How often the engine's log messages (Redis outages and recoveries) are written out.
+    # How often the engine's events are written out and the worker threads looked after.
     EVENTS_PAUSE = 1
-    # Every this many beats, look for jobs left behind by processes that died.
-    RECOVERY_EVERY = 3
+
+    # What the engine reports about itself (a task that failed, Redis errors in the
+    # background), as an exception for the error handlers.
+    class EngineError < Ferrokiq::Error; end
 
     attr_reader :engine, :processors
 
@@ -21,7 +23,11 @@ module Sidekiq
       @config = config
       @done = false
       @beats = Ferrokiq::Sleeper.new
+      @failure = nil
     end
+
+    # Why the engine stopped working, once it has: the process then shuts down and exits 1.
+    attr_reader :failure
 
     def identity
       @identity ||= "#{hostname}:#{::Process.pid}:#{SecureRandom.hex(6)}"
@@ -41,8 +47,9 @@ module Sidekiq
         @engine.log_jobs_to_stdout
         job_logger.hand_to_core!
       end
-      retrier = JobRetry.new(@config, @engine)
-      @processors = Array.new(@config.concurrency) { Processor.new(@config, @engine, job_logger, retrier).start }
+      @retrier = JobRetry.new(@config, @engine)
+      @job_logger = job_logger
+      @processors = Array.new(@config.concurrency) { new_processor }
     end
 
     def stopping?
@@ -59,7 +66,9 @@ module Sidekiq
     end
 
     # Quiet, wait up to `timeout` for running jobs, then put the unfinished ones back on
-    # their queues and interrupt them; finally leave the process registry.
+    # their queues and interrupt them; finally leave the process registry. Redis failing on
+    # the way (it may be why the process is stopping) is logged, never a reason to cut the
+    # running jobs' grace period short.
     def stop
       deadline = ::Process.clock_gettime(::Process::CLOCK_MONOTONIC) + @config[:timeout]
       quiet
@@ -75,6 +84,10 @@ module Sidekiq
 
     private
 
+    def new_processor
+      Processor.new(@config, @engine, @job_logger, @retrier).start
+    end
+
     def engine_options
       {
         "identity" => identity, "hostname" => hostname, "tag" => @config[:tag].to_s,
@@ -82,6 +95,7 @@ module Sidekiq
         "queues" => @config.queue_weights, "fetch" => @config[:fetch].to_s,
         "version" => Sidekiq::VERSION, "dead_max_jobs" => Integer(@config[:dead_max_jobs]),
         "dead_timeout" => Float(@config[:dead_timeout_in_seconds]),
+        "stranded_after" => Float(@config[:stranded_after]),
         "scheduler_defaults" => (Sidekiq.dump_json(Sidekiq.default_job_options) if engine_schedules?)
       }
     end
@@ -111,7 +125,8 @@ module Sidekiq
       @config.logger.warn("Terminating #{busy.size} busy threads")
       @config.logger.warn("Jobs still in progress: #{jobs.map(&:last).join(", ")}") unless jobs.empty?
       # Back on the queue before the threads are interrupted: better run twice than never.
-      @engine.requeue(jobs)
+      # If Redis refuses, reliable fetch still has them in the working lists.
+      requeue_unfinished(jobs)
       busy.each { |processor| processor.thread.raise(Sidekiq::Shutdown) }
       cutoff = ::Process.clock_gettime(::Process::CLOCK_MONOTONIC) + 3
       busy.each do |processor|
@@ -119,21 +134,70 @@ module Sidekiq
       end
     end
 
+    def requeue_unfinished(jobs)
+      @engine.requeue(jobs)
+    rescue Ferrokiq::RedisError => e
+      @config.logger.warn("Could not put #{jobs.size} unfinished jobs back on their queues: #{e.message}")
+    end
+
+    # Beats every BEAT_PAUSE seconds; in between, once a second, writes out the engine's events
+    # and looks after the worker threads. Stops beating as soon as the engine has failed, so a
+    # process that no longer works is never shown as alive.
     def start_heartbeat
       Thread.new do
         Thread.current.name = "sidekiq.heartbeat"
-        beats = 0
-        until @stopping_beats
+        until @stopping_beats || @failure
           beat
-          recover_orphans if (beats % RECOVERY_EVERY).zero?
-          beats += 1
           (BEAT_PAUSE / EVENTS_PAUSE).times do
-            break if @beats.sleep(EVENTS_PAUSE)
+            break if @beats.sleep(EVENTS_PAUSE) || @failure
 
-            log_engine_events
+            look_after_process
           end
         end
       end
+    end
+
+    def look_after_process
+      log_engine_events
+      watch_engine
+      replace_dead_processors
+    rescue StandardError => e
+      @config.handle_exception(e, { context: "Heartbeat thread" })
+    end
+
+    # A worker thread can die of what no rescue sees (Thread#kill in a job, a bug here): a
+    # new one takes its place, so the process never silently runs with fewer threads.
+    def replace_dead_processors
+      return if stopping?
+
+      @processors.map!.with_index do |processor, index|
+        next processor if processor.alive?
+
+        report_dead_processor(processor, index)
+        new_processor
+      end
+    end
+
+    def report_dead_processor(processor, index)
+      cause = begin
+        processor.thread.value && nil
+      rescue Exception => e # rubocop:disable Lint/RescueException
+        e
+      end
+      message = "Worker thread #{index + 1} of #{@processors.size} died" \
+                "#{cause ? " (#{cause.class}: #{cause.message})" : " (killed)"}; started a new one"
+      @config.logger.error(message)
+      @config.handle_exception(cause || EngineError.new(message), { context: "Worker thread died" })
+    end
+
+    # The engine gave up (a task kept failing): shut the process down, exit status 1.
+    def watch_engine
+      why = @engine.failure
+      return unless why && !@failure
+
+      @failure = why
+      @config.logger.error("The engine stopped working: #{why}. Shutting down")
+      ::Process.kill("TERM", ::Process.pid)
     end
 
     def beat
@@ -158,14 +222,12 @@ module Sidekiq
       parts.compact.join(" ")
     end
 
+    # Each at its level; failures also go to the error handlers, as Sidekiq reports them.
     def log_engine_events
-      @engine.events.each { |message| @config.logger.info(message) }
-    end
-
-    def recover_orphans
-      @engine.recover_orphans
-    rescue StandardError => e
-      @config.logger.warn("Could not look for jobs of dead processes: #{e}")
+      @engine.events.each do |level, message, context, error|
+        @config.logger.public_send(level, message)
+        @config.handle_exception(EngineError.new(error), { context: }) if context
+      end
     end
 
     def fire_event(event, reverse: false, oneshot: true)

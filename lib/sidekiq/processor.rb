@@ -1,5 +1,6 @@
 # frozen_string_literal: true
 
+require "English"
 require "sidekiq/job_logger"
 require "sidekiq/job_retry"
 
@@ -31,7 +32,8 @@ module Sidekiq
       self
     end
 
-    # Finish the current job, then stop.
+    # The process is stopping: an unexpected error ends the thread instead of being retried.
+    # (The loop itself ends when the quiet engine has no job left for it.)
     def terminate
       @done = true
     end
@@ -42,12 +44,20 @@ module Sidekiq
 
     private
 
+    # The loop ends when the engine says so (false): once the process is quiet, after any jobs
+    # basic fetch could not put back (they exist nowhere else, so they run here first).
+    #
+    # Sidekiq::Shutdown, which the launcher raises into threads still busy when the shutdown
+    # timeout ends, is let in only while a job runs (#recorded): never while a job is taken,
+    # acknowledged or handed back. A thread with a shutdown pending takes no further job.
     def run
-      until @done
-        unit = @engine.next_job(FETCH_WAIT)
-        break if unit == false
+      Thread.handle_interrupt(Sidekiq::Shutdown => :never) do
+        until Thread.pending_interrupt?
+          unit = @engine.next_job(FETCH_WAIT)
+          break if unit == false
 
-        process(*unit) if unit
+          process(*unit) if unit
+        end
       end
     rescue Sidekiq::Shutdown
       nil
@@ -64,11 +74,26 @@ module Sidekiq
     #   #recorded   the busy record (Engine#work_started/#work_finished), then the reloader
     #   #invoke_job class lookup, the job's own retry hooks, server middleware, #perform
     # Each stage names the next one, so no block is threaded through every layer.
+    #
+    # A job that ends unsettled (an error past both retry handlers, or its thread killed) is
+    # abandoned: it stays in the working list, and the engine's sweep puts it back on its
+    # queue. One interrupted by the shutdown was handed back by the launcher already.
     def process(queue, jobstr)
       @job = [queue, jobstr]
+      outcome = :unsettled
       job = decode(queue, jobstr)
-      @engine.acknowledge(queue, jobstr) if job && settled?(job, queue, jobstr)
+      outcome = if job.nil?
+                  :dead_lettered
+                elsif settled?(job, queue, jobstr)
+                  :settled
+                else
+                  :unsettled
+                end
     ensure
+      case outcome
+      when :settled then @engine.acknowledge(queue, jobstr)
+      when :unsettled then @engine.abandon(queue, jobstr) unless $ERROR_INFO.is_a?(Sidekiq::Shutdown)
+      end
       @job = nil
     end
 
@@ -117,7 +142,9 @@ module Sidekiq
       @engine.work_started(tid, queue, jobstr, @job_logger.core_context(job))
       completed = false
       begin
-        @reloader.call { invoke_job(job, queue, jobstr) }
+        Thread.handle_interrupt(Sidekiq::Shutdown => :immediate) do
+          @reloader.call { invoke_job(job, queue, jobstr) }
+        end
         completed = true
       ensure
         @engine.work_finished(tid, !completed)

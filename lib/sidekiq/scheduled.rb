@@ -38,7 +38,7 @@ module Sidekiq
       def enqueue
         SETS.each do |set|
           while !@done && (job = @engine.pop_due(set))
-            @client.push(Sidekiq.load_json(job))
+            move_due(set, job)
             @config.logger.debug { "enqueued #{set}: #{job}" }
           end
         end
@@ -47,6 +47,25 @@ module Sidekiq
       end
 
       private
+
+      # The pop took the job out of its set: from here it must reach its queue, or the dead set
+      # when it cannot be read, or its set again (due at once) while Redis refuses the push.
+      def move_due(set, job)
+        @client.push(Sidekiq.load_json(job))
+      rescue Ferrokiq::RedisError
+        put_back(set, job)
+        raise
+      rescue StandardError => e
+        @engine.send_to_morgue(job)
+        @config.handle_exception(e, { context: "Moved a #{set} entry that cannot be enqueued to the dead set",
+                                      jobstr: job })
+      end
+
+      def put_back(set, job)
+        @config.redis { |conn| conn.zadd(set, Time.now.to_f, job) }
+      rescue Ferrokiq::RedisError => e
+        @config.logger.error("Lost a due #{set} job: Redis refused it back (#{e.message}): #{job}")
+      end
 
       def wait(seconds)
         @sleeper.sleep(seconds)

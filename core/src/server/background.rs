@@ -24,8 +24,8 @@ pub(crate) async fn schedule_loop(
     state: Arc<State>,
 ) {
     let mut rng = Rng::from_os();
-    let dead = (config.dead_max_jobs, config.dead_timeout.as_secs_f64());
     let mut next_cleanup = std::time::Instant::now();
+    let mut failing = false;
     while !state.quiet.load(Ordering::SeqCst) {
         let nap = match scheduler::take_lease(&conn, &config.identity).await {
             Ok(true) => {
@@ -33,25 +33,55 @@ pub(crate) async fn schedule_loop(
                     next_cleanup += Duration::from_secs(60);
                     let _ = heartbeat::cleanup_processes(&conn).await;
                 }
-                match scheduler::pass(&conn, &defaults, dead).await {
-                    Ok(pass) => {
-                        for member in &pass.invalid {
-                            state.log(format!(
-                                "Moved an invalid scheduled job to the dead set: {member}"
-                            ));
-                        }
-                        scheduler::nap(&pass, now_epoch_seconds())
-                    }
-                    Err(_) => scheduler::MAX_NAP,
-                }
+                scheduler::pass(
+                    &conn,
+                    &defaults,
+                    (config.dead_max_jobs, config.dead_timeout.as_secs_f64()),
+                )
+                .await
+                .map(|pass| {
+                    report_invalid(&state, &pass);
+                    scheduler::nap(&pass, now_epoch_seconds())
+                })
             }
             // Another process schedules; look again in a second or so (spread out).
-            Ok(false) => scheduler::MAX_NAP + Duration::from_millis(rng.below(500)),
-            Err(_) => scheduler::MAX_NAP,
+            Ok(false) => Ok(scheduler::MAX_NAP + Duration::from_millis(rng.below(500))),
+            Err(e) => Err(e),
+        };
+        let nap = match nap {
+            Ok(nap) => {
+                if std::mem::take(&mut failing) {
+                    state
+                        .events
+                        .info("The scheduler is moving due jobs again".to_string());
+                }
+                nap
+            }
+            Err(e) => {
+                // Once per outage; the next pass tries again.
+                if !std::mem::replace(&mut failing, true) {
+                    state.events.failure(
+                        "scheduler",
+                        format!("The scheduler could not move due jobs: {e}"),
+                        e.to_string(),
+                    );
+                }
+                scheduler::MAX_NAP
+            }
         };
         let _ = tokio::time::timeout(nap, state.scheduler_wake.notified()).await;
     }
     let _ = scheduler::release_lease(&conn, &config.identity).await;
+}
+
+fn report_invalid(state: &State, pass: &scheduler::Pass) {
+    for (member, why) in &pass.invalid {
+        state.events.failure(
+            "scheduler",
+            format!("Moved a scheduled job that cannot be read ({why}) to the dead set: {member}"),
+            format!("a scheduled job cannot be read ({why})"),
+        );
+    }
 }
 
 /// Under load the acknowledger wakes on a short timer and writes everything that arrived
@@ -62,9 +92,11 @@ const ACK_INTERVAL: Duration = Duration::from_millis(2);
 pub(crate) async fn acknowledge_loop(
     conn: Arc<RedisConnection>,
     identity: String,
-    mut acks: mpsc::UnboundedReceiver<FetchedJob>,
+    acks: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<FetchedJob>>>,
     state: Arc<State>,
 ) {
+    // Held for the task's life; a restarted acknowledger takes it over.
+    let mut acks = acks.lock().await;
     let mut batch = Vec::new();
     loop {
         if batch.is_empty() {
@@ -83,11 +115,18 @@ pub(crate) async fn acknowledge_loop(
         }
         // Keep trying: an unacknowledged job would run again after a restart.
         let mut pause = RETRY_PAUSE;
+        let mut reported = false;
         while let Err(e) = fetch::acknowledge(&conn, &identity, &batch).await {
-            state.log(format!("Failed to acknowledge {} jobs: {e}", batch.len()));
+            if !std::mem::replace(&mut reported, true) {
+                state.events.warn(format!(
+                    "Failed to acknowledge {} jobs: {e}; trying again",
+                    batch.len()
+                ));
+            }
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(MAX_RETRY_PAUSE);
         }
+        state.ledger.release(&batch);
         let written = batch.len() as u64;
         state.acks_pending.fetch_sub(written, Ordering::SeqCst);
         batch.clear();

@@ -28,6 +28,9 @@ pub struct ServerConfig {
     /// The `version` shown in the process info (the Sidekiq API level).
     pub version: String,
     pub started_at: f64,
+    /// How long a job may sit in this process's working lists with no thread working on it
+    /// before the sweep puts it back on its queue (`stranded_after`).
+    pub stranded_after: Duration,
     pub dead_max_jobs: u64,
     pub dead_timeout: Duration,
     /// When set, the engine moves due scheduled and retry jobs itself, pushing them with these

@@ -23,11 +23,18 @@ use crate::error::{RedisFailure, RedisResult};
 use crate::payload::now_epoch_seconds;
 use crate::server::background::{acknowledge_loop, schedule_loop};
 use crate::server::config::{FetchMode, ServerConfig};
+use crate::server::events::Event;
 use crate::server::fetch::{self, FetchedJob};
 use crate::server::fetcher::{Fetcher, BASIC_FETCH_TIMEOUT};
 use crate::server::heartbeat::{self, Beat, BeatReply};
 use crate::server::job_log::{JobContext, JobLog};
+use crate::server::maintenance::{self, recover};
+use crate::server::registry;
 use crate::server::state::{Busy, State, MAX_PREFETCH};
+use crate::server::supervisor::supervise;
+
+/// How much longer than one Redis timeout the last steps of a shutdown may take in all.
+const STOP_SLACK: Duration = Duration::from_secs(2);
 
 /// What a worker thread gets when it asks for a job.
 #[derive(Debug, PartialEq, Eq)]
@@ -63,18 +70,22 @@ impl Engine {
             .enable_all()
             .build()
             .map_err(|e| RedisFailure::Config(format!("cannot start the engine: {e}")))?;
-        let conn = Arc::new(RedisConnection::new(settings.clone())?);
+        // Every engine connection lives on the engine's runtime, whoever (re)opens it.
+        let open = |settings: RedisSettings| {
+            RedisConnection::new(settings).map(|c| Arc::new(c.on_runtime(runtime.handle().clone())))
+        };
+        let conn = open(settings.clone())?;
         // Blocking fetches get a connection of their own (they would stall everything else
         // on a shared one) and a deadline longer than their blocking time.
         let blocking_settings = RedisSettings {
             timeout: settings.timeout + Duration::from_secs_f64(BASIC_FETCH_TIMEOUT + 1.0),
             ..settings
         };
-        let blocking = Arc::new(RedisConnection::new(blocking_settings.clone())?);
+        let blocking = open(blocking_settings.clone())?;
         let queue_count = config.queue_list().names().len();
         let idle = if config.fetch == FetchMode::Reliable && queue_count > 1 {
             (0..queue_count)
-                .map(|_| RedisConnection::new(blocking_settings.clone()).map(Arc::new))
+                .map(|_| open(blocking_settings.clone()))
                 .collect::<RedisResult<Vec<_>>>()?
         } else {
             Vec::new()
@@ -86,7 +97,7 @@ impl Engine {
         let names = config.queue_list().names().to_vec();
         runtime.block_on(async {
             if config.fetch == FetchMode::Reliable {
-                fetch::register_working_lists(&conn, &config.identity, &names).await?;
+                registry::assert_lists(&conn, &config.identity, &names).await?;
                 recover(&conn, &config, &state).await?;
             }
             Ok::<_, RedisFailure>(())
@@ -100,21 +111,7 @@ impl Engine {
             jobs: jobs_tx,
         };
         let handle = runtime.handle().clone();
-        handle.spawn(fetcher.run());
-        if let Some(defaults) = config.scheduler_defaults.clone() {
-            handle.spawn(schedule_loop(
-                Arc::clone(&conn),
-                config.clone(),
-                defaults,
-                Arc::clone(&state),
-            ));
-        }
-        handle.spawn(acknowledge_loop(
-            Arc::clone(&conn),
-            config.identity.clone(),
-            acks_rx,
-            Arc::clone(&state),
-        ));
+        spawn_tasks(&handle, fetcher, acks_rx, &conn, &config, &state);
         let driver = DriverThread::start(runtime)?;
         let (quiet_tx, quiet_rx) = crossbeam_channel::bounded(0);
         Ok(Engine {
@@ -143,7 +140,7 @@ impl Engine {
     /// A job if one is ready, without waiting.
     pub fn try_next_job(&self) -> NextJob {
         if self.state.quiet.load(Ordering::SeqCst) {
-            return NextJob::Stopped;
+            return self.leftover();
         }
         match self.jobs.try_recv() {
             Ok(job) => {
@@ -158,7 +155,7 @@ impl Engine {
     /// interrupt). Call without the GVL.
     pub fn next_job(&self, timeout: Duration, interrupt: &Receiver<()>) -> NextJob {
         if self.state.quiet.load(Ordering::SeqCst) {
-            return NextJob::Stopped;
+            return self.leftover();
         }
         crossbeam_channel::select! {
             recv(self.jobs) -> job => match job {
@@ -172,18 +169,29 @@ impl Engine {
                     let (identity, reliable) =
                         (self.config.identity.clone(), self.config.fetch == FetchMode::Reliable);
                     self.runtime.spawn(async move {
-                        let jobs = [job];
-                        if let Err(e) = fetch::requeue(&conn, &identity, reliable, &jobs).await {
-                            state.log(fetch::requeue_failure(reliable, &jobs, &e));
-                        }
+                        fetch::requeue_or_keep(&conn, &identity, reliable, vec![job], &state).await;
                     });
-                    NextJob::Stopped
+                    self.leftover()
                 }
                 Err(_) => NextJob::Stopped,
             },
-            recv(self.quieted) -> _ => NextJob::Stopped,
+            recv(self.quieted) -> _ => self.leftover(),
             recv(interrupt) -> _ => NextJob::Empty,
             default(timeout) => NextJob::Empty,
+        }
+    }
+
+    /// Once quiet: a job taken with basic fetch that could not be put back (it runs here, as
+    /// nothing else has it), else Stopped.
+    fn leftover(&self) -> NextJob {
+        let mut leftovers = self
+            .state
+            .leftovers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        match leftovers.pop_front() {
+            Some(job) => NextJob::Job(job),
+            None => NextJob::Stopped,
         }
     }
 
@@ -192,6 +200,14 @@ impl Engine {
         // for each one.
         if self.jobs.len() <= self.state.prefetch_limit() / 2 {
             self.state.room.notify_one();
+        }
+    }
+
+    /// The job ended without being settled (its failure could not be stored, its thread was
+    /// killed): it stays in the working list, and the sweep puts it back on its queue.
+    pub fn abandon(&self, job: &FetchedJob) {
+        if self.config.fetch == FetchMode::Reliable {
+            self.state.ledger.release([job]);
         }
     }
 
@@ -220,7 +236,13 @@ impl Engine {
 
     /// A worker thread started a job (shown as busy in the Web UI). With a `log` context and
     /// core logging on, its "start" line is written.
-    pub fn work_started(&self, tid: &str, queue: String, payload: String, log: Option<JobContext>) {
+    pub fn work_started(
+        &self,
+        tid: &str,
+        queue: String,
+        payload: Vec<u8>,
+        log: Option<JobContext>,
+    ) {
         let log = match (log, self.job_log.get()) {
             (Some(context), Some(job_log)) => {
                 job_log.started(tid, &context);
@@ -271,13 +293,20 @@ impl Engine {
             .len()
     }
 
-    /// Messages for the log since the last call.
-    pub fn take_events(&self) -> Vec<String> {
-        std::mem::take(&mut *self.state.events.lock().unwrap_or_else(|p| p.into_inner()))
+    /// Log lines and failures since the last call.
+    pub fn take_events(&self) -> Vec<Event> {
+        self.state.events.take()
     }
 
-    /// Stop fetching; jobs already fetched but not started go back to their queues.
-    pub async fn quiet(&self) -> RedisResult<()> {
+    /// Why the engine stopped working, if it did (the process must then shut down).
+    pub fn failure(&self) -> Option<String> {
+        self.state.failure()
+    }
+
+    /// Stop fetching; jobs already fetched but not started go back to their queues. Those that
+    /// cannot (Redis is away) stay in the working lists with reliable fetch (the sweep or a
+    /// restart puts them back) and are run by this process with basic fetch.
+    pub async fn quiet(&self) {
         self.state.quiet.store(true, Ordering::SeqCst);
         self.quiet_signal
             .lock()
@@ -286,17 +315,31 @@ impl Engine {
         self.state.room.notify_one();
         self.state.scheduler_wake.notify_one();
         let pending: Vec<FetchedJob> = self.jobs.try_iter().collect();
-        self.requeue(&pending).await
+        let reliable = self.config.fetch == FetchMode::Reliable;
+        fetch::requeue_or_keep(
+            &self.conn,
+            &self.config.identity,
+            reliable,
+            pending,
+            &self.state,
+        )
+        .await;
     }
 
     pub fn is_quiet(&self) -> bool {
         self.state.quiet.load(Ordering::SeqCst)
     }
 
-    /// Puts jobs back at the head of their queues (unstarted, or interrupted by shutdown).
+    /// Puts jobs back at the head of their queues (unstarted, or interrupted by shutdown). With
+    /// reliable fetch they are this process's concern no more either way: if Redis refuses,
+    /// they stay in the working lists for the sweep, the exit or another process.
     pub async fn requeue(&self, jobs: &[FetchedJob]) -> RedisResult<()> {
         let reliable = self.config.fetch == FetchMode::Reliable;
-        fetch::requeue(&self.conn, &self.config.identity, reliable, jobs).await
+        let result = fetch::requeue(&self.conn, &self.config.identity, reliable, jobs).await;
+        if reliable {
+            self.state.ledger.release(jobs);
+        }
+        result
     }
 
     /// One heartbeat (see `heartbeat::beat`). Stats that could not be written are kept for
@@ -331,50 +374,91 @@ impl Engine {
         reply
     }
 
-    /// Re-queues the jobs of processes that died (called periodically).
-    pub async fn recover_orphans(&self) -> RedisResult<u64> {
-        if self.config.fetch != FetchMode::Reliable {
-            return Ok(0);
-        }
-        recover(&self.conn, &self.config, &self.state).await
-    }
-
     /// The last step of a shutdown: wait for the fetcher to finish its blocking call, put
     /// back whatever is still fetched but unstarted, flush acknowledgements and stats, and
     /// leave the process registry. Call after `quiet` and after the worker threads ended.
-    pub async fn stop(&self) -> RedisResult<()> {
+    ///
+    /// Redis may be why the process is stopping, so every step runs even when one fails, each
+    /// failure becomes an event, and all of it together takes at most the Redis timeout plus
+    /// `STOP_SLACK`: what could not be written then is in the working lists, for another
+    /// process (or this one restarted) to recover.
+    pub async fn stop(&self) {
         self.state.quiet.store(true, Ordering::SeqCst);
+        self.state.stopped.store(true, Ordering::SeqCst);
         self.state.room.notify_one();
-        while self.state.fetcher_running.load(Ordering::SeqCst) {
+        let deadline = tokio::time::Instant::now() + self.conn.settings().timeout + STOP_SLACK;
+        while self.state.fetcher_running.load(Ordering::SeqCst)
+            && tokio::time::Instant::now() < deadline
+        {
             let done = self.state.fetcher_done.notified();
             if !self.state.fetcher_running.load(Ordering::SeqCst) {
                 break;
             }
             let _ = tokio::time::timeout(Duration::from_millis(100), done).await;
         }
-        let pending: Vec<FetchedJob> = self.jobs.try_iter().collect();
-        self.requeue(&pending).await?;
+        let mut pending: Vec<FetchedJob> = self.jobs.try_iter().collect();
+        pending.extend(
+            self.state
+                .leftovers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .drain(..),
+        );
+        let reliable = self.config.fetch == FetchMode::Reliable;
+        if let Err(e) = self.before(deadline, self.requeue(&pending)).await {
+            self.report_requeue_failure(reliable, &pending, &e);
+        }
         // Every finished job must be acknowledged before the working lists are released, or
         // releasing them would put finished jobs back on their queues.
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while self.state.acks_pending.load(Ordering::SeqCst) > 0
-            && std::time::Instant::now() < deadline
+            && tokio::time::Instant::now() < deadline
         {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        let _ = self.beat().await;
-        if self.config.fetch == FetchMode::Reliable {
-            fetch::release_working_lists(
-                &self.conn,
-                &self.config.identity,
-                self.config.queue_list().names(),
-            )
-            .await?;
+        let _ = self.before(deadline, self.beat()).await;
+        if reliable {
+            let names = self.config.queue_list().names().to_vec();
+            let release = registry::release_lists(&self.conn, &self.config.identity, &names);
+            if let Err(e) = self.before(deadline, release).await {
+                self.state.events.warn(format!(
+                    "Could not put back the jobs left in this process's working lists: {e}; another Ferrokiq process recovers them"
+                ));
+            }
         }
         if let Some(job_log) = self.job_log.get() {
             job_log.flush();
         }
-        heartbeat::clear(&self.conn, &self.config.identity).await
+        let clear = heartbeat::clear(&self.conn, &self.config.identity);
+        if let Err(e) = self.before(deadline, clear).await {
+            self.state
+                .events
+                .warn(format!("Could not leave the process registry: {e}"));
+        }
+    }
+
+    /// Runs a Redis step of `stop`, giving up at `deadline`.
+    async fn before<T>(
+        &self,
+        deadline: tokio::time::Instant,
+        step: impl std::future::Future<Output = RedisResult<T>>,
+    ) -> RedisResult<T> {
+        tokio::time::timeout_at(deadline, step)
+            .await
+            .unwrap_or_else(|_| {
+                Err(RedisFailure::Timeout {
+                    url: self.conn.settings().redacted_url(),
+                    after: self.conn.settings().timeout + STOP_SLACK,
+                })
+            })
+    }
+
+    fn report_requeue_failure(&self, reliable: bool, jobs: &[FetchedJob], e: &RedisFailure) {
+        let message = fetch::requeue_failure(reliable, jobs, e);
+        if reliable {
+            self.state.events.warn(message);
+        } else {
+            self.state.events.failure("requeue", message, e.to_string());
+        }
     }
 }
 
@@ -406,31 +490,44 @@ impl Drop for DriverThread {
     }
 }
 
-async fn recover(conn: &RedisConnection, config: &ServerConfig, state: &State) -> RedisResult<u64> {
-    let hostname = config.hostname.clone();
-    let recovered = fetch::recover_orphans(conn, &config.identity, |identity, alive| {
-        !alive || dead_on_this_host(&hostname, identity)
-    })
-    .await?;
-    if recovered > 0 {
-        state.log(format!(
-            "Re-queued {recovered} jobs left behind by processes that died"
-        ));
+/// Starts the engine's tasks, each under a supervisor.
+fn spawn_tasks(
+    handle: &tokio::runtime::Handle,
+    fetcher: Fetcher,
+    acks: mpsc::UnboundedReceiver<FetchedJob>,
+    conn: &Arc<RedisConnection>,
+    config: &ServerConfig,
+    state: &Arc<State>,
+) {
+    let supervised_state = Arc::clone(state);
+    let fetcher_state = Arc::clone(state);
+    handle.spawn(async move {
+        supervise("fetcher", supervised_state, move || fetcher.clone().run()).await;
+        fetcher_state.fetcher_running.store(false, Ordering::SeqCst);
+        fetcher_state.fetcher_done.notify_waiters();
+    });
+    if let Some(defaults) = config.scheduler_defaults.clone() {
+        let (conn, config, task_state) = (Arc::clone(conn), config.clone(), Arc::clone(state));
+        handle.spawn(supervise("scheduler", Arc::clone(state), move || {
+            let (conn, state) = (Arc::clone(&conn), Arc::clone(&task_state));
+            schedule_loop(conn, config.clone(), defaults.clone(), state)
+        }));
     }
-    Ok(recovered)
-}
-
-/// `identity` (`host:pid:nonce`) names a process on this host that is no longer running.
-fn dead_on_this_host(hostname: &str, identity: &str) -> bool {
-    let mut parts = identity.rsplitn(3, ':');
-    let (_nonce, pid, host) = (parts.next(), parts.next(), parts.next());
-    let Some(pid) = pid.and_then(|p| p.parse::<i32>().ok()) else {
-        return false;
-    };
-    if host != Some(hostname) || pid <= 0 {
-        return false;
+    let acks = Arc::new(tokio::sync::Mutex::new(acks));
+    let (ack_conn, identity, task_state) =
+        (Arc::clone(conn), config.identity.clone(), Arc::clone(state));
+    handle.spawn(supervise("acknowledger", Arc::clone(state), move || {
+        acknowledge_loop(
+            Arc::clone(&ack_conn),
+            identity.clone(),
+            Arc::clone(&acks),
+            Arc::clone(&task_state),
+        )
+    }));
+    if config.fetch == FetchMode::Reliable {
+        let (conn, config, task_state) = (Arc::clone(conn), config.clone(), Arc::clone(state));
+        handle.spawn(supervise("maintenance", Arc::clone(state), move || {
+            maintenance::run(Arc::clone(&conn), config.clone(), Arc::clone(&task_state))
+        }));
     }
-    // SAFETY: signal 0 only checks whether the process exists.
-    let result = unsafe { libc::kill(pid, 0) };
-    result != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
 }

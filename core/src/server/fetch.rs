@@ -1,9 +1,12 @@
-//! Taking jobs from queues (wire-format §3 and design.md §4).
+//! Taking jobs from queues (docs/wire-format.md §3 and docs/design.md §4).
 //!
 //! Reliable fetch moves jobs atomically from `queue:<q>` into this process's working list for
 //! that queue, several at a time in one Lua call; an acknowledgement removes a job from its
 //! working list. Basic fetch takes jobs off the queues with the same batch script, minus the
 //! working list, and waits with Sidekiq's `BRPOP` when they are empty.
+//!
+//! Payloads are bytes from Redis to the worker thread and back: a job that is not valid UTF-8
+//! must not fail the reply it came in (and strand the jobs beside it). Ruby decides what it is.
 
 use std::sync::LazyLock;
 
@@ -12,14 +15,22 @@ use redis::Script;
 use crate::connection::RedisConnection;
 use crate::error::RedisResult;
 use crate::server::keys;
+use crate::server::state::State;
 
 /// A job taken from a queue and not yet acknowledged.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FetchedJob {
     /// The queue name, without `queue:`.
     pub queue: String,
-    /// The payload, exactly as stored.
-    pub payload: String,
+    /// The payload, exactly as stored (not necessarily UTF-8).
+    pub payload: Vec<u8>,
+}
+
+impl FetchedJob {
+    /// The payload for a log line: invalid UTF-8 shown as U+FFFD.
+    pub fn display_payload(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(&self.payload)
+    }
 }
 
 // KEYS: queue keys in fetch order. ARGV: working-list prefix ('' for basic fetch, which keeps
@@ -54,20 +65,8 @@ end
 return 0
 ";
 
-// KEYS: working list, queue list, registry. Moves every job of a dead process's working list
-// back to its queue, oldest ending up at the head, then forgets the list.
-const RECOVER_LIST: &str = r"
-local moved = 0
-while redis.call('LMOVE', KEYS[1], KEYS[2], 'LEFT', 'RIGHT') do
-  moved = moved + 1
-end
-redis.call('HDEL', KEYS[3], KEYS[1])
-return moved
-";
-
 static TAKE_BATCH_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(TAKE_BATCH));
 static REQUEUE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(REQUEUE_ONE));
-static RECOVER_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(RECOVER_LIST));
 
 /// Moves up to `limit` jobs from the queues (in `order`) into this process's working lists.
 pub async fn reliable_batch(
@@ -100,18 +99,27 @@ async fn take_batch(
         invocation.key(keys::queue(name));
     }
     invocation.arg(working_prefix).arg(limit.max(1));
-    let flat: Vec<String> = conn.invoke(&invocation).await?;
+    let flat: Vec<Vec<u8>> = conn.invoke(&invocation).await?;
     Ok(pairs_to_jobs(flat))
 }
 
-fn pairs_to_jobs(flat: Vec<String>) -> Vec<FetchedJob> {
+fn pairs_to_jobs(flat: Vec<Vec<u8>>) -> Vec<FetchedJob> {
     let mut jobs = Vec::with_capacity(flat.len() / 2);
     let mut items = flat.into_iter();
     while let (Some(key), Some(payload)) = (items.next(), items.next()) {
-        let queue = key.strip_prefix("queue:").unwrap_or(&key).to_string();
-        jobs.push(FetchedJob { queue, payload });
+        jobs.push(FetchedJob {
+            queue: queue_name(&key),
+            payload,
+        });
     }
     jobs
+}
+
+/// The queue's name from its key (`queue:<name>`). Queue names come from this process's own
+/// configuration, so they are UTF-8; a lossy decode cannot misname one.
+fn queue_name(key: &[u8]) -> String {
+    let name = key.strip_prefix(b"queue:").unwrap_or(key);
+    String::from_utf8_lossy(name).into_owned()
 }
 
 /// Waits (up to `timeout_secs`) for a job on one queue and moves it into the working list:
@@ -130,7 +138,7 @@ pub async fn reliable_wait(
         b"LEFT".to_vec(),
         timeout_secs.to_string().into_bytes(),
     ];
-    let payload: Option<String> = blocking.call(&words).await?;
+    let payload: Option<Vec<u8>> = blocking.call(&words).await?;
     Ok(payload.map(|payload| FetchedJob {
         queue: queue.to_string(),
         payload,
@@ -146,9 +154,9 @@ pub async fn basic(
     let mut words = vec![b"BRPOP".to_vec()];
     words.extend(order.iter().map(|name| keys::queue(name).into_bytes()));
     words.push(timeout_secs.to_string().into_bytes());
-    let popped: Option<(String, String)> = blocking.call(&words).await?;
+    let popped: Option<(Vec<u8>, Vec<u8>)> = blocking.call(&words).await?;
     Ok(popped.map(|(key, payload)| FetchedJob {
-        queue: key.strip_prefix("queue:").unwrap_or(&key).to_string(),
+        queue: queue_name(&key),
         payload,
     }))
 }
@@ -174,8 +182,9 @@ pub async fn acknowledge(
     conn.pipeline::<()>(&pipe).await
 }
 
-/// Puts fetched-but-unfinished jobs back at the head of their queues. With reliable fetch a
-/// job is moved only if it is still in this process's working list, so it is never doubled.
+/// Puts fetched-but-unfinished jobs back at the head of their queues, in their order: `jobs`
+/// oldest first, the oldest ends up next to be taken. With reliable fetch a job is moved only
+/// if it is still in this process's working list, so it is never doubled.
 pub async fn requeue(
     conn: &RedisConnection,
     identity: &str,
@@ -185,9 +194,10 @@ pub async fn requeue(
     if jobs.is_empty() {
         return Ok(());
     }
+    // Each push goes in front of the one before: the newest first.
     if !reliable {
         let mut pipe = redis::Pipeline::with_capacity(jobs.len());
-        for job in jobs {
+        for job in jobs.iter().rev() {
             pipe.cmd("RPUSH")
                 .arg(keys::queue(&job.queue))
                 .arg(&job.payload)
@@ -195,7 +205,7 @@ pub async fn requeue(
         }
         return conn.pipeline::<()>(&pipe).await;
     }
-    for job in jobs {
+    for job in jobs.iter().rev() {
         let mut invocation = REQUEUE_SCRIPT.prepare_invoke();
         invocation
             .key(keys::working(identity, &job.queue))
@@ -204,6 +214,37 @@ pub async fn requeue(
         conn.invoke::<i64>(&invocation).await?;
     }
     Ok(())
+}
+
+/// Puts unstarted jobs back (see `requeue`) once the process has gone quiet. When Redis
+/// refuses, reliable fetch leaves them in the working lists (the sweep, the exit or another
+/// process puts them back), and basic fetch keeps them for this process's worker threads to
+/// run, since they exist nowhere else.
+pub(crate) async fn requeue_or_keep(
+    conn: &RedisConnection,
+    identity: &str,
+    reliable: bool,
+    jobs: Vec<FetchedJob>,
+    state: &State,
+) {
+    let result = requeue(conn, identity, reliable, &jobs).await;
+    if reliable {
+        state.ledger.release(&jobs);
+    }
+    let Err(e) = result else { return };
+    if reliable {
+        state.events.warn(requeue_failure(true, &jobs, &e));
+    } else {
+        state.events.warn(format!(
+            "Could not put {} fetched jobs back on their queues ({e}); this process runs them before it stops",
+            jobs.len()
+        ));
+        state
+            .leftovers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(jobs);
+    }
 }
 
 /// The log line for a failed `requeue`. With reliable fetch the jobs are still in this
@@ -216,91 +257,17 @@ pub fn requeue_failure(
 ) -> String {
     if reliable {
         return format!(
-            "Failed to requeue {} jobs: {error}; they stay in this process's working lists and are recovered when it is gone",
+            "Failed to requeue {} jobs: {error}; they stay in this process's working lists, from where the sweep or another process puts them back",
             jobs.len()
         );
     }
     let payloads: Vec<String> = jobs
         .iter()
-        .map(|job| format!("queue:{} {}", job.queue, job.payload))
+        .map(|job| format!("queue:{} {}", job.queue, job.display_payload()))
         .collect();
     format!(
         "Failed to requeue {} jobs fetched with basic fetch: {error}; push them again: {}",
         jobs.len(),
         payloads.join("\n")
     )
-}
-
-/// Records this process's working lists so that others can recover them if it dies.
-pub async fn register_working_lists(
-    conn: &RedisConnection,
-    identity: &str,
-    queues: &[String],
-) -> RedisResult<()> {
-    let mut pipe = redis::Pipeline::with_capacity(queues.len());
-    for queue in queues {
-        pipe.cmd("HSET")
-            .arg(keys::WORKING_REGISTRY)
-            .arg(keys::working(identity, queue))
-            .arg(format!("{identity}\n{queue}"))
-            .ignore();
-    }
-    conn.pipeline::<()>(&pipe).await
-}
-
-/// At a clean exit: anything still in this process's working lists goes back to its queue,
-/// and the lists leave the registry.
-pub async fn release_working_lists(
-    conn: &RedisConnection,
-    identity: &str,
-    queues: &[String],
-) -> RedisResult<u64> {
-    let mut moved = 0;
-    for queue in queues {
-        let mut invocation = RECOVER_SCRIPT.prepare_invoke();
-        invocation
-            .key(keys::working(identity, queue))
-            .key(keys::queue(queue))
-            .key(keys::WORKING_REGISTRY);
-        moved += conn.invoke::<u64>(&invocation).await?;
-    }
-    Ok(moved)
-}
-
-/// Re-queues the working lists of dead processes; returns how many jobs went back.
-/// `is_dead(identity, heartbeat_alive)` decides: a process on this host whose pid is gone is
-/// dead at once; elsewhere, once its heartbeat key has expired.
-pub async fn recover_orphans(
-    conn: &RedisConnection,
-    own_identity: &str,
-    is_dead: impl Fn(&str, bool) -> bool,
-) -> RedisResult<u64> {
-    let registry: Vec<(String, String)> = conn
-        .call(&[
-            b"HGETALL".to_vec(),
-            keys::WORKING_REGISTRY.as_bytes().to_vec(),
-        ])
-        .await?;
-    let mut recovered = 0;
-    for (list, owner) in registry {
-        let Some((identity, queue)) = owner.split_once('\n') else {
-            continue;
-        };
-        if identity == own_identity {
-            continue;
-        }
-        let alive: bool = conn
-            .call(&[b"EXISTS".to_vec(), identity.as_bytes().to_vec()])
-            .await?;
-        if !is_dead(identity, alive) {
-            continue;
-        }
-        let mut invocation = RECOVER_SCRIPT.prepare_invoke();
-        invocation
-            .key(&list)
-            .key(keys::queue(queue))
-            .key(keys::WORKING_REGISTRY);
-        recovered += conn.invoke::<u64>(&invocation).await?;
-    }
-    Ok(recovered)
 }

@@ -23,6 +23,7 @@ pub(crate) const BASIC_FETCH_TIMEOUT: f64 = 2.0;
 pub(crate) const RETRY_PAUSE: Duration = Duration::from_millis(250);
 pub(crate) const MAX_RETRY_PAUSE: Duration = Duration::from_secs(5);
 
+#[derive(Clone)]
 pub(crate) struct Fetcher {
     pub(crate) conn: Arc<RedisConnection>,
     pub(crate) blocking: Arc<RedisConnection>,
@@ -50,26 +51,30 @@ impl Fetcher {
             match self.fetch(&order, room).await {
                 Ok(jobs) => {
                     if let Some(since) = down_since.take() {
-                        self.state.log(format!(
+                        self.state.events.info(format!(
                             "Redis is online, {:.3} sec downtime",
                             since.elapsed().as_secs_f64()
                         ));
                     }
                     pause = RETRY_PAUSE;
+                    if self.config.fetch == FetchMode::Reliable {
+                        self.state.ledger.hold(&jobs);
+                    }
                     self.deliver(jobs).await;
                 }
                 Err(e) => {
+                    // Once per outage, as Sidekiq reports it. With reliable fetch, a batch
+                    // whose reply was lost is in the working lists: the sweep puts it back.
                     if down_since.is_none() {
                         down_since = Some(std::time::Instant::now());
-                        self.state.log(format!("Error fetching job: {e}"));
+                        let line = format!("Error fetching job: {e}");
+                        self.state.events.failure("fetcher", line, e.to_string());
                     }
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(MAX_RETRY_PAUSE);
                 }
             }
         }
-        self.state.fetcher_running.store(false, Ordering::SeqCst);
-        self.state.fetcher_done.notify_waiters();
     }
 
     async fn fetch(&self, order: &[&str], room: usize) -> RedisResult<Vec<FetchedJob>> {
@@ -155,11 +160,8 @@ impl Fetcher {
                 let mut back = vec![job];
                 back.extend(rest);
                 let reliable = self.config.fetch == FetchMode::Reliable;
-                if let Err(e) =
-                    fetch::requeue(&self.conn, &self.config.identity, reliable, &back).await
-                {
-                    self.state.log(fetch::requeue_failure(reliable, &back, &e));
-                }
+                let (conn, identity) = (&self.conn, &self.config.identity);
+                fetch::requeue_or_keep(conn, identity, reliable, back, &self.state).await;
                 return;
             }
             match self.jobs.try_send(job) {

@@ -1,4 +1,4 @@
-//! The process registry as Sidekiq 7 writes it (wire-format §1.4): the `processes` set, the
+//! The process registry as Sidekiq 7 writes it (docs/wire-format.md §1.4): the `processes` set, the
 //! identity hash with its `info` JSON, the busy-work hashes, stats counters and remote signals.
 
 use std::collections::BTreeMap;
@@ -97,13 +97,14 @@ fn write_weights(out: &mut Vec<u8>, config: &ServerConfig) {
     out.push(b'}');
 }
 
-/// The value of a busy thread in `<identity>:work`.
-pub fn work_json(queue: &str, payload: &str, run_at: i64) -> String {
+/// The value of a busy thread in `<identity>:work`. (A payload that is not UTF-8 is shown
+/// with U+FFFD in place of its bad bytes: this record is for display only.)
+pub fn work_json(queue: &str, payload: &[u8], run_at: i64) -> String {
     let mut out = Vec::with_capacity(payload.len() + 64);
     out.extend_from_slice(b"{\"queue\":");
     json::write_str(&mut out, queue);
     out.extend_from_slice(b",\"payload\":");
-    json::write_str(&mut out, payload);
+    json::write_str(&mut out, &String::from_utf8_lossy(payload));
     out.extend_from_slice(format!(",\"run_at\":{run_at}}}").as_bytes());
     String::from_utf8(out).unwrap_or_default()
 }
@@ -274,7 +275,7 @@ mod tests {
     #[test]
     fn work_records_nest_the_payload_as_a_string() {
         assert_eq!(
-            work_json("default", r#"{"a":1}"#, 1_700_000_000),
+            work_json("default", br#"{"a":1}"#, 1_700_000_000),
             r#"{"queue":"default","payload":"{\"a\":1}","run_at":1700000000}"#
         );
     }

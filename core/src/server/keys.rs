@@ -8,7 +8,7 @@ pub fn queue(name: &str) -> String {
 /// The working list where this process keeps the jobs it fetched from `queue` until they are
 /// acknowledged.
 pub fn working(identity: &str, queue: &str) -> String {
-    format!("ferrokiq:working:{identity}:{queue}")
+    format!("{WORKING_PREFIX}{identity}:{queue}")
 }
 
 /// Hash of every working list: field = list key, value = `identity` + '\n' + `queue`, so that
@@ -27,3 +27,6 @@ pub fn busy_workers(identity: &str) -> String {
 pub fn signals(identity: &str) -> String {
     format!("{identity}-signals")
 }
+
+/// Every working list's key starts with this (followed by `identity:queue`).
+pub const WORKING_PREFIX: &str = "ferrokiq:working:";

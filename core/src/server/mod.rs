@@ -4,15 +4,21 @@
 mod background;
 pub mod config;
 pub mod engine;
+pub mod events;
 pub mod fetch;
 mod fetcher;
 pub mod heartbeat;
+mod inflight;
 pub mod job_log;
 pub mod keys;
+mod maintenance;
+pub mod registry;
 pub mod scheduler;
 pub mod sets;
 mod state;
+mod supervisor;
 
 pub use config::{FetchMode, ServerConfig};
 pub use engine::{Engine, NextJob};
+pub use events::{Event, Level, Report};
 pub use fetch::FetchedJob;

@@ -82,11 +82,12 @@ pub async fn release_lease(conn: &RedisConnection, identity: &str) -> RedisResul
 /// The job as Sidekiq's client would push it again: `defaults.merge(job)`, `jid` and
 /// `created_at` kept (or added), `enqueued_at` now. Returns (queue, JSON).
 pub fn requeued_payload(
-    stored: &str,
+    stored: &[u8],
     defaults: &Map<String, Value>,
     now: f64,
-) -> Result<(String, String), String> {
-    let Value::Object(job) = serde_json::from_str::<Value>(stored).map_err(|e| e.to_string())?
+) -> Result<(String, Vec<u8>), String> {
+    // Not UTF-8 is as unreadable as not JSON: serde_json refuses both.
+    let Value::Object(job) = serde_json::from_slice::<Value>(stored).map_err(|e| e.to_string())?
     else {
         return Err("not a JSON object".to_string());
     };
@@ -120,15 +121,16 @@ pub fn requeued_payload(
     };
     let mut out = Vec::with_capacity(stored.len() + 32);
     json::write_object(&mut out, &merged).map_err(|e: EncodeError| e.to_string())?;
-    Ok((queue, String::from_utf8_lossy(&out).into_owned()))
+    Ok((queue, out))
 }
 
 /// What one pass did.
 #[derive(Debug, Default, PartialEq)]
 pub struct Pass {
     pub moved: usize,
-    /// Members that are not jobs; they went to the dead set.
-    pub invalid: Vec<String>,
+    /// Members that are not jobs (shown with U+FFFD for bytes that are not UTF-8), and why;
+    /// they went to the dead set.
+    pub invalid: Vec<(String, String)>,
     /// The earliest score left in either set.
     pub next_due: Option<f64>,
 }
@@ -152,7 +154,7 @@ pub async fn pass(
             b"0".to_vec(),
             BATCH.to_string().into_bytes(),
         ];
-        let due: Vec<String> = conn.call(&words).await?;
+        let due: Vec<Vec<u8>> = conn.call(&words).await?;
         for member in due {
             match requeued_payload(&member, defaults, now_epoch_seconds()) {
                 Ok((queue, payload)) => {
@@ -160,17 +162,14 @@ pub async fn pass(
                     invocation.key(set).arg(&member).arg(&queue).arg(&payload);
                     result.moved += conn.invoke::<usize>(&invocation).await?;
                 }
-                Err(_) => {
+                Err(why) => {
                     let removed: i64 = conn
-                        .call(&[
-                            b"ZREM".to_vec(),
-                            set.as_bytes().to_vec(),
-                            member.clone().into_bytes(),
-                        ])
+                        .call(&[b"ZREM".to_vec(), set.as_bytes().to_vec(), member.clone()])
                         .await?;
                     if removed == 1 {
                         sets::send_to_morgue(conn, now, &member, dead.0, dead.1).await?;
-                        result.invalid.push(member);
+                        let shown = String::from_utf8_lossy(&member).into_owned();
+                        result.invalid.push((shown, why));
                     }
                 }
             }
@@ -209,10 +208,11 @@ mod tests {
     #[test]
     fn keeps_the_job_and_sets_enqueued_at_like_the_ruby_client() {
         let stored = r#"{"retry":3,"queue":"low","args":[1,"é"],"class":"HardJob","jid":"0123456789abcdef01234567","created_at":1700000000.5}"#;
-        let (queue, payload) = requeued_payload(stored, &defaults(), 1700000100.25).unwrap();
+        let (queue, payload) =
+            requeued_payload(stored.as_bytes(), &defaults(), 1700000100.25).unwrap();
         assert_eq!(queue, "low");
         assert_eq!(
-            payload,
+            String::from_utf8(payload).unwrap(),
             r#"{"retry":3,"queue":"low","args":[1,"é"],"class":"HardJob","jid":"0123456789abcdef01234567","created_at":1700000000.5,"enqueued_at":1700000100.25}"#
         );
     }
@@ -220,18 +220,21 @@ mod tests {
     #[test]
     fn merges_defaults_first_as_ruby_hash_merge_does() {
         let stored = r#"{"class":"X","args":[],"jid":"j","created_at":1.5,"enqueued_at":2.5}"#;
-        let (queue, payload) = requeued_payload(stored, &defaults(), 3.0).unwrap();
+        let (queue, payload) = requeued_payload(stored.as_bytes(), &defaults(), 3.0).unwrap();
         assert_eq!(queue, "default");
         assert_eq!(
-            payload,
+            String::from_utf8(payload).unwrap(),
             r#"{"retry":true,"queue":"default","class":"X","args":[],"jid":"j","created_at":1.5,"enqueued_at":3.0}"#
         );
     }
 
     #[test]
     fn refuses_what_is_not_a_job() {
-        assert!(requeued_payload("{nope", &defaults(), 1.0).is_err());
-        assert!(requeued_payload("[1]", &defaults(), 1.0).is_err());
+        assert!(requeued_payload(b"{nope", &defaults(), 1.0).is_err());
+        assert!(requeued_payload(b"[1]", &defaults(), 1.0).is_err());
+        assert!(requeued_payload(b"caf\xe9", &defaults(), 1.0).is_err());
+        let latin1 = b"{\"class\":\"X\",\"queue\":\"q\",\"args\":[\"caf\xe9\"]}";
+        assert!(requeued_payload(latin1, &defaults(), 1.0).is_err());
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The sorted sets the server writes: `retry`, `dead`, and the due-job pop of the scheduler
-//! (wire-format §1.3, §1.6, §4).
+//! (docs/wire-format.md §1.3, §1.6, §4).
 
 use std::sync::LazyLock;
 
@@ -26,12 +26,12 @@ fn score(at: f64) -> String {
 }
 
 /// `ZADD retry <at> <payload>`.
-pub async fn schedule_retry(conn: &RedisConnection, at: f64, payload: &str) -> RedisResult<()> {
+pub async fn schedule_retry(conn: &RedisConnection, at: f64, payload: &[u8]) -> RedisResult<()> {
     let words = [
         b"ZADD".to_vec(),
         b"retry".to_vec(),
         score(at).into_bytes(),
-        payload.as_bytes().to_vec(),
+        payload.to_vec(),
     ];
     conn.call::<i64>(&words).await.map(|_| ())
 }
@@ -41,7 +41,7 @@ pub async fn schedule_retry(conn: &RedisConnection, at: f64, payload: &str) -> R
 pub async fn send_to_morgue(
     conn: &RedisConnection,
     now: f64,
-    payload: &str,
+    payload: &[u8],
     max_jobs: u64,
     timeout_secs: f64,
 ) -> RedisResult<()> {
@@ -66,7 +66,7 @@ pub async fn send_to_morgue(
 }
 
 /// Pops one job from `set` (`retry` or `schedule`) whose time has come.
-pub async fn pop_due(conn: &RedisConnection, set: &str, now: f64) -> RedisResult<Option<String>> {
+pub async fn pop_due(conn: &RedisConnection, set: &str, now: f64) -> RedisResult<Option<Vec<u8>>> {
     let mut invocation = POP_DUE_SCRIPT.prepare_invoke();
     invocation.key(set).arg(score(now));
     conn.invoke(&invocation).await

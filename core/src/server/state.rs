@@ -1,14 +1,17 @@
 //! What the engine's tasks and the worker threads share: flags, counters, the busy threads,
-//! and log messages for Ruby.
+//! the jobs held, and events for Ruby.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::sync::Notify;
 
+use crate::server::events::Events;
+use crate::server::fetch::FetchedJob;
 use crate::server::heartbeat;
+use crate::server::inflight::Ledger;
 use crate::server::job_log::JobContext;
 
 /// How much work may wait in the channel, measured in job durations: a waiting job is one no
@@ -22,6 +25,8 @@ pub(crate) const MAX_PREFETCH: usize = 1000;
 
 pub(crate) struct State {
     pub(crate) quiet: AtomicBool,
+    /// Set once the engine has stopped: its background upkeep ends too.
+    pub(crate) stopped: AtomicBool,
     /// Wakes the scheduler early (on quiet).
     pub(crate) scheduler_wake: Notify,
     /// Woken when worker threads make room in the channel, or on quiet.
@@ -38,15 +43,22 @@ pub(crate) struct State {
     pub(crate) fetch_round_trip_micros: AtomicU64,
     pub(crate) concurrency: usize,
     pub(crate) busy: Mutex<BTreeMap<String, Busy>>,
-    /// Messages for the Ruby logger (Redis outages and recoveries).
-    pub(crate) events: Mutex<Vec<String>>,
+    /// Log lines and failures for the Ruby side.
+    pub(crate) events: Events,
+    /// The jobs of this process's working lists it is working on (reliable fetch).
+    pub(crate) ledger: Ledger,
+    /// Jobs taken with basic fetch that could not be put back when the process went quiet:
+    /// they exist nowhere else, so the worker threads still run them.
+    pub(crate) leftovers: Mutex<VecDeque<FetchedJob>>,
+    /// Why the engine stopped working for good (a task that kept failing).
+    failure: Mutex<Option<String>>,
 }
 
 /// A worker thread's current job: what the Web UI's busy page shows, when it started, and its
 /// log context if the core logs it.
 pub(crate) struct Busy {
     pub(crate) queue: String,
-    pub(crate) payload: String,
+    pub(crate) payload: Vec<u8>,
     /// Epoch seconds, as Sidekiq's work records show it.
     pub(crate) run_at: i64,
     pub(crate) at: std::time::Instant,
@@ -64,6 +76,7 @@ impl State {
     pub(crate) fn new(concurrency: usize) -> State {
         State {
             quiet: AtomicBool::new(false),
+            stopped: AtomicBool::new(false),
             scheduler_wake: Notify::new(),
             room: Notify::new(),
             fetcher_done: Notify::new(),
@@ -75,8 +88,29 @@ impl State {
             fetch_round_trip_micros: AtomicU64::new(u64::MAX),
             concurrency: concurrency.max(1),
             busy: Mutex::new(BTreeMap::new()),
-            events: Mutex::new(Vec::new()),
+            events: Events::default(),
+            ledger: Ledger::default(),
+            leftovers: Mutex::new(VecDeque::new()),
+            failure: Mutex::new(None),
         }
+    }
+
+    /// The engine cannot go on: fetching stops, and the launcher shuts the process down.
+    pub(crate) fn fail(&self, why: String) {
+        self.events.failure("engine", why.clone(), why.clone());
+        self.failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_or_insert(why);
+        self.quiet.store(true, Ordering::SeqCst);
+        self.room.notify_one();
+    }
+
+    pub(crate) fn failure(&self) -> Option<String> {
+        self.failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// How many fetched jobs may wait in the channel now: about 5 ms of work at the measured
@@ -104,13 +138,6 @@ impl State {
 
     pub(crate) fn record_fetch_round_trip(&self, elapsed: Duration) {
         moving_average(&self.fetch_round_trip_micros, elapsed);
-    }
-
-    pub(crate) fn log(&self, message: String) {
-        self.events
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(message);
     }
 }
 

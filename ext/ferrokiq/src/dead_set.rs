@@ -4,7 +4,7 @@
 
 use ferrokiq_core::payload::now_epoch_seconds;
 use ferrokiq_core::server::sets;
-use magnus::{prelude::*, Error, RClass, RModule, Ruby};
+use magnus::{prelude::*, Error, RClass, RModule, RString, Ruby};
 
 use crate::redis::NativeRedis;
 
@@ -13,10 +13,12 @@ use crate::redis::NativeRedis;
 fn send_to_morgue(
     ruby: &Ruby,
     rb_self: &NativeRedis,
-    payload: String,
+    payload: RString,
     max_jobs: u64,
     timeout_secs: f64,
 ) -> Result<bool, Error> {
+    // SAFETY: copied at once, while the GVL is held.
+    let payload = unsafe { payload.as_slice() }.to_vec();
     rb_self.round_trip(ruby, |conn| async move {
         sets::send_to_morgue(&conn, now_epoch_seconds(), &payload, max_jobs, timeout_secs).await
     })?;

@@ -9,7 +9,7 @@ use ferrokiq_core::rng::Rng;
 use ferrokiq_core::server::job_log::JobContext;
 use ferrokiq_core::server::{sets, Engine, FetchMode, FetchedJob, NextJob, ServerConfig};
 use ferrokiq_core::RedisResult;
-use magnus::{prelude::*, Error, RArray, RHash, RModule, Ruby, Value};
+use magnus::{prelude::*, Error, RArray, RHash, RModule, RString, Ruby, Value};
 
 use crate::redis::NativeRedis;
 use crate::runtime::thread_driver;
@@ -22,6 +22,9 @@ pub struct NativeEngine {
 
 /// `[class, jid, bid, tags]` for a job the core logs.
 type LogArgs = (String, String, Option<String>, Option<Vec<String>>);
+
+/// An engine event as Ruby gets it: level, log line, and the context and error to report.
+type EventArgs = (&'static str, String, Option<&'static str>, Option<String>);
 
 /// Waits for an engine future on this thread, without the GVL and interruptibly.
 fn wait<T>(
@@ -47,11 +50,25 @@ fn scheduler_defaults(
     .transpose()
 }
 
+/// A payload's bytes as Ruby holds them (whatever their encoding says).
+fn bytes(string: RString) -> Vec<u8> {
+    // SAFETY: copied at once, while the GVL is held and before any Ruby code can run.
+    unsafe { string.as_slice() }.to_vec()
+}
+
+/// Bytes from Redis as a UTF-8 String (possibly with invalid bytes, as redis-client gives).
+fn utf8_string(ruby: &Ruby, bytes: &[u8]) -> RString {
+    ruby.enc_str_new(bytes, ruby.utf8_encoding())
+}
+
 fn job_pairs(list: RArray) -> Result<Vec<FetchedJob>, Error> {
     let mut jobs = Vec::with_capacity(list.len());
     for i in 0..list.len() {
-        let (queue, payload): (String, String) = list.entry(i as isize)?;
-        jobs.push(FetchedJob { queue, payload });
+        let (queue, payload): (String, RString) = list.entry(i as isize)?;
+        jobs.push(FetchedJob {
+            queue,
+            payload: bytes(payload),
+        });
     }
     Ok(jobs)
 }
@@ -81,6 +98,7 @@ impl NativeEngine {
             },
             version: options.fetch("version")?,
             started_at: now_epoch_seconds(),
+            stranded_after: Duration::from_secs_f64(options.fetch("stranded_after")?),
             dead_max_jobs: options.fetch("dead_max_jobs")?,
             dead_timeout: Duration::from_secs_f64(options.fetch("dead_timeout")?),
             scheduler_defaults: scheduler_defaults(ruby, options.fetch("scheduler_defaults")?)?,
@@ -117,7 +135,7 @@ impl NativeEngine {
             NextJob::Job(job) => ruby
                 .ary_new_from_values(&[
                     ruby.str_new(&job.queue).as_value(),
-                    ruby.str_new(&job.payload).as_value(),
+                    utf8_string(ruby, &job.payload).as_value(),
                 ])
                 .as_value(),
             NextJob::Empty => ruby.qnil().as_value(),
@@ -125,19 +143,31 @@ impl NativeEngine {
         })
     }
 
-    fn acknowledge(&self, queue: String, payload: String) {
-        self.engine.acknowledge(FetchedJob { queue, payload });
+    fn acknowledge(&self, queue: String, payload: RString) {
+        self.engine.acknowledge(FetchedJob {
+            queue,
+            payload: bytes(payload),
+        });
+    }
+
+    /// The job ended unsettled: it stays in the working list for the sweep.
+    fn abandon(&self, queue: String, payload: RString) {
+        self.engine.abandon(&FetchedJob {
+            queue,
+            payload: bytes(payload),
+        });
     }
 
     /// `log`: nil, or `[class, jid, bid_or_nil, tags_or_nil]` for the core to log the job.
-    fn work_started(&self, tid: String, queue: String, payload: String, log: Option<LogArgs>) {
+    fn work_started(&self, tid: String, queue: String, payload: RString, log: Option<LogArgs>) {
         let context = log.map(|(class, jid, bid, tags)| JobContext {
             class,
             jid,
             bid,
             tags: tags.unwrap_or_default(),
         });
-        self.engine.work_started(&tid, queue, payload, context);
+        self.engine
+            .work_started(&tid, queue, bytes(payload), context);
     }
 
     /// The core writes the per-job lines from now on (Sidekiq's default logger, to stdout).
@@ -157,8 +187,12 @@ impl NativeEngine {
         self.engine.busy_count()
     }
 
+    /// Never raises for Redis: what could not be put back is reported as events.
     fn quiet(ruby: &Ruby, rb_self: &Self) -> Result<bool, Error> {
-        wait(ruby, rb_self.engine.quiet())?;
+        wait(ruby, async {
+            rb_self.engine.quiet().await;
+            Ok(())
+        })?;
         Ok(true)
     }
 
@@ -179,27 +213,45 @@ impl NativeEngine {
         Ok((reply.first, reply.signal))
     }
 
-    fn recover_orphans(ruby: &Ruby, rb_self: &Self) -> Result<u64, Error> {
-        wait(ruby, rb_self.engine.recover_orphans())
-    }
-
+    /// Never raises for Redis: failures of the last steps are reported as events.
     fn stop(ruby: &Ruby, rb_self: &Self) -> Result<bool, Error> {
-        wait(ruby, rb_self.engine.stop())?;
+        wait(ruby, async {
+            rb_self.engine.stop().await;
+            Ok(())
+        })?;
         Ok(true)
     }
 
-    fn events(&self) -> Vec<String> {
-        self.engine.take_events()
+    /// `[[level, message, context_or_nil, error_or_nil], ...]`: with a context, the error
+    /// handlers must see `error`.
+    fn events(&self) -> Vec<EventArgs> {
+        self.engine
+            .take_events()
+            .into_iter()
+            .map(|event| {
+                let (context, error) = event
+                    .report
+                    .map(|report| (report.context, report.error))
+                    .unzip();
+                (event.level.name(), event.message, context, error)
+            })
+            .collect()
+    }
+
+    /// Why the engine stopped working (nil while it works): the process must shut down.
+    fn failure(&self) -> Option<String> {
+        self.engine.failure()
     }
 
     /// `ZADD retry <at> <payload>`.
     fn schedule_retry(
         ruby: &Ruby,
         rb_self: &Self,
-        payload: String,
+        payload: RString,
         at: f64,
     ) -> Result<bool, Error> {
         let conn = rb_self.engine.connection().clone();
+        let payload = bytes(payload);
         wait(ruby, async move {
             sets::schedule_retry(&conn, at, &payload).await
         })?;
@@ -207,8 +259,9 @@ impl NativeEngine {
     }
 
     /// Adds a payload to the dead set, trimmed by the configured age and size.
-    fn send_to_morgue(ruby: &Ruby, rb_self: &Self, payload: String) -> Result<bool, Error> {
+    fn send_to_morgue(ruby: &Ruby, rb_self: &Self, payload: RString) -> Result<bool, Error> {
         let conn = rb_self.engine.connection().clone();
+        let payload = bytes(payload);
         let config = rb_self.engine.config();
         let (max, timeout) = (config.dead_max_jobs, config.dead_timeout.as_secs_f64());
         wait(ruby, async move {
@@ -218,11 +271,12 @@ impl NativeEngine {
     }
 
     /// Pops one job due now from `set` ("retry" or "schedule"), or nil.
-    fn pop_due(ruby: &Ruby, rb_self: &Self, set: String) -> Result<Option<String>, Error> {
+    fn pop_due(ruby: &Ruby, rb_self: &Self, set: String) -> Result<Option<RString>, Error> {
         let conn = rb_self.engine.connection().clone();
-        wait(ruby, async move {
+        let popped = wait(ruby, async move {
             sets::pop_due(&conn, &set, now_epoch_seconds()).await
-        })
+        })?;
+        Ok(popped.map(|payload| utf8_string(ruby, &payload)))
     }
 }
 
@@ -252,6 +306,7 @@ pub fn init(ruby: &Ruby, native: &RModule) -> Result<(), Error> {
     class.define_singleton_method("new", magnus::function!(NativeEngine::new, 2))?;
     class.define_method("next_job", magnus::method!(NativeEngine::next_job, 1))?;
     class.define_method("acknowledge", magnus::method!(NativeEngine::acknowledge, 2))?;
+    class.define_method("abandon", magnus::method!(NativeEngine::abandon, 2))?;
     class.define_method(
         "work_started",
         magnus::method!(NativeEngine::work_started, 4),
@@ -269,12 +324,9 @@ pub fn init(ruby: &Ruby, native: &RModule) -> Result<(), Error> {
     class.define_method("quiet?", magnus::method!(NativeEngine::is_quiet, 0))?;
     class.define_method("requeue", magnus::method!(NativeEngine::requeue, 1))?;
     class.define_method("beat", magnus::method!(NativeEngine::beat, 0))?;
-    class.define_method(
-        "recover_orphans",
-        magnus::method!(NativeEngine::recover_orphans, 0),
-    )?;
     class.define_method("stop", magnus::method!(NativeEngine::stop, 0))?;
     class.define_method("events", magnus::method!(NativeEngine::events, 0))?;
+    class.define_method("failure", magnus::method!(NativeEngine::failure, 0))?;
     class.define_method(
         "schedule_retry",
         magnus::method!(NativeEngine::schedule_retry, 2),
