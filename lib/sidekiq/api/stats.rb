@@ -47,16 +47,23 @@ module Sidekiq
     end
 
     # @api private
+    # `enqueued` also counts the jobs Ferrokiq processes have taken off their queues but are
+    # not running (prefetched, or stranded until the sweep): with Sidekiq they would still be
+    # in their queues. Running ones count as busy, as Sidekiq counts them (from the heartbeat,
+    # so a job that started in the last 10 seconds may still count as enqueued).
     def fetch_stats_slow!
       Sidekiq.redis do |conn|
         processes = Ferrokiq::Scan.set_members(conn, "processes")
         queues = Ferrokiq::Scan.set_members(conn, "queues")
+        lists = InFlightSet.new.working_lists(conn)
         replies = conn.pipelined do |pipe|
           processes.each { |key| pipe.call("HGET", key, "busy") }
           queues.each { |name| pipe.call("LLEN", "queue:#{name}") }
+          lists.each { |key, _, _| pipe.call("LLEN", key) }
         end
-        @stats[:workers_size] = replies[0, processes.size].sum(&:to_i)
-        @stats[:enqueued] = replies[processes.size..].sum(&:to_i)
+        busy = processes.zip(replies.shift(processes.size).map(&:to_i)).to_h
+        @stats[:workers_size] = busy.values.sum
+        @stats[:enqueued] = replies.shift(queues.size).sum + taken_not_running(lists, replies, busy)
       end
       @stats
     end
@@ -78,6 +85,13 @@ module Sidekiq
     end
 
     private
+
+    # Per process: what its working lists hold beyond the jobs it runs.
+    def taken_not_running(lists, lengths, busy)
+      held = Hash.new(0)
+      lists.zip(lengths) { |(_, identity, _), length| held[identity] += length.to_i }
+      held.sum { |identity, count| [count - busy.fetch(identity, 0), 0].max }
+    end
 
     # The slow numbers are read together, the first time one of them is asked for.
     def stat(name)
