@@ -29,4 +29,16 @@ RSpec.configure do |config|
   config.before do
     Sidekiq.redis(&:flushdb)
   end
+
+  # bin/test's second pass over the specs tagged :native (`FERROKIQ_GC_STRESS=1 rspec --tag
+  # native`): a collection at every allocation frees any Ruby value the binding holds without
+  # keeping it alive.
+  if ENV["FERROKIQ_GC_STRESS"]
+    config.around(:each, :native) do |example|
+      GC.stress = true
+      example.run
+    ensure
+      GC.stress = false
+    end
+  end
 end

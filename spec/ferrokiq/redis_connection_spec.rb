@@ -1,7 +1,7 @@
 # frozen_string_literal: true
 
 RSpec.describe "Sidekiq.redis connections" do
-  it "answers call(*words) with redis-client's RESP3 values" do
+  it "answers call(*words) with redis-client's RESP3 values", :native do
     Sidekiq.redis do |conn|
       expect(conn.call("PING")).to eq("PONG")
       expect(conn.call("SET", "k", 1)).to eq("OK")

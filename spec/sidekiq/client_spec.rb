@@ -23,7 +23,7 @@ RSpec.describe Sidekiq::Client do
   end
 
   describe "#push" do
-    it "accepts a String class name and uses the default options" do
+    it "accepts a String class name and uses the default options", :native do
       jid = described_class.push("class" => "Some::RemoteJob", "args" => [1])
       job = queue_jobs.first
       expect(job).to include("class" => "Some::RemoteJob", "queue" => "default", "retry" => true, "jid" => jid)
@@ -145,7 +145,7 @@ RSpec.describe Sidekiq::Client do
       expect(scheduled_jobs.map(&:last)).to eq([1_000_000_000.5, 1_000_000_000.5])
     end
 
-    it "schedules each job at its own `at`" do
+    it "schedules each job at its own `at`", :native do
       at = Time.now.to_f + 100
       described_class.push_bulk("class" => ClientJob, "args" => [[1], [2]], "at" => [at, at + 10])
       by_arg = scheduled_jobs.to_h { |job, score| [job["args"].first, score] }

@@ -6,7 +6,7 @@ require "fileutils"
 
 # A throwaway redis-server on a free 127.0.0.1 port, owned by the test run.
 class RedisServer
-  attr_reader :port, :password
+  attr_reader :port, :password, :pid
 
   def self.free_port
     server = TCPServer.new("127.0.0.1", 0)
@@ -15,9 +15,16 @@ class RedisServer
     server&.close
   end
 
-  def initialize(password: nil)
+  # +appendonly+: keep data across restarts (AOF, fsync on every write). +maxmemory+: e.g.
+  # "16mb", with +maxmemory_policy+ ("noeviction" unless given). +extra_args+: more
+  # redis-server flags, e.g. ["--hz", "50"].
+  def initialize(password: nil, appendonly: false, maxmemory: nil, maxmemory_policy: nil, extra_args: [])
     @port = self.class.free_port
     @password = password
+    @appendonly = appendonly
+    @maxmemory = maxmemory
+    @maxmemory_policy = maxmemory_policy || (maxmemory && "noeviction")
+    @extra_args = extra_args
     @dir = Dir.mktmpdir("ferrokiq-redis")
   end
 
@@ -27,9 +34,11 @@ class RedisServer
   end
 
   def start
-    args = ["redis-server", "--port", port.to_s, "--bind", "127.0.0.1", "--save", "",
-            "--appendonly", "no", "--dir", @dir]
+    args = ["redis-server", "--port", port.to_s, "--bind", "127.0.0.1", "--save", "", "--dir", @dir]
+    args += @appendonly ? ["--appendonly", "yes", "--appendfsync", "always"] : ["--appendonly", "no"]
+    args += ["--maxmemory", @maxmemory.to_s, "--maxmemory-policy", @maxmemory_policy] if @maxmemory
     args += ["--requirepass", password] if password
+    args += @extra_args
     @pid = Process.spawn(*args, out: File::NULL, err: File::NULL)
     wait_until_ready
     self
@@ -39,6 +48,17 @@ class RedisServer
     return unless @pid
 
     Process.kill("TERM", @pid)
+    Process.wait(@pid)
+    @pid = nil
+  rescue Errno::ESRCH, Errno::ECHILD
+    @pid = nil
+  end
+
+  # SIGKILL: works while the server is hung (DEBUG SLEEP), when TERM would wait for it.
+  def kill!
+    return unless @pid
+
+    Process.kill("KILL", @pid)
     Process.wait(@pid)
     @pid = nil
   rescue Errno::ESRCH, Errno::ECHILD
