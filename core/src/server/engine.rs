@@ -234,6 +234,25 @@ impl Engine {
         Ok(())
     }
 
+    /// Queues text for standard output behind the job lines already queued; false when the
+    /// core does not write standard output (the caller then writes it itself).
+    pub fn write_log(&self, bytes: Vec<u8>) -> bool {
+        match self.job_log.get() {
+            Some(job_log) => {
+                job_log.text(bytes);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Waits until everything queued for standard output is written.
+    pub fn flush_log(&self) {
+        if let Some(job_log) = self.job_log.get() {
+            job_log.flush();
+        }
+    }
+
     /// A worker thread started a job (shown as busy in the Web UI). With a `log` context and
     /// core logging on, its "start" line is written.
     pub fn work_started(
@@ -314,6 +333,12 @@ impl Engine {
             .take();
         self.state.room.notify_one();
         self.state.scheduler_wake.notify_one();
+        // The jobs the fetcher still holds are newer than the channel's: they go back first,
+        // so that the channel's, put back after them, end up ahead of them.
+        let deadline = tokio::time::Instant::now() + self.conn.settings().timeout;
+        while self.state.holding.load(Ordering::SeqCst) && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
         let pending: Vec<FetchedJob> = self.jobs.try_iter().collect();
         let reliable = self.config.fetch == FetchMode::Reliable;
         fetch::requeue_or_keep(

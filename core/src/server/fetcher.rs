@@ -48,7 +48,12 @@ impl Fetcher {
                 continue;
             }
             let order = queues.fetch_order(&mut rng);
-            match self.fetch(&order, room).await {
+            self.state.holding.store(true, Ordering::SeqCst);
+            let fetched = self.fetch(&order, room).await;
+            if fetched.is_err() {
+                self.state.holding.store(false, Ordering::SeqCst);
+            }
+            match fetched {
                 Ok(jobs) => {
                     if let Some(since) = down_since.take() {
                         self.state.events.info(format!(
@@ -77,32 +82,36 @@ impl Fetcher {
         }
     }
 
+    /// A batch, or when the queues are empty, what one blocking wait brings. `holding` is off
+    /// during the wait: a quiet process does not wait for it (a job it brings back after the
+    /// quiet goes back to its queue on its own, ahead of the ones put back before).
     async fn fetch(&self, order: &[&str], room: usize) -> RedisResult<Vec<FetchedJob>> {
         let identity = &self.config.identity;
-        match self.config.fetch {
+        let jobs = match self.config.fetch {
             FetchMode::Reliable => {
                 let asked = std::time::Instant::now();
                 let jobs = fetch::reliable_batch(&self.conn, identity, order, room).await?;
                 self.state.record_fetch_round_trip(asked.elapsed());
-                if !jobs.is_empty() {
-                    return Ok(jobs);
-                }
-                if self.idle.is_empty() {
-                    let job =
-                        fetch::reliable_wait(&self.blocking, identity, order[0], IDLE_WAIT).await?;
-                    return Ok(job.into_iter().collect());
-                }
-                self.wait_on_all_queues().await
+                jobs
             }
-            FetchMode::Basic => {
-                let jobs = fetch::basic_batch(&self.conn, order, room).await?;
-                if !jobs.is_empty() {
-                    return Ok(jobs);
-                }
-                let job = fetch::basic(&self.blocking, order, BASIC_FETCH_TIMEOUT).await?;
-                Ok(job.into_iter().collect())
-            }
+            FetchMode::Basic => fetch::basic_batch(&self.conn, order, room).await?,
+        };
+        if !jobs.is_empty() {
+            return Ok(jobs);
         }
+        self.state.holding.store(false, Ordering::SeqCst);
+        let waited = match self.config.fetch {
+            FetchMode::Reliable if self.idle.is_empty() => {
+                let job = fetch::reliable_wait(&self.blocking, identity, order[0], IDLE_WAIT).await;
+                job.map(|job| job.into_iter().collect())
+            }
+            FetchMode::Reliable => self.wait_on_all_queues().await,
+            FetchMode::Basic => fetch::basic(&self.blocking, order, BASIC_FETCH_TIMEOUT)
+                .await
+                .map(|job| job.into_iter().collect()),
+        };
+        self.state.holding.store(true, Ordering::SeqCst);
+        waited
     }
 
     /// How many fetched jobs may wait for a worker thread. Basic fetch holds them only in this
@@ -153,38 +162,32 @@ impl Fetcher {
         outcome.into_result()
     }
 
+    /// Hands the jobs to the worker threads, waiting for room when a blocking wait brought one
+    /// more than there was room for. Once the process is quiet, the jobs still in hand go back
+    /// to their queues; `Engine::quiet` waits for that (`holding`) before it puts back the
+    /// (older) jobs of the channel, so the queue gets them all back in their order.
     async fn deliver(&self, jobs: Vec<FetchedJob>) {
-        let mut rest = jobs.into_iter();
-        while let Some(job) = rest.next() {
+        let mut pending: std::collections::VecDeque<FetchedJob> = jobs.into();
+        while let Some(job) = pending.pop_front() {
             if self.state.quiet.load(Ordering::SeqCst) {
-                let mut back = vec![job];
-                back.extend(rest);
+                pending.push_front(job);
                 let reliable = self.config.fetch == FetchMode::Reliable;
                 let (conn, identity) = (&self.conn, &self.config.identity);
+                let back = pending.drain(..).collect();
                 fetch::requeue_or_keep(conn, identity, reliable, back, &self.state).await;
-                return;
+                break;
             }
             match self.jobs.try_send(job) {
                 Ok(()) => {}
                 Err(TrySendError::Full(job)) => {
-                    // More jobs than room (a blocking wait returned one extra): wait for room.
-                    let mut job = job;
-                    loop {
-                        let _ = tokio::time::timeout(
-                            Duration::from_millis(20),
-                            self.state.room.notified(),
-                        )
-                        .await;
-                        match self.jobs.try_send(job) {
-                            Ok(()) => break,
-                            Err(TrySendError::Full(back)) => job = back,
-                            Err(TrySendError::Disconnected(_)) => return,
-                        }
-                    }
+                    pending.push_front(job);
+                    let room = self.state.room.notified();
+                    let _ = tokio::time::timeout(Duration::from_millis(20), room).await;
                 }
-                Err(TrySendError::Disconnected(_)) => return,
+                Err(TrySendError::Disconnected(_)) => break,
             }
         }
+        self.state.holding.store(false, Ordering::SeqCst);
     }
 }
 
