@@ -2,6 +2,7 @@
 
 require "securerandom"
 require "socket"
+require "ferrokiq/log_pipe"
 require "sidekiq/processor"
 require "sidekiq/scheduled"
 
@@ -46,6 +47,7 @@ module Sidekiq
       if job_logger.core_capable?
         @engine.log_jobs_to_stdout
         job_logger.hand_to_core!
+        @stdout = Ferrokiq::LogPipe.route(@engine, @config.logger)
       end
       @retrier = JobRetry.new(@config, @engine)
       @job_logger = job_logger
@@ -61,6 +63,7 @@ module Sidekiq
       return if stopping?
 
       @done = true
+      @config.logger.info("Terminating quiet threads for default capsule")
       close_intake
       fire_event(:quiet, reverse: true)
     end
@@ -80,6 +83,7 @@ module Sidekiq
       @heartbeat.join(5)
       @engine.stop
       log_engine_events
+      @stdout&.restore
     end
 
     private

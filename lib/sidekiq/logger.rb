@@ -139,5 +139,11 @@ module Sidekiq
       super
       self.formatter = Formatters::Pretty.new
     end
+
+    # @api private
+    # Writes to +io+ from now on (see Ferrokiq::LogPipe), keeping level and formatter.
+    def write_to(io)
+      @logdev = ::Logger::LogDevice.new(io)
+    end
   end
 end

@@ -2,6 +2,10 @@
 //! core: a worker thread hands over the facts without waiting, and a writer thread formats
 //! the lines and writes them to standard output in batches, with no GVL involved.
 //!
+//! Whatever else the process writes to standard output meanwhile (its logger's lines, a job's
+//! `puts`) is handed to the same writer as text, so every line comes out in the order it was
+//! written, whether standard output is a terminal, a file or a pipe.
+//!
 //! The layout is `Sidekiq::Logger::Formatters::Pretty`'s:
 //! `2026-11-28T10:00:12.261Z pid=12 tid=abc class=HardJob jid=... elapsed=0.012 INFO: done`.
 
@@ -30,6 +34,8 @@ enum Entry {
         elapsed: Option<f64>,
         message: &'static str,
     },
+    /// Already formatted (by the Ruby side).
+    Text(Vec<u8>),
     Flush(Sender<()>),
 }
 
@@ -75,6 +81,11 @@ impl JobLog {
         });
     }
 
+    /// Queues text for standard output behind everything sent before it.
+    pub fn text(&self, bytes: Vec<u8>) {
+        let _ = self.entries.send(Entry::Text(bytes));
+    }
+
     /// Waits until every line sent so far is written.
     pub fn flush(&self) {
         let (done_tx, done_rx) = crossbeam_channel::bounded(1);
@@ -97,6 +108,7 @@ fn write_loop(entries: Receiver<Entry>, mut out: Box<dyn Write + Send>, pid: u32
                     elapsed,
                     message,
                 } => format_line(&mut buffer, at, pid, &tid, &context, elapsed, message),
+                Entry::Text(bytes) => buffer.extend_from_slice(&bytes),
                 Entry::Flush(done) => flushes.push(done),
             }
         }
@@ -148,6 +160,49 @@ pub fn format_line(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// An output the test can read back.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn text_and_job_lines_come_out_in_the_order_they_were_sent() {
+        let out = Captured::default();
+        let log = JobLog::start(Box::new(out.clone())).unwrap();
+        let context = JobContext {
+            class: "A".into(),
+            jid: "j".into(),
+            bid: None,
+            tags: vec![],
+        };
+        for i in 0..200 {
+            log.started("t", &context);
+            log.text(format!("inside {i}\n").into_bytes());
+            log.finished("t", context.clone(), Duration::ZERO, false);
+        }
+        log.flush();
+        let written = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        let kinds: Vec<&str> = written
+            .lines()
+            .map(|line| line.rsplit(' ').next().unwrap())
+            .collect();
+        assert_eq!(kinds.len(), 600);
+        for (i, chunk) in kinds.chunks(3).enumerate() {
+            assert_eq!(chunk, ["start", &i.to_string(), "done"]);
+        }
+    }
 
     #[test]
     fn lines_match_sidekiqs_pretty_formatter() {

@@ -179,6 +179,19 @@ impl NativeEngine {
         Ok(true)
     }
 
+    /// Queues text for standard output in order with the core's job lines (see
+    /// `Ferrokiq::LogPipe`); false when the core does not write standard output.
+    fn write_log(&self, text: RString) -> bool {
+        self.engine.write_log(bytes(text))
+    }
+
+    /// Waits (without the GVL) until everything queued for standard output is written.
+    fn flush_log(&self) {
+        let engine = &self.engine;
+        let (never_tx, _never_rx) = crossbeam_channel::bounded::<()>(1);
+        gvl::without_gvl(|| engine.flush_log(), &never_tx);
+    }
+
     fn work_finished(&self, tid: String, failed: bool) {
         self.engine.work_finished(&tid, failed);
     }
@@ -316,6 +329,8 @@ pub fn init(ruby: &Ruby, native: &RModule) -> Result<(), Error> {
         magnus::method!(NativeEngine::work_finished, 2),
     )?;
     class.define_method("busy", magnus::method!(NativeEngine::busy, 0))?;
+    class.define_method("write_log", magnus::method!(NativeEngine::write_log, 1))?;
+    class.define_method("flush_log", magnus::method!(NativeEngine::flush_log, 0))?;
     class.define_method(
         "log_jobs_to_stdout",
         magnus::method!(NativeEngine::log_jobs_to_stdout, 0),
