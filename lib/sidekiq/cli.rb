@@ -1,23 +1,16 @@
 # frozen_string_literal: true
 
-require "erb"
 require "optparse"
-require "yaml"
 require "sidekiq"
 require "sidekiq/launcher"
+require "sidekiq/cli/config_file"
 
 module Sidekiq
   # `bundle exec sidekiq`: Sidekiq 7's command line and config/sidekiq.yml, running on
   # Ferrokiq's engine.
   class CLI
-    # A bad flag, file or value: shown as a message, exit status 1.
-    class UsageError < StandardError; end
-
     SIGNALS = %w[INT TERM TSTP TTIN].freeze
     FETCH_STRATEGIES = %i[reliable basic].freeze
-    # sidekiq.yml keys Sidekiq 7 accepts but has no use for: strict queue order follows from
-    # the weights (all zero means strict).
-    IGNORED_FILE_KEYS = %i[strict].freeze
 
     # A trap handler may not log or take locks, so it only writes the signal's name to a pipe;
     # the main thread reads the names back and acts on them.
@@ -61,7 +54,7 @@ module Sidekiq
       options = parse_options(args)
       @environment = options[:environment] || ENV["APP_ENV"] || ENV["RAILS_ENV"] || ENV["RACK_ENV"] || "development"
       options[:config_file] ||= default_config_file(options[:require])
-      options = load_config(options[:config_file]).merge(options) if options[:config_file]
+      options = ConfigFile.new(options[:config_file], @environment).options.merge(options) if options[:config_file]
       options[:queues] = ["default"] if options[:queues].nil? || options[:queues].empty?
       options[:concurrency] ||= Integer(ENV["RAILS_MAX_THREADS"]) if ENV["RAILS_MAX_THREADS"]
       apply(options)
@@ -71,15 +64,23 @@ module Sidekiq
       raise UsageError, e.message
     end
 
+    # Redis 6.2 brought the commands the engine moves jobs with (LMOVE, BLMOVE, RPOP with a
+    # count), as Sidekiq 7 requires it too.
+    MINIMUM_REDIS = Gem::Version.new("6.2.0")
+
+    # As Sidekiq 7 does it: boot the app, check Redis, then the startup event (the process
+    # still has one thread), then the worker threads.
     def run
       boot_application
       inbox = SignalInbox.new(SIGNALS)
       logger.info("Running in #{RUBY_DESCRIPTION}")
       logger.info("Ferrokiq #{Ferrokiq::VERSION} (Sidekiq #{Sidekiq::VERSION} API), #{@config.concurrency} threads, " \
                   "queues #{@config.queues.join(", ")}, #{@config[:fetch]} fetch")
+      check_redis!
       @config.fire_event(:startup, reraise: true)
       write_pidfile
       @launcher = Sidekiq::Launcher.new(@config)
+      logger.info("Starting processing, hit Ctrl-C to stop")
       @launcher.run
       inbox.each_signal { |signal| handle_signal(signal) }
     rescue Interrupt # INT or TERM (see handle_signal), or Ctrl-C while the app boots
@@ -172,35 +173,6 @@ module Sidekiq
       %w[sidekiq.yml sidekiq.yml.erb].map { |name| File.join(dir, name) }.find { |path| File.exist?(path) }
     end
 
-    # sidekiq.yml: ERB first (so it can read ENV), then YAML with symbol or string keys. The
-    # section named after the environment overrides the top level.
-    def load_config(path)
-      raise UsageError, "No such file #{path}" unless File.exist?(path)
-
-      top = deep_symbolize(read_yaml_hash(path))
-      section = top.delete(@environment.to_sym) || {}
-      raise UsageError, "#{path}: the #{@environment} section must be a Hash of options" unless section.is_a?(Hash)
-
-      top.merge(section).except(*IGNORED_FILE_KEYS)
-    end
-
-    def read_yaml_hash(path)
-      template = ERB.new(File.read(path), trim_mode: "-")
-      template.location = [File.expand_path(path), 0] # ERB errors name the file and its line
-      parsed = YAML.safe_load(template.result, permitted_classes: [Symbol], aliases: true, filename: path) || {}
-      return parsed if parsed.is_a?(Hash)
-
-      raise UsageError, "#{path}: expected a Hash of options, got #{parsed.class}"
-    end
-
-    def deep_symbolize(value)
-      case value
-      when Hash then value.to_h { |key, item| [key.respond_to?(:to_sym) ? key.to_sym : key, deep_symbolize(item)] }
-      when Array then value.map { |item| deep_symbolize(item) }
-      else value
-      end
-    end
-
     def apply(options)
       options.delete(:config_file)
       queues = options.delete(:queues)
@@ -230,14 +202,15 @@ module Sidekiq
       validate_require_path!
     end
 
-    # -r must name a job file or a Rails root. Left at its default ("."), a directory without a
-    # Rails app is accepted too: nothing is loaded, the process serves jobs already defined.
+    # -r must name a job file or a Rails root; without -r, the current directory must be a
+    # Rails app. A server that loaded no job classes would fail every job it took.
     def validate_require_path!
       path = @config[:require]
-      return if path == "." || File.file?(path) || rails_root?(path)
+      return if File.file?(path) || rails_root?(path)
 
+      place = path == "." ? "the current directory, #{Dir.pwd}," : path
       raise UsageError, "Please point Sidekiq to a Rails application or a Ruby file to load your job classes " \
-                        "with -r [DIR|FILE] (#{path} is neither)"
+                        "with -r [DIR|FILE] (#{place} is neither)"
     end
 
     def rails_root?(path)
@@ -268,6 +241,14 @@ module Sidekiq
       require File.expand_path(path)
       # Active Job without Rails: its jobs (either wrapper class) run here too.
       require "sidekiq/active_job" if defined?(::ActiveJob)
+    end
+
+    def check_redis!
+      version = Gem::Version.new(@config.redis_info.fetch("redis_version", "0"))
+      return if version >= MINIMUM_REDIS
+
+      raise UsageError, "Ferrokiq needs Redis #{MINIMUM_REDIS} or newer; the server at " \
+                        "#{@config.redis_pool.url} is Redis #{version}"
     end
 
     def write_pidfile

@@ -24,13 +24,50 @@ RSpec.describe "sidekiq command line" do
     %w[-t -1] => /timeout: -1 is not a valid value/,
     %w[--fetch magic] => /invalid argument: --fetch magic/,
     %w[-C /nonexistent.yml] => %r{No such file /nonexistent.yml},
-    %w[-r /nonexistent.rb] => /Please point Sidekiq to a Rails application or a Ruby file/
+    %w[-r /nonexistent.rb] => /Please point Sidekiq to a Rails application or a Ruby file/,
+    [] => /Please point Sidekiq to a Rails application or a Ruby file .*the current directory/
   }.each do |args, message|
     it "rejects #{args.join(" ")} with a message and exit status 1" do
       _, err, status = run_cli(*args)
       expect(status.exitstatus).to eq(1)
       expect(err).to match(message)
       expect(err).not_to include("from /") # no stack dump
+    end
+  end
+
+  it "refuses a Redis older than 6.2 before the startup event, naming the version" do
+    Dir.mktmpdir do |dir|
+      # A stand-in speaking just enough RESP: HELLO, then INFO as Redis 6.0 answers it.
+      fake = TCPServer.new("127.0.0.1", 0)
+      server = Thread.new do
+        loop do
+          client = fake.accept
+          Thread.new(client) do |conn|
+            while (header = conn.gets)
+              words = Array.new(header[1..].to_i) { conn.read(conn.gets[1..].to_i + 2).chomp }
+              body = "# Server\r\nredis_version:6.0.16\r\n"
+              conn.write(case words.first.upcase
+                         when "HELLO" then "%1\r\n+server\r\n+redis\r\n"
+                         when "INFO" then "$#{body.bytesize}\r\n#{body}\r\n"
+                         else "+OK\r\n"
+                         end)
+            end
+          rescue IOError, SystemCallError
+            nil
+          end
+        end
+      rescue IOError
+        nil
+      end
+      File.write(File.join(dir, "jobs.rb"), "Sidekiq.configure_server { |c| c.on(:startup) { puts 'STARTUP FIRED' } }\n")
+      out, err, status = Open3.capture3({ "REDIS_URL" => "redis://127.0.0.1:#{fake.addr[1]}/0" }, RbConfig.ruby,
+                                        ServerProcess::EXE, "-r", "./jobs.rb", chdir: dir)
+      expect(status.exitstatus).to eq(1)
+      expect(err).to include("needs Redis 6.2.0 or newer", "is Redis 6.0.16")
+      expect(out).not_to include("STARTUP FIRED")
+    ensure
+      server&.kill
+      fake&.close
     end
   end
 

@@ -31,5 +31,6 @@ RSpec.describe "Server lifecycle" do
     expect(events).to eq(%w[startup heartbeat quiet])
     expect(server.stop).to be_success
     expect(events).to eq(%w[startup heartbeat quiet shutdown])
+    expect(server.log).to match(/Starting processing, hit Ctrl-C to stop.*Terminating quiet threads.*Shutting down.*Bye!/m)
   end
 end
