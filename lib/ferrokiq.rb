@@ -1,5 +1,7 @@
 # frozen_string_literal: true
 
+# Before anything else: refuses to load beside the real sidekiq gem.
+require "ferrokiq/sidekiq_gem_check"
 require "json"
 require "ferrokiq/version"
 require "ferrokiq/errors"

@@ -3,6 +3,8 @@
 # Ferrokiq's drop-in entry point: `require "sidekiq"` gives Sidekiq 7's public API, backed by
 # Ferrokiq's Rust core.
 
+# Before anything else: refuses to load beside the real sidekiq gem.
+require "ferrokiq/sidekiq_gem_check"
 require "sidekiq/version"
 # Loaded already when the app required "ferrokiq" first (Bundler.require with `gem "ferrokiq"`).
 require "ferrokiq" unless defined?(::Ferrokiq::Native)
