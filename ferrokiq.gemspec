@@ -10,13 +10,30 @@ Gem::Specification.new do |spec|
                      "configuration and Redis data, with fetching, retries and Redis I/O in Rust."
   spec.authors = ["Ferrokiq developers"]
   spec.license = "MIT"
+  spec.homepage = "https://github.com/ferrokiq/ferrokiq"
   spec.required_ruby_version = ">= 3.1"
 
+  # The stand-in sidekiq gem travels along, so the path Ferrokiq's boot check suggests exists.
   spec.files = Dir["lib/**/*.rb", "exe/*", "ext/**/*.{rs,toml,rb}", "core/**/*.{rs,toml}",
-                   "Cargo.toml", "Cargo.lock", "README.md", "LICENSE"]
+                   "sidekiq-stand-in/**/*", "Cargo.toml", "Cargo.lock", "README.md", "LICENSE", "CHANGELOG.md"]
   spec.bindir = "exe"
   spec.executables = Dir["exe/*"].map { |path| File.basename(path) }
   spec.require_paths = ["lib"]
   spec.extensions = ["ext/ferrokiq/extconf.rb"]
-  spec.metadata["rubygems_mfa_required"] = "true"
+  spec.metadata = {
+    "homepage_uri" => spec.homepage,
+    "source_code_uri" => spec.homepage,
+    "changelog_uri" => "#{spec.homepage}/blob/main/CHANGELOG.md",
+    "bug_tracker_uri" => "#{spec.homepage}/issues",
+    "rubygems_mfa_required" => "true"
+  }
+  # Building the gem needs cargo and rustc at least the workspace's rust-version (extconf.rb checks).
+  rust_version = File.read(File.join(__dir__, "Cargo.toml"))[/^rust-version\s*=\s*"([\d.]+)"/, 1]
+  spec.requirements = ["Rust (cargo and rustc) #{rust_version} or newer, from https://rustup.rs",
+                       "libclang (Debian: libclang-dev)"]
+  spec.post_install_message = <<~MSG
+    Ferrokiq is installed. Another Sidekiq may come first on your PATH as `sidekiq` (Debian's
+    ruby-sidekiq puts Sidekiq 6.4.1 in /usr/bin/sidekiq): run Ferrokiq's server with
+    `bundle exec sidekiq` in your app, or with this gem's `ferrokiq` executable.
+  MSG
 end

@@ -3,9 +3,11 @@
 require "open3"
 require "fileutils"
 require "rbconfig"
+require "rubygems/package"
 
 # The gem as users get it: built, installed offline with its native extension compiled by
-# extconf.rb (no rb_sys), and `require "sidekiq"` working from outside the project.
+# extconf.rb (no rb_sys), and `require "sidekiq"` working from outside the project. The library is
+# installed once (lib/ferrokiq/ferrokiq.so in the gem's directory) and carries no debug info.
 RSpec.describe "The ferrokiq gem package" do
   root = File.expand_path("..", __dir__)
   work = File.join(root, "tmp", "gem-package")
@@ -24,7 +26,9 @@ RSpec.describe "The ferrokiq gem package" do
     run!({}, "gem", "build", "ferrokiq.gemspec", "--output", gem_file, chdir: root)
     # A stable target dir under the repo keeps rebuilds incremental across runs.
     env = { "FERROKIQ_CARGO_TARGET_DIR" => File.join(root, "target", "gem-package") }
-    run!(env, "gem", "install", "--local", "--no-document", "--install-dir", File.join(work, "home"), gem_file)
+    home = File.join(work, "home")
+    installed = run!(env, "gem", "install", "--local", "--no-document", "--install-dir", home, gem_file)
+    expect(installed).to include("bundle exec sidekiq") # the post-install note about other Sidekiqs
 
     script = <<~RUBY
       require "sidekiq"
@@ -36,7 +40,24 @@ RSpec.describe "The ferrokiq gem package" do
     clean.merge!("GEM_HOME" => File.join(work, "home"), "GEM_PATH" => File.join(work, "home"),
                  "REDIS_URL" => REDIS.url)
     lib, jid = run!(clean, RbConfig.ruby, "-e", script, chdir: work, unsetenv_others: true).lines.map(&:chomp)
-    expect(lib).to start_with(File.join(work, "home"))
+    expect(lib).to start_with(home)
     expect(queue_jobs.map { |job| job["jid"] }).to eq([jid])
+
+    # One copy: not also in ext/ferrokiq/ (make's output) nor in the extensions directory.
+    libraries = Dir.glob(File.join(home, "**", "*.{so,bundle}"))
+    gem_dir = File.join(home, "gems", Gem::Package.new(gem_file).spec.full_name)
+    expect(libraries).to eq([File.join(gem_dir, "lib", "ferrokiq", "ferrokiq.#{RbConfig::CONFIG["DLEXT"]}")])
+    expect(lib).to eq(libraries.first)
+
+    sections = run!({}, "readelf", "-S", "-W", lib)
+    expect(sections).to include(".text")
+    expect(sections.scan(/\.(?:z?debug|stab)\w*/).uniq).to eq([])
+
+    mib = ->(bytes) { format("%<mib>.1f MiB (%<bytes>d bytes)", mib: bytes / 1024.0 / 1024, bytes: bytes) }
+    total = Dir.glob(File.join(home, "**", "*"), File::FNM_DOTMATCH).sum { |f| File.file?(f) ? File.size(f) : 0 }
+    RSpec.configuration.reporter.message(
+      "\ngem package: library #{mib.call(File.size(lib))}, installed gem #{mib.call(total)} " \
+      "(of which the cached .gem #{mib.call(File.size(gem_file))})"
+    )
   end
 end
