@@ -1,20 +1,16 @@
 # frozen_string_literal: true
 
 # Enqueues a realistic mix of jobs with Ferrokiq and shows what landed in Redis.
-# Run through bin/demo, which builds Ferrokiq and provides a Redis.
+# Run through bin/demo, which builds Ferrokiq, provides a Redis and names this run's queues.
 
 require "sidekiq"
+require "sidekiq/api"
 require_relative "jobs"
 
-def section(title)
-  puts "\n\e[1m#{title}\e[0m"
-end
-
 def timed(label)
-  started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+  started = Demo.now
   result = yield
-  elapsed = Process.clock_gettime(Process::CLOCK_MONOTONIC) - started
-  puts format("  %-52s %8.1f ms", label, elapsed * 1000)
+  puts format("  %<label>-56s %<ms>8.1f ms", label:, ms: (Demo.now - started) * 1000)
   result
 end
 
@@ -22,10 +18,14 @@ Sidekiq.configure_client do |config|
   config.redis = { url: ENV.fetch("REDIS_URL"), size: 5 }
 end
 
-Sidekiq.redis(&:flushdb) if ENV["FERROKIQ_DEMO_OWN_REDIS"]
 puts "Ferrokiq #{Ferrokiq::VERSION} (Sidekiq #{Sidekiq::VERSION} API), Redis at #{Sidekiq.redis_pool.url}"
+others = Sidekiq.redis { |conn| conn.call("DBSIZE") }
+if others.positive?
+  puts "This run's queues are named #{Demo::PREFIX}-*; the #{others} #{others == 1 ? "key" : "keys"} already " \
+       "in this database stay as they are."
+end
 
-section "Enqueueing"
+Demo.heading "Enqueueing"
 timed("200 welcome mails (perform_async, queue mailers)") do
   200.times { |i| WelcomeMailerJob.perform_async(1000 + i, i.even? ? "en" : "fr") }
 end
@@ -42,24 +42,27 @@ timed("2 charges through a gateway that is down") do
   2.times { |i| FlakyGatewayJob.perform_async("ord_flaky_#{i}") }
 end
 timed("1 reminder tomorrow (set(wait_until:), queue low)") do
-  ReminderJob.set(queue: "low", wait_until: Time.now + 86_400).perform_async(7, "see you tomorrow")
+  ReminderJob.set(queue: Demo.queue("low"), wait_until: Time.now + 86_400).perform_async(7, "see you tomorrow")
 end
-threads = 4.times.map do |t|
-  Thread.new { 250.times { |i| WelcomeMailerJob.perform_async(t * 1000 + i, "de") } }
+threads = Array.new(4) do |t|
+  Thread.new { 250.times { |i| WelcomeMailerJob.perform_async((t * 1000) + i, "de") } }
 end
 timed("1,000 more mails from 4 threads at once") { threads.each(&:join) }
 
-section "What is in Redis now"
-Sidekiq.redis do |conn|
-  conn.smembers("queues").sort.each do |queue|
-    puts format("  queue:%-10s %6d jobs", queue, conn.llen("queue:#{queue}"))
-  end
-  puts format("  %-16s %6d jobs", "schedule", conn.zcard("schedule"))
-  newest_charge = conn.lindex("queue:critical", 0)
-  puts "\n  The newest job on queue:critical, exactly as stored (Sidekiq's format):"
-  puts "  #{newest_charge}"
-  job, score = conn.zrange("schedule", 0, 0, "WITHSCORES").first
-  puts "\n  The next scheduled job, due #{Time.at(score).utc} (the time lives only in the score):"
-  puts "  #{job}"
+Demo.heading "What is in Redis now (this run's part)"
+width = Demo.queues.map(&:size).max + 6
+Demo.queues.each do |name|
+  queue = Sidekiq::Queue.new(name)
+  puts "  #{"queue:#{name}".ljust(width)} #{queue.size.to_s.rjust(6)} jobs" if queue.size.positive?
 end
-puts "\nA Sidekiq 7 (or 6.4) server on this Redis could now run these jobs; next, Ferrokiq's own server will."
+scheduled = Demo.entries(Sidekiq::ScheduledSet.new)
+puts "  #{"schedule".ljust(width)} #{scheduled.size.to_s.rjust(6)} jobs"
+
+newest_charge = Sidekiq.redis { |conn| conn.call("LINDEX", "queue:#{Demo.queue("critical")}", 0) }
+puts "\n  The newest job on queue:#{Demo.queue("critical")}, exactly as stored (Sidekiq's format):"
+puts "  #{newest_charge}"
+next_due = scheduled.min_by(&:score)
+puts "\n  The next scheduled job, due #{next_due.at.utc} (the time lives only in the score):"
+puts "  #{next_due.value}"
+puts "\nA Sidekiq 7 (or 6.4) server listening to these queues could now run these jobs; " \
+     "next, Ferrokiq's own server will."

@@ -1,58 +1,114 @@
 # frozen_string_literal: true
 
-# Runs Ferrokiq's server (exe/sidekiq) over the demo's jobs with a live progress line, shows
+# Runs Ferrokiq's server (exe/sidekiq) over this run's queues with a live progress line, shows
 # what failed went to the retry set, and stops the server with TERM.
 
 require "sidekiq"
 require "sidekiq/api"
 require "rbconfig"
-require "tmpdir"
+require "shellwords"
+require "tempfile"
+require_relative "demo"
 
 ROOT = File.expand_path("../..", __dir__)
+# On the user's own Redis the server uses basic fetch (Sidekiq's BRPOP): reliable fetch, the
+# default, also puts back on their queues the unfinished jobs of other Ferrokiq processes
+# that died, which is right for a real server and not the demo's business.
+FETCH = ENV["FERROKIQ_DEMO_OWN_REDIS"] == "1" ? [] : %w[--fetch basic]
 
-# Read through Sidekiq's Data API, as a dashboard would.
+# This run's jobs, read through Sidekiq's Data API as a dashboard would.
 def counts
-  stats = Sidekiq::Stats.new
-  { enqueued: stats.enqueued, processed: stats.processed, failed: stats.failed,
-    retrying: stats.retry_size, scheduled: stats.scheduled_size }
+  { enqueued: Demo.queues.sum { |name| Sidekiq::Queue.new(name).size },
+    retrying: Demo.entries(Sidekiq::RetrySet.new).size }
 end
 
-def progress(started, initial, counts)
-  format("\r  %5.1fs  taken %6d of %6d | enqueued %6d | retrying %2d | scheduled %2d",
-         Process.clock_gettime(Process::CLOCK_MONOTONIC) - started, initial - counts[:enqueued], initial,
-         counts[:enqueued], counts[:retrying], counts[:scheduled])
+def progress(elapsed, initial, counts)
+  format("  %<elapsed>5.1fs  taken %<taken>6d of %<initial>6d | enqueued %<enqueued>6d | retrying %<retrying>2d",
+         elapsed:, taken: initial - counts[:enqueued], initial:, **counts)
 end
 
-log = File.join(Dir.tmpdir, "ferrokiq-demo-server.log")
-puts "\n\e[1mProcessing with Ferrokiq's server\e[0m (bundle exec sidekiq -r jobs.rb -c 10; log: #{log})"
-server = Process.spawn(RbConfig.ruby, File.join(ROOT, "exe", "sidekiq"), "-r", File.join(__dir__, "jobs.rb"),
-                       "-c", "10", "-q", "critical,3", "-q", "mailers,2", "-q", "default", "-q", "low",
-                       out: log, err: log)
-started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
-deadline = started + 60
-initial = counts[:enqueued]
-loop do
-  now = counts
-  print progress(started, initial, now)
-  break if now[:enqueued].zero? && now[:retrying] >= 2
-  break if Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
+# Waits for the server's first heartbeat and returns its identity (hostname:pid:nonce).
+def registered(pid, log, timeout: 30)
+  deadline = Demo.now + timeout
+  loop do
+    identity = Demo.identity_of(pid)
+    return identity if identity
 
-  sleep 0.25
+    abort "The server did not start within #{timeout}s; its log:\n#{File.read(log)}" if Demo.now > deadline
+    abort "The server exited; its log:\n#{File.read(log)}" if Process.wait(pid, Process::WNOHANG)
+
+    sleep 0.05
+  end
 end
-drained = Process.clock_gettime(Process::CLOCK_MONOTONIC) - started
 
-puts "\n\n  Queues drained in #{drained.round(2)}s. Sending TERM..."
-Process.kill("TERM", server)
-Process.wait(server)
-final = counts
-puts "  Server stopped (stats flushed): processed #{final[:processed]}, failed #{final[:failed]}."
-puts "  Last lines of its log:"
+# Sends TERM and waits for the exit (KILL after 30 s).
+def stop(pid)
+  Process.kill("TERM", pid)
+  deadline = Demo.now + 30
+  until Process.wait(pid, Process::WNOHANG)
+    next sleep(0.05) if Demo.now < deadline
+
+    Process.kill("KILL", pid)
+    Process.wait(pid)
+    break
+  end
+rescue Errno::ECHILD, Errno::ESRCH
+  nil # gone already
+end
+
+log = Tempfile.create(["ferrokiq-demo-server-", ".log"]).tap(&:close).path
+Demo.save("stats", Demo::Stats.snapshot)
+lease = Demo::SchedulerLease.new.hold
+queue_flags = Demo::WEIGHTS.flat_map do |name, weight|
+  ["-q", weight > 1 ? "#{Demo.queue(name)},#{weight}" : Demo.queue(name)]
+end
+command = [RbConfig.ruby, "exe/sidekiq", "-r", "./examples/demo/server.rb", "-c", "10", *queue_flags, *FETCH]
+
+Demo.heading "Processing with Ferrokiq's server"
+puts "  $ #{Shellwords.join(command)} >#{log} 2>&1"
+server = Process.spawn(*command, chdir: ROOT, out: log, err: log)
+begin
+  Demo.save("server", { "pid" => server, "started" => Demo.started_at(server) })
+  started = Demo.now
+  initial = counts[:enqueued]
+  Demo.save("server", Demo.load("server").merge("identity" => registered(server, log)))
+  live = $stdout.tty?
+  shown = 0
+  loop do
+    now = counts
+    elapsed = Demo.now - started
+    drained = now[:enqueued].zero? && now[:retrying] >= 2
+    if live
+      print "\r#{progress(elapsed, initial, now)}"
+    elsif drained || elapsed >= shown
+      puts progress(elapsed, initial, now) # a line a second when the output is a file or a pipe
+      shown += 1
+    end
+    break puts("#{"\n" if live}\n  Queues drained in #{elapsed.round(2)}s. Sending TERM...") if drained
+    break puts("#{"\n" if live}\n  Not drained after 60 s. Sending TERM...") if elapsed > 60
+
+    sleep 0.25
+  end
+ensure
+  # Also when this step fails or is interrupted: the server must be gone before the clean-up.
+  stop(server)
+  lease.release
+end
+tally = Demo.load("tally")
+if tally
+  puts "  Server stopped: it ran #{tally["processed"]} jobs, #{tally["failed"]} of them failed."
+else
+  puts "  Server stopped; it wrote no count of the jobs it ran (see examples/demo/server.rb)."
+end
+puts "  Last lines of its log (#{log}):"
 File.readlines(log).last(3).each { |line| puts "    #{line}" }
 
-puts "\n\e[1mThe retry set\e[0m (Sidekiq::RetrySet, what a Sidekiq Web UI shows under Retries):"
-Sidekiq::RetrySet.new.each do |entry|
-  puts format("  %-16s %-28s retry_count=%d  next try at %s", entry.display_class, entry.display_args.inspect,
-              entry["retry_count"], entry.at.utc.strftime("%H:%M:%S UTC"))
+Demo.heading "The retry set (Sidekiq::RetrySet, what a Sidekiq Web UI shows under Retries)"
+Demo.entries(Sidekiq::RetrySet.new).sort_by(&:score).each do |entry|
+  puts format("  %<class>-16s %<args>-28s retry_count=%<count>d  next try at %<at>s",
+              class: entry.display_class, args: entry.display_args.inspect, count: entry["retry_count"],
+              at: entry.at.utc.strftime("%H:%M:%S UTC"))
   puts "    #{entry["error_class"]}: #{entry["error_message"]}"
 end
-puts "\nScheduled jobs stay in the schedule set until they are due: #{final[:scheduled]} waiting."
+scheduled = Demo.entries(Sidekiq::ScheduledSet.new).size
+puts "\nScheduled jobs stay in the schedule set until they are due: #{scheduled} waiting."
