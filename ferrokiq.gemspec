@@ -33,7 +33,8 @@ Gem::Specification.new do |spec|
                        "libclang (Debian: libclang-dev)"]
   spec.post_install_message = <<~MSG
     Ferrokiq is installed. Another Sidekiq may come first on your PATH as `sidekiq` (Debian's
-    ruby-sidekiq puts Sidekiq 6.4.1 in /usr/bin/sidekiq): run Ferrokiq's server with
-    `bundle exec sidekiq` in your app, or with this gem's `ferrokiq` executable.
+    ruby-sidekiq puts Sidekiq 6.4.1 in /usr/bin/sidekiq): in your app, run Ferrokiq's server
+    through a binstub (`bundle binstub ferrokiq`, then `bin/sidekiq`) or `bundle exec sidekiq`,
+    or use this gem's `ferrokiq` executable.
   MSG
 end

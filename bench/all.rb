@@ -4,7 +4,7 @@
 # fetch strategy and Redis distance, then latency and memory. Each line of the matrix is a
 # separate bench/drain.rb run (alternating Ferrokiq and Sidekiq 6.4.1, PAIRS pairs).
 #
-#   rake compile && ruby bench/all.rb            # about 15 minutes on 2 cores
+#   rake compile && ruby bench/all.rb            # about 20 minutes on 2 cores
 #   QUICK=1 ruby bench/all.rb                    # 20k jobs, 1 pair: checks the set-up
 
 require "rbconfig"

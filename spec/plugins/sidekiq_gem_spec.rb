@@ -4,7 +4,7 @@ require "open3"
 require "tmpdir"
 
 # A plugin that depends on the sidekiq gem, in an app that uses Ferrokiq: Bundler resolves
-# offline (Debian's gems), and Ferrokiq either refuses to boot beside the real sidekiq, naming
+# offline from Debian's gems, and Ferrokiq either refuses to boot beside the real sidekiq, naming
 # the plugin, or runs the plugin on its stand-in gem.
 RSpec.describe "The sidekiq gem beside Ferrokiq" do
   ROOT = File.expand_path("../..", __dir__)
@@ -20,12 +20,14 @@ RSpec.describe "The sidekiq gem beside Ferrokiq" do
   end
 
   # Writes the Gemfile, resolves it offline, then runs +script+ under `bundle exec ruby`.
+  # `bundle check` resolves and locks without installing anything: `bundle install` would write
+  # the path gems' executables into the system's gem bin directory.
   def bundle_and_run(gems, script)
     File.write(File.join(@dir, "Gemfile"), ["source \"https://rubygems.org\"", *gems].join("\n"))
     env = { "BUNDLE_GEMFILE" => File.join(@dir, "Gemfile"), "RUBYOPT" => nil, "REDIS_URL" => REDIS.url,
             "BUNDLE_APP_CONFIG" => File.join(@dir, ".bundle") }
-    out, status = Open3.capture2e(env, "bundle", "install", "--local", chdir: @dir)
-    raise "bundle install --local failed:\n#{out}" unless status.success?
+    out, status = Open3.capture2e(env, "bundle", "check", chdir: @dir)
+    raise "bundle check failed:\n#{out}" unless status.success?
 
     Open3.capture2e(env, "bundle", "exec", RbConfig.ruby, "-e", script, chdir: @dir)
   end

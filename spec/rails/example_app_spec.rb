@@ -3,18 +3,14 @@
 require "sqlite3"
 require_relative "../support/rails_app"
 
-# examples/rails_app end to end, in a copy of it (so the repository stays clean and its code can
-# be edited): the app's controllers enqueue with perform_later and perform_async, `bundle exec
-# sidekiq` (Bundler resolving Ferrokiq by path, offline) runs the jobs, the jobs write rows.
+# examples/rails_app end to end, in a fresh copy of it (so the repository stays clean and its code
+# can be edited): the app's controllers enqueue with perform_later and perform_async, `bundle exec
+# sidekiq` (Bundler resolving Ferrokiq by path, offline, and handing Debian's /usr/bin/sidekiq
+# Ferrokiq's executable) runs the jobs, the jobs write rows. example_app_readme_spec.rb follows the
+# example's README (bin/redis, bin/rails server, bin/sidekiq) instead.
 RSpec.describe "examples/rails_app end to end" do
   before(:context) do
-    @app = RailsApp.new(copy_of: File.join(RailsApp::ROOT, "examples", "rails_app"))
-    FileUtils.rm_rf(%w[Gemfile.lock log tmp].map { |path| File.join(@app.dir, path) } +
-                    Dir[File.join(@app.dir, "db", "*.sqlite3*")])
-    gemfile = @app.read("Gemfile")
-    raise "the example's Gemfile no longer says path: \"../..\"" unless gemfile.include?('path: "../.."')
-
-    @app.write("Gemfile", gemfile.sub('path: "../.."', "path: #{RailsApp::ROOT.inspect}"))
+    @app = RailsApp.example("rails_app")
     @app.sh(RbConfig.ruby, "bin/rails", "db:schema:load")
   end
   after(:context) { @app&.destroy }
@@ -30,8 +26,9 @@ RSpec.describe "examples/rails_app end to end" do
     db&.close
   end
 
-  # One database connection for five job threads (config/sidekiq.yml): every job must hand its
-  # connection back (the Rails executor around each job) or the others time out waiting.
+  # One database connection for five job threads (config/sidekiq.yml; the example's own pool is 5):
+  # every job must hand its connection back (the Rails executor around each job) or the others time
+  # out waiting.
   def start_example_server
     server = @app.server(command: %w[bundle exec sidekiq], env: { "RAILS_MAX_THREADS" => "1" }).start
     (@servers ||= []) << server

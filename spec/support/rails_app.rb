@@ -18,9 +18,25 @@ class RailsApp
   # +files+: relative path => source, written into a fresh directory. With +copy_of+, that
   # directory's files come first.
   def initialize(files = {}, copy_of: nil)
-    @dir = File.join(Dir.mktmpdir("ferrokiq-rails"), File.basename(copy_of || "app"))
+    @tmp = Dir.mktmpdir("ferrokiq-rails")
+    @dir = File.join(@tmp, File.basename(copy_of || "app"))
     copy_of ? FileUtils.cp_r(copy_of, @dir) : FileUtils.mkdir_p(@dir)
     files.each { |path, source| write(path, source) }
+  end
+
+  # examples/+name+ as a newcomer finds it in a fresh clone, at examples/+name+ of a stand-in for
+  # the repository whose other top-level entries are links to this one's: its Gemfile's
+  # `path: "../.."` and its README's `cd examples/...` work unchanged. What running it leaves
+  # behind here (Gemfile.lock, .bundle, log/, tmp/, databases) is not copied. #root is the
+  # stand-in.
+  def self.example(name)
+    app = allocate
+    app.send(:init_example, name)
+    app
+  end
+
+  def root
+    File.join(@tmp, "ferrokiq")
   end
 
   def write(path, source)
@@ -59,8 +75,23 @@ class RailsApp
     RailsServerProcess.new(command:, dir: @dir, env: self.env(env))
   end
 
+  # Removes the directory (links into the repository are removed, never followed).
   def destroy
-    FileUtils.rm_rf(File.dirname(@dir))
+    FileUtils.rm_rf(@tmp)
+  end
+
+  private
+
+  def init_example(name)
+    @tmp = Dir.mktmpdir("ferrokiq-rails")
+    FileUtils.mkdir_p(File.join(root, "examples"))
+    (Dir.children(ROOT) - %w[.git examples target]).each do |entry|
+      File.symlink(File.join(ROOT, entry), File.join(root, entry))
+    end
+    @dir = File.join(root, "examples", name)
+    FileUtils.cp_r(File.join(ROOT, "examples", name), @dir)
+    FileUtils.rm_rf(%w[Gemfile.lock .bundle log tmp].map { |path| File.join(@dir, path) } +
+                    Dir[File.join(@dir, "db", "*.sqlite3*")])
   end
 end
 

@@ -16,5 +16,7 @@ module RailsApp
     config.api_only = true
     config.active_job.queue_adapter = :sidekiq
     config.active_job.queue_name_prefix = ENV["QUEUE_NAME_PREFIX"] if ENV["QUEUE_NAME_PREFIX"]
+    # db/schema.rb is written by hand (there are no migrations): never overwrite it.
+    config.active_record.dump_schema_after_migration = false
   end
 end

@@ -1,9 +1,9 @@
 # frozen_string_literal: true
 
-# POST /reports?title=... enqueues an Active Job; the report row appears once it has run.
+# POST /reports with title=... enqueues an Active Job; the report row appears once it has run.
 class ReportsController < ApplicationController
   def create
     job = GenerateReportJob.perform_later(params.require(:title))
-    render json: { job_id: job.job_id, jid: job.provider_job_id }, status: :accepted
+    render json: "#{JSON.generate(job_id: job.job_id, jid: job.provider_job_id)}\n", status: :accepted
   end
 end

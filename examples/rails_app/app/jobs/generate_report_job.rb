@@ -1,6 +1,6 @@
 # frozen_string_literal: true
 
-# An Active Job, enqueued with perform_later and run by `bundle exec sidekiq`. Active Job's own
+# An Active Job, enqueued with perform_later and run by `bin/sidekiq`. Active Job's own
 # options (queue_as, retry_on) and Sidekiq's (sidekiq_options) both apply.
 class GenerateReportJob < ApplicationJob
   queue_as :reports
