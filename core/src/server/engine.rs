@@ -333,12 +333,10 @@ impl Engine {
             .take();
         self.state.room.notify_one();
         self.state.scheduler_wake.notify_one();
-        // The jobs the fetcher still holds are newer than the channel's: they go back first,
-        // so that the channel's, put back after them, end up ahead of them.
-        let deadline = tokio::time::Instant::now() + self.conn.settings().timeout;
-        while self.state.holding.load(Ordering::SeqCst) && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
+        // The fetcher puts back what it holds itself, and those jobs are newer than the
+        // channel's: once it has ended (after at most one blocking wait), the channel's jobs
+        // go back ahead of them, and the queue gets every job back in its order.
+        self.wait_for_fetcher(self.fetcher_deadline()).await;
         let pending: Vec<FetchedJob> = self.jobs.try_iter().collect();
         let reliable = self.config.fetch == FetchMode::Reliable;
         fetch::requeue_or_keep(
@@ -412,15 +410,7 @@ impl Engine {
         self.state.stopped.store(true, Ordering::SeqCst);
         self.state.room.notify_one();
         let deadline = tokio::time::Instant::now() + self.conn.settings().timeout + STOP_SLACK;
-        while self.state.fetcher_running.load(Ordering::SeqCst)
-            && tokio::time::Instant::now() < deadline
-        {
-            let done = self.state.fetcher_done.notified();
-            if !self.state.fetcher_running.load(Ordering::SeqCst) {
-                break;
-            }
-            let _ = tokio::time::timeout(Duration::from_millis(100), done).await;
-        }
+        self.wait_for_fetcher(deadline).await;
         let mut pending: Vec<FetchedJob> = self.jobs.try_iter().collect();
         pending.extend(
             self.state
@@ -458,6 +448,26 @@ impl Engine {
             self.state
                 .events
                 .warn(format!("Could not leave the process registry: {e}"));
+        }
+    }
+
+    /// When a fetcher told to stop has surely ended: its longest call (a blocking wait) plus
+    /// the Redis timeout.
+    fn fetcher_deadline(&self) -> tokio::time::Instant {
+        tokio::time::Instant::now()
+            + self.conn.settings().timeout
+            + Duration::from_secs_f64(BASIC_FETCH_TIMEOUT)
+    }
+
+    async fn wait_for_fetcher(&self, deadline: tokio::time::Instant) {
+        while self.state.fetcher_running.load(Ordering::SeqCst)
+            && tokio::time::Instant::now() < deadline
+        {
+            let done = self.state.fetcher_done.notified();
+            if !self.state.fetcher_running.load(Ordering::SeqCst) {
+                break;
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(100), done).await;
         }
     }
 

@@ -48,12 +48,7 @@ impl Fetcher {
                 continue;
             }
             let order = queues.fetch_order(&mut rng);
-            self.state.holding.store(true, Ordering::SeqCst);
-            let fetched = self.fetch(&order, room).await;
-            if fetched.is_err() {
-                self.state.holding.store(false, Ordering::SeqCst);
-            }
-            match fetched {
+            match self.fetch(&order, room).await {
                 Ok(jobs) => {
                     if let Some(since) = down_since.take() {
                         self.state.events.info(format!(
@@ -82,9 +77,7 @@ impl Fetcher {
         }
     }
 
-    /// A batch, or when the queues are empty, what one blocking wait brings. `holding` is off
-    /// during the wait: a quiet process does not wait for it (a job it brings back after the
-    /// quiet goes back to its queue on its own, ahead of the ones put back before).
+    /// A batch, or when the queues are empty, what one blocking wait brings.
     async fn fetch(&self, order: &[&str], room: usize) -> RedisResult<Vec<FetchedJob>> {
         let identity = &self.config.identity;
         let jobs = match self.config.fetch {
@@ -99,8 +92,7 @@ impl Fetcher {
         if !jobs.is_empty() {
             return Ok(jobs);
         }
-        self.state.holding.store(false, Ordering::SeqCst);
-        let waited = match self.config.fetch {
+        match self.config.fetch {
             FetchMode::Reliable if self.idle.is_empty() => {
                 let job = fetch::reliable_wait(&self.blocking, identity, order[0], IDLE_WAIT).await;
                 job.map(|job| job.into_iter().collect())
@@ -109,9 +101,7 @@ impl Fetcher {
             FetchMode::Basic => fetch::basic(&self.blocking, order, BASIC_FETCH_TIMEOUT)
                 .await
                 .map(|job| job.into_iter().collect()),
-        };
-        self.state.holding.store(true, Ordering::SeqCst);
-        waited
+        }
     }
 
     /// How many fetched jobs may wait for a worker thread. Basic fetch holds them only in this
@@ -164,7 +154,7 @@ impl Fetcher {
 
     /// Hands the jobs to the worker threads, waiting for room when a blocking wait brought one
     /// more than there was room for. Once the process is quiet, the jobs still in hand go back
-    /// to their queues; `Engine::quiet` waits for that (`holding`) before it puts back the
+    /// to their queues; `Engine::quiet` waits for the fetcher to end before it puts back the
     /// (older) jobs of the channel, so the queue gets them all back in their order.
     async fn deliver(&self, jobs: Vec<FetchedJob>) {
         let mut pending: std::collections::VecDeque<FetchedJob> = jobs.into();
@@ -187,7 +177,6 @@ impl Fetcher {
                 Err(TrySendError::Disconnected(_)) => break,
             }
         }
-        self.state.holding.store(false, Ordering::SeqCst);
     }
 }
 

@@ -33,8 +33,6 @@ pub(crate) struct State {
     pub(crate) room: Notify,
     pub(crate) fetcher_done: Notify,
     pub(crate) fetcher_running: AtomicBool,
-    /// The fetcher has jobs in hand, or a batch fetch in flight that may bring some.
-    pub(crate) holding: AtomicBool,
     pub(crate) processed: AtomicU64,
     pub(crate) failed: AtomicU64,
     /// Acknowledgements handed to the acknowledger and not yet written to Redis.
@@ -83,7 +81,6 @@ impl State {
             room: Notify::new(),
             fetcher_done: Notify::new(),
             fetcher_running: AtomicBool::new(true),
-            holding: AtomicBool::new(false),
             processed: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             acks_pending: AtomicU64::new(0),
