@@ -1,0 +1,18 @@
+# frozen_string_literal: true
+
+require "sidekiq/web/pages/dashboard"
+require "sidekiq/web/pages/queues"
+require "sidekiq/web/pages/busy"
+
+module Sidekiq
+  # (Sidekiq::Web: see sidekiq/web.rb.)
+  class Web
+    # The built-in pages, one module each, registered before any extension so that their
+    # routes match first.
+    module Pages
+      ALL = [Dashboard, Queues, Busy].freeze
+    end
+
+    Pages::ALL.each { |page| page.registered(WebApplication) }
+  end
+end
