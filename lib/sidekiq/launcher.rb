@@ -183,15 +183,19 @@ module Sidekiq
     end
 
     def report_dead_processor(processor, index)
-      cause = begin
-        processor.thread.value && nil
-      rescue Exception => e # rubocop:disable Lint/RescueException
-        e
-      end
+      cause = death_cause(processor.thread)
       message = "Worker thread #{index + 1} of #{@processors.size} died" \
                 "#{cause ? " (#{cause.class}: #{cause.message})" : " (killed)"}; started a new one"
       @config.logger.error(message)
       @config.handle_exception(cause || EngineError.new(message), { context: "Worker thread died" })
+    end
+
+    # What ended a dead thread: Thread#value raises it again; a killed thread has none.
+    def death_cause(thread)
+      thread.value
+      nil
+    rescue Exception => e # rubocop:disable Lint/RescueException
+      e
     end
 
     # The engine gave up (a task kept failing): shut the process down, exit status 1.
