@@ -22,9 +22,9 @@ module Sidekiq
     VIEWS = File.join(ROOT, "views")
     LOCALES = File.join(ROOT, "locales")
     ASSETS = File.join(ROOT, "assets")
-    # Label (a locale key) => path under the mount point, in nav order. (Retries, Scheduled and
-    # Dead join once their pages exist; no tab leads nowhere.)
-    DEFAULT_TABS = { "Dashboard" => "", "Busy" => "busy", "Queues" => "queues" }.freeze
+    # Label (a locale key) => path under the mount point, in nav order.
+    DEFAULT_TABS = { "Dashboard" => "", "Busy" => "busy", "Queues" => "queues", "Retries" => "retries",
+                     "Scheduled" => "scheduled", "Dead" => "morgue" }.freeze
     ASSET_MAX_AGE = 86_400
     # The Rack env key an application's authentication can set to make one request read-only.
     READ_ONLY_ENV = "sidekiq.web.read_only"

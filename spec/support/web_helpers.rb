@@ -55,6 +55,23 @@ module WebHelpers
     end
   end
 
+  # Adds a job to a sorted set ("retry", "schedule", "dead") with +score+; returns its key in
+  # URLs ("<score>-<jid>") and the stored JSON.
+  def add_entry(set, score, job = {})
+    payload = { "jid" => SecureRandom.hex(12), "class" => "Job", "queue" => "default", "args" => [],
+                "created_at" => score - 100, "enqueued_at" => score - 90 }.merge(job)
+    json = Sidekiq.dump_json(payload)
+    redis("ZADD", set, score.to_s, json)
+    ["#{score}-#{payload["jid"]}", json]
+  end
+
+  # A failed job's fields, the backtrace compressed as Sidekiq stores it.
+  def failure(message: "boom", error_class: "RuntimeError", backtrace: ["app.rb:1:in `x'"], retry_count: 2)
+    { "error_class" => error_class, "error_message" => message, "retry_count" => retry_count, "retry" => true,
+      "failed_at" => Time.now.to_f - 50, "retried_at" => Time.now.to_f - 10,
+      "error_backtrace" => [Zlib::Deflate.deflate(Sidekiq.dump_json(backtrace))].pack("m0") }
+  end
+
   def redis(*command)
     Sidekiq.redis { |conn| conn.call(*command) }
   end

@@ -10,7 +10,8 @@ RSpec.describe "Sidekiq::Web, the Rack app", :web do
     expect(last_response.headers["Content-Type"]).to eq("text/html")
     body = last_response.body
     expect(body).to include('href="/sidekiq/stylesheets/ferrokiq.css"', 'src="/sidekiq/javascripts/ferrokiq.js"',
-                            'href="/sidekiq/busy"', 'href="/sidekiq/queues"')
+                            'href="/sidekiq/busy"', 'href="/sidekiq/queues"', 'href="/sidekiq/retries"',
+                            'href="/sidekiq/scheduled"', 'href="/sidekiq/morgue"')
     expect(body.scan(%r{href="/(?!sidekiq)[^"]*"})).to eq([])
   end
 

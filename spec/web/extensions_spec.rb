@@ -64,7 +64,11 @@ RSpec.describe "Sidekiq::Web extensions", :web do
     expect(body).to include('href="/sidekiq/modern" data-navbar="custom-tab">Modern things<',
                             'href="/sidekiq/legacy" data-navbar="custom-tab">Legacy<',
                             'href="/sidekiq/custom_stats" data-navbar="custom-tab">Custom Stats<')
-    expect(body.index("/sidekiq/queues")).to be < body.index("/sidekiq/modern")
+    nav = body[%r{<nav class="fk-nav".*?</nav>}m]
+    expect(nav.scan(%r{href="/sidekiq/([^"]*)"}).flatten)
+      .to eq(["", "busy", "queues", "retries", "scheduled", "morgue", "modern", "legacy", "custom_stats"])
+    expect(Sidekiq::Web.default_tabs).to eq("Dashboard" => "", "Busy" => "busy", "Queues" => "queues",
+                                            "Retries" => "retries", "Scheduled" => "scheduled", "Dead" => "morgue")
   end
 
   it "renders a keyword-registered page in the layout with its locale, helpers and nonce'd style" do

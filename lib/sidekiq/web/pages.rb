@@ -3,6 +3,7 @@
 require "sidekiq/web/pages/dashboard"
 require "sidekiq/web/pages/queues"
 require "sidekiq/web/pages/busy"
+require "sidekiq/web/pages/job_sets"
 
 module Sidekiq
   # (Sidekiq::Web: see sidekiq/web.rb.)
@@ -10,7 +11,7 @@ module Sidekiq
     # The built-in pages, one module each, registered before any extension so that their
     # routes match first.
     module Pages
-      ALL = [Dashboard, Queues, Busy].freeze
+      ALL = [Dashboard, Queues, Busy, Retries, Scheduled, Morgue].freeze
     end
 
     Pages::ALL.each { |page| page.registered(WebApplication) }

@@ -19,6 +19,31 @@
     }
   }
 
+  // "Check all" boxes and shift-click ranges in bulk forms.
+  var lastChecked = null;
+
+  function boxesOf(form) {
+    return Array.prototype.slice.call(form.querySelectorAll('input[type="checkbox"][name="key[]"]'));
+  }
+
+  function onCheck(event) {
+    var box = event.target;
+    var form = box.form;
+    if (!form || box.type !== "checkbox") { return; }
+    if (box.hasAttribute("data-check-all")) {
+      boxesOf(form).forEach(function (other) { other.checked = box.checked; });
+      return;
+    }
+    if (box.name !== "key[]") { return; }
+    var boxes = boxesOf(form);
+    if (event.shiftKey && lastChecked && boxes.indexOf(lastChecked) >= 0) {
+      var from = boxes.indexOf(lastChecked);
+      var to = boxes.indexOf(box);
+      boxes.slice(Math.min(from, to), Math.max(from, to) + 1).forEach(function (other) { other.checked = box.checked; });
+    }
+    lastChecked = box;
+  }
+
   function formatNumber(value) {
     return Number(value).toLocaleString();
   }
@@ -66,6 +91,7 @@
   }
 
   document.addEventListener("click", onClick);
+  document.addEventListener("click", onCheck);
   document.addEventListener("DOMContentLoaded", function () {
     var box = document.querySelector("[data-stats-url]");
     if (box) { startLiveTotals(box); }
