@@ -20,21 +20,27 @@ pub struct Server {
 }
 
 impl Server {
+    /// Tests run in parallel threads: two of them can be handed the same free port before
+    /// either server binds it, and the loser's server exits while its test would talk to the
+    /// winner's. So a server counts as started only once the one answering on the port is the
+    /// process this test spawned (its `process_id`); otherwise it tries another port.
     pub fn start() -> Server {
-        let port = free_port();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server must be installed (apt-get install redis-server)");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
+        for _ in 0..10 {
+            let port = free_port();
+            let mut child = Command::new("redis-server")
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--save", "", "--appendonly", "no"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("redis-server must be installed (apt-get install redis-server)");
+            if answers_as(port, &mut child) {
+                return Server { child, port };
+            }
+            let _ = child.kill();
+            let _ = child.wait();
         }
-        Server { child, port }
+        panic!("redis-server did not start on any of 10 free ports");
     }
 
     pub fn connection(&self) -> RedisConnection {
@@ -79,6 +85,28 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Whether the redis-server answering on `port` is `child` (false once `child` has exited).
+fn answers_as(port: u16, child: &mut Child) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if !matches!(child.try_wait(), Ok(None)) {
+            return false;
+        }
+        let pid = redis::Client::open(format!("redis://127.0.0.1:{port}/0"))
+            .and_then(|client| client.get_connection())
+            .and_then(|mut conn| redis::cmd("INFO").arg("server").query::<String>(&mut conn));
+        if let Ok(info) = pid {
+            let served_by = info
+                .lines()
+                .find_map(|line| line.strip_prefix("process_id:"))
+                .and_then(|pid| pid.trim().parse::<u32>().ok());
+            return served_by == Some(child.id());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
 }
 
 pub fn free_port() -> u16 {
