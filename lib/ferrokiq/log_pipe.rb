@@ -8,7 +8,7 @@ module Ferrokiq
   # written to stdout directly would overtake the lines still queued there. So while the
   # server runs, the logger's device and `$stdout` hand their text to the same queue, and the
   # job lines, the logger's lines and a job's own `puts` reach stdout (a terminal, a file or a
-  # pipe) in the order they were written (docs/design.md §12).
+  # pipe) in the order they were written (docs/design.md, §12).
   class LogPipe
     # Routes +logger+ (a Sidekiq::Logger on stdout) and `$stdout` through +engine+. Returns
     # the pipe; #restore undoes it.

@@ -1,4 +1,4 @@
-//! Taking jobs from queues (docs/wire-format.md §3 and docs/design.md §4).
+//! Taking jobs from queues (docs/wire-format.md §3 and docs/design.md, §4).
 //!
 //! Reliable fetch moves jobs atomically from `queue:<q>` into this process's working list for
 //! that queue, several at a time in one Lua call; an acknowledgement removes a job from its

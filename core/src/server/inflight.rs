@@ -1,5 +1,5 @@
 //! Which jobs of this process's working lists it is still working on, and the sweep that
-//! puts back the others (docs/design.md §4).
+//! puts back the others (docs/design.md, §4).
 //!
 //! A working-list entry is normally accounted for: waiting in the channel, running, or
 //! finished and awaiting its acknowledgement. An entry can also be there for nobody: the

@@ -1,7 +1,7 @@
 //! The engine's upkeep of reliable fetch, in one task: it re-asserts this process's working
 //! lists in the registry, sweeps them for jobs no thread is working on, recovers the lists of
 //! processes that are gone, and now and then registers lists missing from the registry
-//! (docs/design.md §4).
+//! (docs/design.md, §4).
 
 use std::collections::HashMap;
 use std::sync::Arc;
