@@ -1,8 +1,9 @@
 # frozen_string_literal: true
 
 # Every benchmark in one command: push rates, then drains across concurrency, size, logging,
-# fetch strategy and Redis distance, then latency and memory. Each line of the matrix is a
-# separate bench/drain.rb run (alternating Ferrokiq and Sidekiq 6.4.1, PAIRS pairs).
+# fetch strategy and Redis distance, then a realistic app (bench/realistic.rb), then latency and
+# memory. Each line of the matrix is a separate bench/drain.rb run (alternating Ferrokiq and
+# Sidekiq 6.4.1, PAIRS pairs).
 #
 #   rake compile && ruby bench/all.rb            # about 20 minutes on 2 cores
 #   QUICK=1 ruby bench/all.rb                    # 20k jobs, 1 pair: checks the set-up
@@ -34,4 +35,6 @@ end
 
 run("push", "push.rb", QUICK ? { "PUSH_SINGLE" => "1000", "PUSH_THREADED" => "2000", "PUSH_BULK" => "20000" } : {})
 MATRIX.each { |title, env| run(title, "drain.rb", env.merge("PROBES" => "0")) }
+run("realistic app (middleware, loggers, job bodies), -c 1 / 10 / 25", "realistic.rb",
+    QUICK ? { "BENCH_JOBS" => "5000", "PUSH_SINGLE" => "1000" } : {})
 run("latency (pickup, scheduled) and memory", "drain.rb", { "PAIRS" => "0", "PROBES" => QUICK ? "20" : "200" })
