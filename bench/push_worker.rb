@@ -6,6 +6,7 @@
 
 require "sidekiq"
 require "json"
+require_relative "push_rate"
 
 if defined?(Redis) && Redis.respond_to?(:silence_deprecations=)
   Redis.silence_deprecations = true
@@ -21,13 +22,6 @@ class BenchJob
 end
 
 ARGS = ["string", 1, { "mike" => "bob" }].freeze
-
-def rate(count)
-  Sidekiq.redis { |conn| conn.flushdb }
-  started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
-  yield
-  count / (Process.clock_gettime(Process::CLOCK_MONOTONIC) - started)
-end
 
 single = Integer(ENV.fetch("PUSH_SINGLE", 5_000))
 threaded = Integer(ENV.fetch("PUSH_THREADED", 10_000))

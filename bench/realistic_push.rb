@@ -7,16 +7,10 @@
 
 require "sidekiq"
 require "json"
+require_relative "push_rate"
 require_relative "realistic_app"
 
 Sidekiq.logger.level = Logger::WARN
-
-def rate(count)
-  Sidekiq.redis { |conn| conn.flushdb }
-  started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
-  yield
-  count / (Process.clock_gettime(Process::CLOCK_MONOTONIC) - started)
-end
 
 single = Integer(ENV.fetch("PUSH_SINGLE", 5_000))
 bulk = Integer(ENV.fetch("PUSH_BULK", 10_000))
