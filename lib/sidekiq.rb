@@ -13,6 +13,7 @@ require "sidekiq/redis_connection"
 require "sidekiq/middleware/chain"
 require "sidekiq/config"
 require "sidekiq/client"
+require "sidekiq/transaction_aware_client"
 require "sidekiq/job"
 
 # Sidekiq's top-level API: configuration, Redis access and JSON helpers.
@@ -36,6 +37,11 @@ module Sidekiq
     # JSON.generate, byte for byte; written in Rust when the value allows it.
     def dump_json(object)
       Ferrokiq::Native.dump_json(object)
+    end
+
+    # Sidekiq's API level as a Gem::Version, for plugins that compare versions.
+    def gem_version
+      Gem::Version.new(VERSION)
     end
 
     def pro?

@@ -3,8 +3,8 @@
 module Sidekiq
   # Validation and normalization of job hashes before they are pushed (Sidekiq 7 semantics).
   module JobUtil
-    # Keys that never reach Redis.
-    TRANSIENT_ATTRIBUTES = %w[].freeze
+    # Keys that never reach Redis. Not frozen: Sidekiq.transactional_push! (and plugins) add to it.
+    TRANSIENT_ATTRIBUTES = %w[] # rubocop:disable Style/MutableConstant
     RETRY_FOR_LIMIT = 1_000_000_000
 
     def validate(item)
