@@ -3,6 +3,7 @@
 require "optparse"
 require "sidekiq"
 require "sidekiq/launcher"
+require "sidekiq/systemd"
 require "sidekiq/cli/config_file"
 
 module Sidekiq
@@ -82,6 +83,7 @@ module Sidekiq
       @launcher = Sidekiq::Launcher.new(@config)
       logger.info("Starting processing, hit Ctrl-C to stop")
       @launcher.run
+      @systemd = Systemd.start(@config, @launcher)
       inbox.each_signal { |signal| handle_signal(signal) }
     rescue Interrupt # INT or TERM (see handle_signal), or Ctrl-C while the app boots
       shut_down
@@ -96,6 +98,7 @@ module Sidekiq
       when "TSTP"
         logger.info("Received TSTP, no longer accepting new work")
         @launcher.quiet
+        @systemd&.quiet
       when "TTIN" then dump_threads
       end
     rescue StandardError => e
@@ -108,6 +111,7 @@ module Sidekiq
     # process whose engine failed exits 1, so a supervisor (systemd, Kubernetes) restarts it.
     def shut_down
       logger.info("Shutting down")
+      @systemd&.stopping
       @launcher&.stop
       logger.info("Bye!")
       exit(1) if @launcher&.failure
@@ -173,8 +177,8 @@ module Sidekiq
       %w[sidekiq.yml sidekiq.yml.erb].map { |name| File.join(dir, name) }.find { |path| File.exist?(path) }
     end
 
+    # config[:config_file] stays set, as in Sidekiq 7: plugins read their own sections of it.
     def apply(options)
-      options.delete(:config_file)
       queues = options.delete(:queues)
       @config.merge!(options)
       @config[:environment] = @environment

@@ -161,8 +161,11 @@ module Sidekiq
       blocks.clear if oneshot
     end
 
+    # On Heroku (DYNO set) the platform stamps every line itself, so the lines carry no time.
     def logger
-      @logger ||= Sidekiq::Logger.new($stdout, level: :info)
+      @logger ||= Sidekiq::Logger.new($stdout, level: :info).tap do |log|
+        log.formatter = Sidekiq::Logger::Formatters::WithoutTimestamp.new if ENV["DYNO"]
+      end
     end
 
     # nil silences the current logger instead of dropping it, so whoever holds it keeps a

@@ -38,6 +38,8 @@ module Sidekiq
     module Options
       def self.included(base)
         base.extend(ClassMethods)
+        base.sidekiq_class_attribute(:sidekiq_options_hash, :sidekiq_retry_in_block,
+                                     :sidekiq_retries_exhausted_block)
       end
 
       # Class-level settings.
@@ -60,28 +62,19 @@ module Sidekiq
           self.sidekiq_retries_exhausted_block = block
         end
 
-        def sidekiq_options_hash
-          inherited_setting(:@sidekiq_options_hash)
-        end
-
-        def sidekiq_options_hash=(hash)
-          @sidekiq_options_hash = hash
-        end
-
-        def sidekiq_retry_in_block
-          inherited_setting(:@sidekiq_retry_in_block)
-        end
-
-        def sidekiq_retry_in_block=(block)
-          @sidekiq_retry_in_block = block
-        end
-
-        def sidekiq_retries_exhausted_block
-          inherited_setting(:@sidekiq_retries_exhausted_block)
-        end
-
-        def sidekiq_retries_exhausted_block=(block)
-          @sidekiq_retries_exhausted_block = block
+        # Inheritable settings, as Sidekiq 7 gives apps and plugins: `name` and `name=` on the
+        # class, a subclass reading its parent's value until it sets its own; and on instances,
+        # which read the class's value until they set their own.
+        def sidekiq_class_attribute(*names)
+          names.each do |name|
+            ivar = :"@#{name}"
+            define_singleton_method(name) { inherited_setting(ivar) }
+            define_singleton_method(:"#{name}=") { |value| instance_variable_set(ivar, value) }
+            define_method(name) do
+              instance_variable_defined?(ivar) ? instance_variable_get(ivar) : self.class.public_send(name)
+            end
+            attr_writer(name)
+          end
         end
 
         private
@@ -94,23 +87,13 @@ module Sidekiq
           end
         end
 
+        # A class's own value, else its nearest ancestor's. Instance variables of a class are
+        # set and read whole (no read-modify-write), so no lock is needed.
         def inherited_setting(ivar)
           return instance_variable_get(ivar) if instance_variable_defined?(ivar)
 
           superclass.send(:inherited_setting, ivar) if superclass.respond_to?(:inherited_setting, true)
         end
-      end
-
-      def sidekiq_options_hash
-        self.class.sidekiq_options_hash
-      end
-
-      def sidekiq_retry_in_block
-        self.class.sidekiq_retry_in_block
-      end
-
-      def sidekiq_retries_exhausted_block
-        self.class.sidekiq_retries_exhausted_block
       end
     end
 

@@ -1,8 +1,7 @@
 # frozen_string_literal: true
 
-require "securerandom"
-require "socket"
 require "ferrokiq/log_pipe"
+require "sidekiq/component"
 require "sidekiq/processor"
 require "sidekiq/scheduled"
 
@@ -10,9 +9,15 @@ module Sidekiq
   # Starts and stops everything a server process runs: the Rust engine (fetching,
   # acknowledgements), the worker threads, the heartbeat and the scheduled-job poller.
   class Launcher
+    # identity and hostname, shared with plugins' components.
+    include Component
+
     BEAT_PAUSE = 10
     # How often the engine's events are written out and the worker threads looked after.
     EVENTS_PAUSE = 1
+    # How recently the upkeep loop must have ticked for #alive? (a beat's Redis calls can take
+    # up to the network timeout; the loop otherwise ticks every EVENTS_PAUSE).
+    ALIVE_WITHIN = 15
 
     # What the engine reports about itself (a task that failed, Redis errors in the
     # background), as an exception for the error handlers.
@@ -30,16 +35,9 @@ module Sidekiq
     # Why the engine stopped working, once it has: the process then shuts down and exits 1.
     attr_reader :failure
 
-    def identity
-      @identity ||= "#{hostname}:#{::Process.pid}:#{SecureRandom.hex(6)}"
-    end
-
-    def hostname
-      ENV["DYNO"] || Socket.gethostname
-    end
-
     def run
       @engine = Ferrokiq::Native::Engine.new(@config.redis_pool.native, engine_options)
+      tick
       @heartbeat = start_heartbeat
       # The engine moves due jobs itself unless client middleware must see the re-push.
       @poller = Scheduled::Poller.new(@config, @engine).start unless engine_schedules?
@@ -56,6 +54,15 @@ module Sidekiq
 
     def stopping?
       @done
+    end
+
+    # Whether the process still does its own upkeep: the heartbeat thread's loop ticked within
+    # the last few seconds and the engine has not failed. (Redis being away does not count
+    # against it: restarting the process would not bring Redis back.)
+    def alive?
+      return false if @failure || !@heartbeat&.alive?
+
+      ::Process.clock_gettime(::Process::CLOCK_MONOTONIC) - @last_tick < ALIVE_WITHIN
     end
 
     # Stop taking new work; running jobs finish. `stop` calls it too, so only the first call acts.
@@ -151,14 +158,20 @@ module Sidekiq
       Thread.new do
         Thread.current.name = "sidekiq.heartbeat"
         until @stopping_beats || @failure
+          tick
           beat
           (BEAT_PAUSE / EVENTS_PAUSE).times do
             break if @beats.sleep(EVENTS_PAUSE) || @failure
 
+            tick
             look_after_process
           end
         end
       end
+    end
+
+    def tick
+      @last_tick = ::Process.clock_gettime(::Process::CLOCK_MONOTONIC)
     end
 
     def look_after_process

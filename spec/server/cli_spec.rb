@@ -116,4 +116,22 @@ RSpec.describe "sidekiq command line" do
     expect(info).to include("concurrency" => 3, "queues" => ["only"], "tag" => "flags")
     expect(server.stop).to be_success
   end
+
+  it "keeps config[:config_file] for plugins, and on Heroku (DYNO) logs without timestamps under the dyno's name" do
+    jobs = <<~RUBY
+      Sidekiq.configure_server do |config|
+        config.on(:startup) { Sidekiq.redis { |conn| conn.set("config_file", config[:config_file]) } }
+      end
+    RUBY
+    server = ServerProcess.new(jobs:, args: %w[-C custom.yml], env: { "DYNO" => "worker.1" })
+    File.write(File.join(server.dir, "custom.yml"), ":concurrency: 2\n")
+    (@servers ||= []) << server.start
+    identity = eventually { Sidekiq.redis { |conn| conn.smembers("processes") }.first }
+    expect(identity).to start_with("worker.1:#{server.pid}:")
+    expect(Sidekiq.redis { |conn| conn.get("config_file") }).to eq("custom.yml")
+    expect(server.stop).to be_success
+    lines = server.log.lines.grep(/ INFO: /)
+    expect(lines).not_to be_empty
+    expect(lines).to all(start_with("pid=#{server.pid} tid="))
+  end
 end

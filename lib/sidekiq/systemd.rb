@@ -1,0 +1,71 @@
+# frozen_string_literal: true
+
+require "sidekiq/sd_notify"
+
+module Sidekiq
+  # What a server tells systemd when it runs as a `Type=notify` unit: READY=1 once it processes
+  # jobs, a STATUS= line, STOPPING=1 when it shuts down, and with `WatchdogSec=` a WATCHDOG=1
+  # ping at half that period, sent only while the process's own machinery is alive (the
+  # launcher's upkeep loop ticks and the engine has not failed), so that systemd restarts a
+  # wedged process rather than one whose Redis is away.
+  class Systemd
+    # Starts the integration when systemd asked for notifications; nil otherwise.
+    def self.start(config, launcher)
+      return unless ENV["NOTIFY_SOCKET"]
+
+      new(config, launcher).tap(&:start)
+    end
+
+    def initialize(config, launcher)
+      @config = config
+      @launcher = launcher
+    end
+
+    def start
+      @config.logger.info("systemd: notifying #{ENV.fetch("NOTIFY_SOCKET", nil)}")
+      tell { SdNotify.ready }
+      tell { SdNotify.status("processing with #{@config.concurrency} threads, queues #{@config.queues.join(", ")}") }
+      usec = SdNotify.watchdog_usec
+      @watchdog = start_watchdog(usec / 2_000_000.0) if usec
+    end
+
+    def quiet
+      tell { SdNotify.status("quiet: finishing running jobs, taking no new ones") }
+    end
+
+    def stopping
+      @watchdog&.kill
+      tell { SdNotify.stopping }
+    end
+
+    private
+
+    def start_watchdog(period)
+      @config.logger.info("systemd: watchdog ping every #{period.round(2)} s")
+      Thread.new do
+        Thread.current.name = "sidekiq.systemd"
+        loop do
+          sleep(period)
+          ping
+        end
+      end
+    end
+
+    def ping
+      if @launcher.alive?
+        @silent = false
+        tell { SdNotify.watchdog }
+      elsif !@silent
+        @silent = true
+        @config.logger.error("systemd: the process is not making progress; no more watchdog pings")
+      end
+    end
+
+    # A notification that cannot be sent is reported, never fatal to the server.
+    def tell
+      yield
+    rescue SdNotify::NotifyError => e
+      @config.handle_exception(e, { context: "systemd notification" })
+    end
+  end
+end
