@@ -229,6 +229,11 @@ impl RedisConnection {
     /// opened for this call is not retried, so a down server fails within one timeout. A
     /// timeout is never retried: the command may have run, and running a push or a fetch
     /// twice would duplicate or strand jobs.
+    ///
+    /// A failover reply (see `is_failover_reply`) also gets one new connection and one more
+    /// try, as Sidekiq 7 does: after a managed Redis promotes a replica, the old socket still
+    /// reaches the demoted server, and only a new one follows the DNS name to the new primary.
+    /// The server refused the command, so sending it again cannot run it twice.
     async fn run<T, F, Fut>(&self, op: F) -> RedisResult<T>
     where
         F: Fn(MultiplexedConnection) -> Fut,
@@ -238,6 +243,11 @@ impl RedisConnection {
         let (conn, fresh) = self.connection().await?;
         match self.bounded(op(conn)).await {
             Err(RunError::Redis(e)) if !fresh && !e.is_timeout() && is_broken_connection(&e) => {
+                self.forget();
+                let (conn, _) = self.connection().await?;
+                self.finish(self.bounded(op(conn)).await, url)
+            }
+            Err(RunError::Redis(e)) if is_failover_reply(&e) => {
                 self.forget();
                 let (conn, _) = self.connection().await?;
                 self.finish(self.bounded(op(conn)).await, url)
@@ -349,6 +359,19 @@ enum RunError {
 fn is_broken_connection(e: &redis::RedisError) -> bool {
     e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal()
 }
+
+/// Error replies that mean "this server can no longer take the command" during a failover: it
+/// was demoted to a replica (READONLY), it lacks the replicas a write needs (NOREPLICAS), or a
+/// proxy ended a blocking call to move clients over (UNBLOCKED). In a pipeline or transaction
+/// the first failing command's reply decides.
+fn is_failover_reply(e: &redis::RedisError) -> bool {
+    let message = command_message(e);
+    FAILOVER_CODES
+        .iter()
+        .any(|code| e.code() == Some(code) || message.split(' ').next() == Some(code))
+}
+
+const FAILOVER_CODES: [&str; 3] = ["READONLY", "NOREPLICAS", "UNBLOCKED"];
 
 fn connect_failure(url: &str, timeout: Duration, e: &redis::RedisError) -> RedisFailure {
     let reason = e.to_string();

@@ -98,3 +98,89 @@ fn errors_name_the_server_and_the_reason() {
         "{wrongtype:?}"
     );
 }
+
+/// How many connections `server` has accepted since it started.
+fn connections_received(redis: &mut redis::Connection) -> u64 {
+    let info: String = redis::cmd("INFO").arg("stats").query(redis).unwrap();
+    info.lines()
+        .find_map(|line| line.strip_prefix("total_connections_received:"))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("INFO stats has total_connections_received")
+}
+
+#[test]
+fn a_write_refused_by_a_demoted_primary_is_sent_once_more_on_a_new_connection() {
+    let primary = Server::start();
+    let replica = Server::start();
+    let mut admin = replica.redis();
+    let _: () = redis::cmd("REPLICAOF")
+        .arg("127.0.0.1")
+        .arg(primary.port)
+        .query(&mut admin)
+        .unwrap();
+    let conn = replica.connection();
+    runtime().block_on(async {
+        let _: String = conn.call(&words(&["PING"])).await.unwrap();
+        let before = connections_received(&mut admin);
+        let refused = conn
+            .call::<()>(&words(&["SET", "k", "v"]))
+            .await
+            .unwrap_err();
+        assert!(refused.to_string().starts_with("READONLY"), "{refused}");
+        // One reconnect and one more try, not a loop.
+        assert_eq!(connections_received(&mut admin), before + 1);
+
+        // Promoted: the same connection object writes again (the new socket reached it).
+        let _: () = redis::cmd("REPLICAOF")
+            .arg("NO")
+            .arg("ONE")
+            .query(&mut admin)
+            .unwrap();
+        let _: () = conn.call(&words(&["SET", "k", "v"])).await.unwrap();
+    });
+}
+
+#[test]
+fn a_blocking_call_ended_by_client_unblock_is_sent_again_and_gets_its_element() {
+    let server = Server::start();
+    let conn = std::sync::Arc::new(server.connection());
+    let rt = runtime();
+    rt.block_on(async {
+        let _: String = conn.call(&words(&["PING"])).await.unwrap();
+    });
+    let waiting = std::sync::Arc::clone(&conn);
+    let popped = rt.spawn(async move {
+        waiting
+            .call::<Option<(String, String)>>(&words(&["BLPOP", "wakeup", "10"]))
+            .await
+    });
+    let mut admin = server.redis();
+    let blocked_id = |admin: &mut redis::Connection| -> Option<String> {
+        let clients: String = redis::cmd("CLIENT").arg("LIST").query(admin).unwrap();
+        clients
+            .lines()
+            .find(|line| line.contains("cmd=blpop"))
+            .and_then(|line| line.split(' ').find_map(|f| f.strip_prefix("id=")))
+            .map(str::to_string)
+    };
+    support::wait_until(Duration::from_secs(5), "the BLPOP to block", || {
+        blocked_id(&mut admin).is_some()
+    });
+    let first = blocked_id(&mut admin).unwrap();
+    let _: i64 = redis::cmd("CLIENT")
+        .arg("UNBLOCK")
+        .arg(&first)
+        .arg("ERROR")
+        .query(&mut admin)
+        .unwrap();
+    support::wait_until(Duration::from_secs(5), "the BLPOP to block again", || {
+        blocked_id(&mut admin).is_some_and(|id| id != first)
+    });
+    let _: i64 = redis::cmd("RPUSH")
+        .arg("wakeup")
+        .arg("job")
+        .query(&mut admin)
+        .unwrap();
+    let got = rt.block_on(popped).unwrap().unwrap();
+    assert_eq!(got, Some(("wakeup".to_string(), "job".to_string())));
+}

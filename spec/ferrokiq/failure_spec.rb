@@ -108,6 +108,25 @@ RSpec.describe "Failure handling" do
     server&.destroy
   end
 
+  it "after a failover reply (READONLY) reconnects once and tries again, then gives the server's words" do
+    primary = RedisServer.new.start
+    demoted = RedisServer.new.start
+    demoted.raw("REPLICAOF", "127.0.0.1", primary.port)
+    pool = Sidekiq::RedisConnection.create(url: demoted.url, timeout: 1)
+    accepted = -> { pool.with { |conn| conn.call("INFO", "stats")[/total_connections_received:(\d+)/, 1].to_i } }
+    before = accepted.call
+    expect { Sidekiq::Client.new(pool: pool).push("class" => FailJob, "args" => [1]) }
+      .to raise_error(Ferrokiq::CommandError, /\AREADONLY/)
+    expect { pool.with { |conn| conn.call("SET", "k", "v") } }.to raise_error(Ferrokiq::CommandError, /\AREADONLY/)
+    # One new connection per refused call (and none for the INFO calls, which a replica answers).
+    expect(accepted.call).to eq(before + 2)
+    demoted.raw("REPLICAOF", "NO", "ONE")
+    Sidekiq::Client.new(pool: pool).push("class" => FailJob, "args" => [2])
+    expect(pool.with { |conn| conn.llen("queue:default") }).to eq(1)
+  ensure
+    [primary, demoted].compact.each(&:destroy)
+  end
+
   it "writes nothing when the payload cannot be serialized" do
     Sidekiq.strict_args!(false)
     expect { FailJob.perform_async(Float::NAN) }.to raise_error(JSON::GeneratorError)
