@@ -33,6 +33,7 @@ module Sidekiq
     # Pushes one job. Keys: class, args, queue, at, retry, retry_for, backtrace, and any
     # sidekiq_options key. Returns the jid, or nil when a middleware stopped the push.
     def push(item)
+      item = item.merge("at" => timestamp(item["at"])) if item.is_a?(Hash) && duration?(item["at"])
       job = normalize_item(item)
       accepted = pass_middleware(item["class"], job) { job }
       store_single(accepted) if accepted
@@ -47,6 +48,7 @@ module Sidekiq
       at = request.delete("at")
       jid = request.delete("jid")
       check_bulk_request(request["args"], at, jid)
+      at = at.is_a?(Array) ? at.map { |time| timestamp(time) } : timestamp(at)
 
       template = normalize_item(request)
       jids = []
@@ -127,10 +129,21 @@ module Sidekiq
       payload["jid"]
     end
 
+    # An ActiveSupport::Duration `at` (5.minutes) means that long from now, as in perform_in;
+    # Sidekiq's push and push_bulk would read it as seconds since 1970 and run the job at once.
+    def timestamp(time)
+      duration?(time) ? Time.now.to_f + time.to_f : time
+    end
+
+    def duration?(time)
+      defined?(::ActiveSupport::Duration) && time.is_a?(::ActiveSupport::Duration)
+    end
+
     # Everything push_bulk can refuse before a single job is sent.
     def check_bulk_request(args, at, jid)
       times = Array(at)
-      if at && (times.empty? || !times.all?(Numeric))
+      # is_a?, not ===: an ActiveSupport::Duration is a Numeric only by is_a?.
+      if at && (times.empty? || !times.all? { |time| time.is_a?(Numeric) })
         raise ArgumentError, "Job 'at' must be a Numeric or an Array of Numeric timestamps"
       end
       # An Enumerator may not know its size; counting it walks it once more.
@@ -171,7 +184,7 @@ module Sidekiq
         next unless conn.respond_to?(:native)
 
         verify_args(template["wrapped"] || template["class"], slice)
-        conn.native.push_bulk(template, slice, times)
+        conn.native.push_bulk(template, slice, times, Time.now.to_f)
       end
     end
 
@@ -215,7 +228,10 @@ module Sidekiq
       scheduled = payloads.first.key?("at")
       @redis_pool.with do |conn|
         if conn.respond_to?(:native)
-          scheduled ? conn.native.schedule(payloads) : conn.native.push(payloads.first["queue"], payloads)
+          next conn.native.schedule(payloads) if scheduled
+
+          # Ruby's clock, as for created_at: tests that stub Time (Timecop, travel_to) see both.
+          conn.native.push(payloads.first["queue"], payloads, Time.now.to_f)
         else
           # A pool of some other Redis client (say redis-rb connections handed to
           # `Client.via`): the same commands through its pipelined API.

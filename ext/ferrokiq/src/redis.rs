@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use ferrokiq_core::json::ruby_float;
-use ferrokiq_core::payload::{new_jids, now_epoch_seconds};
+use ferrokiq_core::payload::new_jids;
 use ferrokiq_core::{client, RedisConnection, RedisResult, RedisSettings, TlsOptions};
 use magnus::{
     prelude::*, Error, Integer, RArray, RHash, RModule, RString, Ruby, TryConvert, Value,
@@ -103,11 +103,17 @@ impl NativeRedis {
         self.settings.redacted_url()
     }
 
-    /// Enqueues job Hashes on `queue` for immediate work. Sets `enqueued_at` on each Hash, as
-    /// Sidekiq does, then writes them all in one round trip. Nothing is sent unless every
-    /// payload could be serialized.
-    fn push(ruby: &Ruby, rb_self: &Self, queue: String, payloads: RArray) -> Result<bool, Error> {
-        let now = ruby.float_from_f64(now_epoch_seconds());
+    /// Enqueues job Hashes on `queue` for immediate work. Sets `enqueued_at` on each Hash to
+    /// `now` (Ruby's clock, which the app's tests may stub, as `created_at` is), then writes
+    /// them all in one round trip. Nothing is sent unless every payload could be serialized.
+    fn push(
+        ruby: &Ruby,
+        rb_self: &Self,
+        queue: String,
+        payloads: RArray,
+        now: f64,
+    ) -> Result<bool, Error> {
+        let now = ruby.float_from_f64(now);
         let mut encoded = Vec::with_capacity(payloads.len());
         for i in 0..payloads.len() {
             let hash: RHash = payloads.entry(i as isize)?;
@@ -150,16 +156,18 @@ impl NativeRedis {
     /// see the Hashes): each job is `template` with its own `args` and a fresh `jid`, then
     /// `at` (a timestamp or one per job; nil to enqueue now). Returns the jids, or nil when a
     /// value needs Ruby's JSON writer (the caller then takes the general path; nothing was sent).
+    /// `now` is Ruby's clock, for `enqueued_at` (see `push`).
     fn push_bulk(
         ruby: &Ruby,
         rb_self: &Self,
         template: RHash,
         args: RArray,
         at: Value,
+        now: f64,
     ) -> Result<Option<RArray>, Error> {
         let queue: String = template.fetch("queue")?;
         let jids = ruby.ary_new_capa(args.len());
-        let now = ruby.float_from_f64(now_epoch_seconds()).as_value();
+        let now = ruby.float_from_f64(now).as_value();
         let per_job_at = RArray::from_value(at);
         let mut encoded = Vec::with_capacity(args.len());
         let mut scores = Vec::with_capacity(if at.is_nil() { 0 } else { args.len() });
@@ -301,9 +309,9 @@ pub fn init(ruby: &Ruby, native: &RModule) -> Result<(), Error> {
     let class = native.define_class("Redis", ruby.class_object())?;
     class.define_singleton_method("new", magnus::function!(NativeRedis::new, 6))?;
     class.define_method("url", magnus::method!(NativeRedis::redacted_url, 0))?;
-    class.define_method("push", magnus::method!(NativeRedis::push, 2))?;
+    class.define_method("push", magnus::method!(NativeRedis::push, 3))?;
     class.define_method("schedule", magnus::method!(NativeRedis::schedule, 1))?;
-    class.define_method("push_bulk", magnus::method!(NativeRedis::push_bulk, 3))?;
+    class.define_method("push_bulk", magnus::method!(NativeRedis::push_bulk, 4))?;
     class.define_method("call", magnus::method!(NativeRedis::call, 1))?;
     class.define_method("pipeline", magnus::method!(NativeRedis::pipeline, 2))?;
     Ok(())

@@ -253,7 +253,7 @@ module Sidekiq
       added_and_trimmed = Sidekiq.redis do |conn|
         next false unless trim && conn.respond_to?(:native)
 
-        conn.native.send_to_morgue(message, config[:dead_max_jobs], config[:dead_timeout_in_seconds])
+        conn.native.send_to_morgue(message, config[:dead_max_jobs], config[:dead_timeout_in_seconds], Time.now.to_f)
       end
       return if added_and_trimmed
 
