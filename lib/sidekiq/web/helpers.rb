@@ -11,6 +11,7 @@ module Sidekiq
       ARGS_SHOWN = 2000
       REDIS_INFO_KEYS = %w[redis_version uptime_in_days connected_clients used_memory_human
                            used_memory_peak_human].freeze
+      CLIENT_TEXT_KEYS = %w[TimePast TimeFuture Seconds Minutes Hours Days Processed Failed LiveUpdated].freeze
       TIME_UNITS = [[60, "Seconds"], [3600, "Minutes"], [86_400, "Hours"], [Float::INFINITY, "Days"]].freeze
       UNIT_SECONDS = { "Seconds" => 1, "Minutes" => 60, "Hours" => 3600, "Days" => 86_400 }.freeze
 
@@ -49,6 +50,16 @@ module Sidekiq
 
       def text_direction
         rtl? ? "rtl" : "ltr"
+      end
+
+      # A language's own name for itself (its `LanguageName` text), for the language picker.
+      def locale_name(lang)
+        strings.dig(lang, "LanguageName") || lang
+      end
+
+      # Texts the browser scripts need (relative times, chart labels), keyed as in en.yml.
+      def client_texts
+        CLIENT_TEXT_KEYS.to_h { |key| [key, t(key)] }
       end
 
       # -- paths ------------------------------------------------------------------------------
@@ -94,8 +105,35 @@ module Sidekiq
         "<script src=\"#{h(root_path + path)}\" nonce=\"#{csp_nonce}\"></script>"
       end
 
+      # +data+ as JSON that cannot end the <script type="application/json"> element holding it.
+      def script_json(data)
+        Sidekiq.dump_json(data).gsub("<", "\\u003c")
+      end
+
       def style_tag(path)
         "<link rel=\"stylesheet\" href=\"#{h(root_path + path)}\" nonce=\"#{csp_nonce}\">"
+      end
+
+      # Markup for the layout's <head>, from a page's or an extension's view (Sidekiq 7.3's
+      # helper): `<% add_to_head do %><%= style_tag("x/y.css") %><% end %>` or
+      # `add_to_head { script_tag("x/y.js") }`. The layout is rendered after the page, so
+      # everything added while rendering the page gets there.
+      def add_to_head(&block)
+        return unless block
+
+        (@head_html ||= []) << capture_html(&block)
+      end
+
+      # Everything added with #add_to_head, in order (plugins prepend to this method).
+      def display_custom_head
+        @head_html&.join
+      end
+
+      # Whether the page offers live polling: every page but the dashboard (it has its own
+      # realtime chart) and metrics, as in Sidekiq.
+      def pollable?
+        path = current_path
+        !(path.empty? || path.start_with?("metrics"))
       end
 
       # -- formatting -------------------------------------------------------------------------
@@ -131,7 +169,7 @@ module Sidekiq
       def relative_time(time)
         return "" unless time
 
-        time = time.utc
+        time = (time.is_a?(Numeric) ? Time.at(time) : time).getutc
         stamp = time.iso8601
         "<time datetime=\"#{stamp}\" title=\"#{h(time.strftime("%Y-%m-%d %H:%M:%S UTC"))}\">" \
           "#{h(time_distance(time))}</time>"
@@ -185,6 +223,21 @@ module Sidekiq
       # The pager for +page+ (a Paging::Page), linking to +url+.
       def paging(page, url)
         erb(:_paging, locals: { page_info: page, url: })
+      end
+
+      private
+
+      # What a block given to #add_to_head stands for: called from an ERB template, the markup it
+      # wrote, taken back out of the page; called from Ruby, the String it returns.
+      def capture_html(&block)
+        scope = block.binding
+        buffer = scope.local_variable_get(:_erbout) if scope.local_variable_defined?(:_erbout)
+        return block.call.to_s unless buffer.is_a?(String)
+
+        start = buffer.length
+        result = block.call
+        written = buffer.slice!(start..).to_s
+        written.empty? ? result.to_s : written
       end
     end
   end
