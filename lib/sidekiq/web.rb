@@ -148,7 +148,7 @@ module Sidekiq
 
       def static(app, urls, root, max_age)
         Rack::Static.new(app, urls:, root:, cascade: true,
-                              header_rules: [[:all, { "Cache-Control" => "private, max-age=#{max_age}" }]])
+                              header_rules: [[:all, { "cache-control" => "private, max-age=#{max_age}" }]])
       end
     end
 

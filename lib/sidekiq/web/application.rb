@@ -75,7 +75,7 @@ module Sidekiq
 
     def finish(env, action, response)
       status, headers, body = response.is_a?(Array) ? response : [200, PAGE_HEADERS.dup, [response.to_s]]
-      headers = Rack::Utils::HeaderHash[headers]
+      headers = Web::Headers.normalize(headers)
       headers["cache-control"] ||= "private, no-store"
       headers["content-language"] ||= action.locale
       headers["content-security-policy"] ||= Web::Headers.content_security_policy(action.csp_nonce)
