@@ -37,6 +37,7 @@ class HomeController < ApplicationController
       Enqueue more, then run them with bin/sidekiq:
         curl -d title=Q2 #{request.base_url}/reports
         curl -d event=logout #{request.base_url}/audits
+      Watch them in the Web UI: #{request.base_url}/sidekiq/ (user and password: see README.md)
     TEXT
   end
 end
