@@ -1,5 +1,6 @@
 # frozen_string_literal: true
 
+require "net/http"
 require "open3"
 require "securerandom"
 require "socket"
@@ -130,5 +131,71 @@ RSpec.describe "bin/demo on a Redis that holds other data" do
     expect(snapshot(@redis)).to eq(before)
   ensure
     File.delete(log) if log && File.exist?(log)
+  end
+end
+
+# `bin/demo --web` as a user runs it in a terminal (its own process group, which Ctrl-C signals
+# as a whole), with its throwaway Redis: once the queues are drained it serves the Web UI on
+# $PORT with the server still running, until INT; then every process it started is gone.
+RSpec.describe "bin/demo --web" do
+  root = File.expand_path("..", __dir__)
+
+  # The pids whose process group is +pgid+.
+  def group_members(pgid)
+    Dir["/proc/[0-9]*/stat"].select do |stat|
+      File.read(stat).split(") ", 2).last.split[2].to_i == pgid
+    rescue SystemCallError
+      false
+    end
+  end
+
+  # Reads +io+ until a line matches +pattern+; returns everything read (fails after +timeout+).
+  def read_until(io, pattern, timeout: 120)
+    deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + timeout
+    output = +""
+    until output.match?(pattern)
+      left = deadline - Process.clock_gettime(Process::CLOCK_MONOTONIC)
+      raise "no #{pattern.inspect} within #{timeout}s:\n#{output}" unless left.positive? && io.wait_readable(left)
+
+      output << (io.gets || raise("bin/demo ended before #{pattern.inspect}:\n#{output}"))
+    end
+    output
+  end
+
+  it "serves the dashboard while its server runs, and stops everything on Ctrl-C" do
+    port = RedisServer.free_port
+    env = { "REDIS_URL" => nil, "PORT" => port.to_s, "FERROKIQ_DEMO_SKIP_BUILD" => "1", "RUBYOPT" => nil }
+    reader, writer = IO.pipe
+    command = [File.join(root, "bin", "demo"), "--web"]
+    pid = Process.spawn(env, *command, chdir: root, out: writer, err: writer, pgroup: true)
+    writer.close
+    output = read_until(reader, %r{^  http://127\.0\.0\.1:#{port}/$})
+    redis_port = Integer(output[/^==> setsid redis-server --port (\d+) /, 1])
+    prefix = output[/queue:(ferrokiq-demo-\h+)-critical/, 1]
+
+    dashboard = Net::HTTP.get_response(URI("http://127.0.0.1:#{port}/"))
+    expect(dashboard.code).to eq("200")
+    expect(dashboard.body).to include("<h1>Dashboard</h1>", 'href="/busy"')
+    busy = Net::HTTP.get(URI("http://127.0.0.1:#{port}/busy"))
+    expect(busy).to include("#{prefix}-critical") # the demo's server, still running
+    expect(group_members(pid)).not_to be_empty
+
+    Process.kill("INT", -pid) # Ctrl-C
+    output << reader.read
+    _, status = Process.wait2(pid)
+    expect(status).to be_success, output
+    expect(output).to include("Stopped the Web UI", "What next")
+    expect(output).to match(/Server stopped: it ran \d+ jobs/) # the failing charges may have run again
+    expect(output).not_to include("clean-up failed", "CannotConnectError", "(Errno::")
+    expect(group_members(pid)).to eq([])
+    expect { TCPSocket.new("127.0.0.1", redis_port).close }.to raise_error(Errno::ECONNREFUSED)
+    expect { TCPSocket.new("127.0.0.1", port).close }.to raise_error(Errno::ECONNREFUSED)
+  ensure
+    reader&.close
+    begin
+      Process.kill("KILL", -pid) && Process.wait(pid) if pid && !status
+    rescue Errno::ESRCH, Errno::ECHILD
+      nil
+    end
   end
 end

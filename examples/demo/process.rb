@@ -1,7 +1,9 @@
 # frozen_string_literal: true
 
 # Runs Ferrokiq's server (exe/sidekiq) over this run's queues with a live progress line, shows
-# what failed went to the retry set, and stops the server with TERM.
+# what failed went to the retry set, and stops the server with TERM. With `bin/demo --web`
+# (FERROKIQ_DEMO_WEB=1), once the queues are drained it serves the Web UI and keeps the server
+# running until Ctrl-C.
 
 require "sidekiq"
 require "sidekiq/api"
@@ -15,6 +17,10 @@ ROOT = File.expand_path("../..", __dir__)
 # default, also puts back on their queues the unfinished jobs of other Ferrokiq processes
 # that died, which is right for a real server and not the demo's business.
 FETCH = ENV["FERROKIQ_DEMO_OWN_REDIS"] == "1" ? [] : %w[--fetch basic]
+WEB = ENV["FERROKIQ_DEMO_WEB"] == "1"
+require_relative "web_ui" if WEB
+# What follows the processing: the Web UI, or the server's shutdown.
+NEXT_STEP = WEB ? "" : " Sending TERM..."
 
 # This run's jobs, read through Sidekiq's Data API as a dashboard would.
 def counts
@@ -39,6 +45,20 @@ def registered(pid, log, timeout: 30)
 
     sleep 0.05
   end
+end
+
+# The Web UI over this Redis until Ctrl-C, the server still running meanwhile.
+def serve_web_ui
+  Demo.heading "Ferrokiq's Web UI (bin/demo --web)"
+  Demo::WebUI.serve do |url|
+    puts "  #{url}"
+    puts "  The dashboard, the queues, the server at work (Busy), and the retry, scheduled and dead jobs."
+    puts "  The server keeps running: the failed charges come back from the retry set, and fail again."
+    puts "  The UI shows everything in this Redis, not only the demo's jobs."
+    puts "  Press Ctrl-C to stop the UI and the server and to remove what the demo added to Redis."
+    $stdout.flush # the URL, now, also when the output is a pipe
+  end
+  puts "\n  Stopped the Web UI. Sending TERM to the server..."
 end
 
 # Sends TERM and waits for the exit (KILL after 30 s).
@@ -84,11 +104,12 @@ begin
       puts progress(elapsed, initial, now) # a line a second when the output is a file or a pipe
       shown += 1
     end
-    break puts("#{"\n" if live}\n  Queues drained in #{elapsed.round(2)}s. Sending TERM...") if drained
-    break puts("#{"\n" if live}\n  Not drained after 60 s. Sending TERM...") if elapsed > 60
+    break puts("#{"\n" if live}\n  Queues drained in #{elapsed.round(2)}s.#{NEXT_STEP}") if drained
+    break puts("#{"\n" if live}\n  Not drained after 60 s.#{NEXT_STEP}") if elapsed > 60
 
     sleep 0.25
   end
+  serve_web_ui if WEB
 ensure
   # Also when this step fails or is interrupted: the server must be gone before the clean-up.
   stop(server)
@@ -103,7 +124,7 @@ end
 puts "  Last lines of its log (#{log}):"
 File.readlines(log).last(3).each { |line| puts "    #{line}" }
 
-Demo.heading "The retry set (Sidekiq::RetrySet, what a Sidekiq Web UI shows under Retries)"
+Demo.heading "The retry set (Sidekiq::RetrySet, what the Web UI shows under Retries: bin/demo --web)"
 Demo.entries(Sidekiq::RetrySet.new).sort_by(&:score).each do |entry|
   puts format("  %<class>-16s %<args>-28s retry_count=%<count>d  next try at %<at>s",
               class: entry.display_class, args: entry.display_args.inspect, count: entry["retry_count"],
