@@ -14,8 +14,12 @@ Gem::Specification.new do |spec|
   spec.required_ruby_version = ">= 3.1"
 
   # The stand-in sidekiq gem travels along, so the path Ferrokiq's boot check suggests exists.
-  spec.files = Dir["lib/**/*.rb", "exe/*", "ext/**/*.{rs,toml,rb}", "core/**/*.{rs,toml}",
+  # Everything under lib/ (the Web UI's views, styles, scripts and texts, the generator's
+  # templates) but a library compiled in the work tree: the gem compiles its own.
+  spec.files = Dir["lib/**/*", "exe/*", "ext/**/*.{rs,toml,rb}", "core/**/*.{rs,toml}",
                    "sidekiq-stand-in/**/*", "Cargo.toml", "Cargo.lock", "README.md", "LICENSE", "CHANGELOG.md"]
+               .select { |path| File.file?(path) }
+               .reject { |path| path.match?(%r{\Alib/ferrokiq/ferrokiq\.(so|bundle|so\.tmp)\z}) }
   spec.bindir = "exe"
   spec.executables = Dir["exe/*"].map { |path| File.basename(path) }
   spec.require_paths = ["lib"]

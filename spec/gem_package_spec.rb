@@ -34,13 +34,29 @@ RSpec.describe "The ferrokiq gem package" do
       require "sidekiq"
       lib = $LOADED_FEATURES.grep(%r{/ferrokiq/ferrokiq\\.so\\z}).first
       jid = Sidekiq::Client.push("class" => "PackagedJob", "args" => ["from the gem"])
-      puts lib, jid
+      require "sidekiq/web"
+      require "rack/mock"
+      require "rack/session/cookie"
+      web = Rack::Builder.new do
+        use Rack::Session::Cookie, secret: "s" * 64
+        run Sidekiq::Web
+      end
+      pages = ["/", "/stylesheets/ferrokiq.css", "/javascripts/dashboard.js"].map do |path|
+        Rack::MockRequest.new(web).get(path).status
+      end
+      puts lib, jid, pages.join(",")
     RUBY
     clean = ENV.to_h.reject { |key, _| key.start_with?("BUNDLE", "RUBY", "GEM_") }
     clean.merge!("GEM_HOME" => File.join(work, "home"), "GEM_PATH" => File.join(work, "home"),
                  "REDIS_URL" => REDIS.url)
-    lib, jid = run!(clean, RbConfig.ruby, "-e", script, chdir: work, unsetenv_others: true).lines.map(&:chomp)
+    # Rack comes with the app (Rails, a config.ru); the gem does not depend on it for jobs alone.
+    rack = Gem::Specification.find_by_name("rack").full_require_paths
+    lib, jid, web_statuses = run!(clean, RbConfig.ruby, *rack.flat_map { |dir| ["-I", dir] }, "-e", script,
+                                  chdir: work, unsetenv_others: true)
+                             .lines.map(&:chomp)
     expect(lib).to start_with(home)
+    # The Web UI's views, styles and scripts travel in the gem.
+    expect(web_statuses).to eq("200,200,200")
     expect(queue_jobs.map { |job| job["jid"] }).to eq([jid])
 
     # One copy: not also in ext/ferrokiq/ (make's output) nor in the extensions directory.
