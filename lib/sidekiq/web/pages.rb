@@ -4,6 +4,7 @@ require "sidekiq/web/pages/dashboard"
 require "sidekiq/web/pages/queues"
 require "sidekiq/web/pages/busy"
 require "sidekiq/web/pages/job_sets"
+require "sidekiq/web/pages/metrics"
 
 module Sidekiq
   # (Sidekiq::Web: see sidekiq/web.rb.)
@@ -11,7 +12,7 @@ module Sidekiq
     # The built-in pages, one module each, registered before any extension so that their
     # routes match first.
     module Pages
-      ALL = [Dashboard, Queues, Busy, Retries, Scheduled, Morgue].freeze
+      ALL = [Dashboard, Queues, Busy, Retries, Scheduled, Morgue, Metrics].freeze
     end
 
     Pages::ALL.each { |page| page.registered(WebApplication) }
