@@ -3,6 +3,7 @@
 require "English"
 require "sidekiq/job_logger"
 require "sidekiq/job_retry"
+require "ferrokiq/execution_metrics"
 
 module Sidekiq
   # One worker thread: takes jobs from the engine (waiting in Rust without the GVL), runs them
@@ -20,6 +21,7 @@ module Sidekiq
       @job_logger = job_logger
       @retrier = retrier
       @reloader = config[:reloader]
+      @metrics = Ferrokiq::ExecutionMetrics.for(engine)
       @job = nil
       @done = false
     end
@@ -157,7 +159,9 @@ module Sidekiq
       instance = Object.const_get(job["class"]).new
       instance.jid = job["jid"]
       @retrier.local(instance, jobstr, queue) do
-        @config.server_middleware.invoke(instance, job, queue) { instance.perform(*job["args"]) }
+        @metrics.track(job, queue) do
+          @config.server_middleware.invoke(instance, job, queue) { instance.perform(*job["args"]) }
+        end
       end
     end
   end

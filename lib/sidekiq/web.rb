@@ -24,7 +24,7 @@ module Sidekiq
     ASSETS = File.join(ROOT, "assets")
     # Label (a locale key) => path under the mount point, in nav order.
     DEFAULT_TABS = { "Dashboard" => "", "Busy" => "busy", "Queues" => "queues", "Retries" => "retries",
-                     "Scheduled" => "scheduled", "Dead" => "morgue" }.freeze
+                     "Scheduled" => "scheduled", "Dead" => "morgue", "Metrics" => "metrics" }.freeze
     ASSET_MAX_AGE = 86_400
     # The Rack env key an application's authentication can set to make one request read-only.
     READ_ONLY_ENV = "sidekiq.web.read_only"

@@ -4,13 +4,14 @@
 # one job at a time, with every call the Ruby side makes to the engine recorded. A test queues
 # [queue, payload] pairs; the processor takes them and stops when they are gone.
 class FakeEngine
-  attr_reader :calls, :morgue, :retries
+  attr_reader :calls, :morgue, :retries, :executions
 
   def initialize(jobs = [])
     @jobs = jobs.dup
     @calls = []
     @morgue = []
     @retries = []
+    @executions = []
     @failing = {}
   end
 
@@ -37,6 +38,11 @@ class FakeEngine
 
   def work_finished(tid, failed)
     record(:work_finished, tid, failed)
+  end
+
+  # Kept apart from #calls: the metrics are not part of the job's engine protocol.
+  def record_execution(klass, queue, millis, failed)
+    @executions << [klass, queue, millis, failed]
   end
 
   def schedule_retry(payload, at)

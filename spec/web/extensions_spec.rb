@@ -66,9 +66,10 @@ RSpec.describe "Sidekiq::Web extensions", :web do
                             'href="/sidekiq/custom_stats" data-navbar="custom-tab">Custom Stats<')
     nav = body[%r{<nav class="fk-nav".*?</nav>}m]
     expect(nav.scan(%r{href="/sidekiq/([^"]*)"}).flatten)
-      .to eq(["", "busy", "queues", "retries", "scheduled", "morgue", "modern", "legacy", "custom_stats"])
+      .to eq(["", "busy", "queues", "retries", "scheduled", "morgue", "metrics", "modern", "legacy", "custom_stats"])
     expect(Sidekiq::Web.default_tabs).to eq("Dashboard" => "", "Busy" => "busy", "Queues" => "queues",
-                                            "Retries" => "retries", "Scheduled" => "scheduled", "Dead" => "morgue")
+                                            "Retries" => "retries", "Scheduled" => "scheduled", "Dead" => "morgue",
+                                            "Metrics" => "metrics")
   end
 
   it "renders a keyword-registered page in the layout with its locale, helpers and nonce'd style" do

@@ -29,6 +29,7 @@ use crate::server::fetcher::{Fetcher, BASIC_FETCH_TIMEOUT};
 use crate::server::heartbeat::{self, Beat, BeatReply};
 use crate::server::job_log::{JobContext, JobLog};
 use crate::server::maintenance::{self, recover};
+use crate::server::metrics_flusher;
 use crate::server::registry;
 use crate::server::state::{Busy, State, MAX_PREFETCH};
 use crate::server::supervisor::supervise;
@@ -304,6 +305,18 @@ impl Engine {
         }
     }
 
+    /// Counts a job's execution for the metrics (Sidekiq 7's: the server middleware and
+    /// `perform`, in whole milliseconds). Memory only; the flusher writes it to Redis.
+    pub fn record_execution(&self, class: &str, queue: &str, ms: u64, failed: bool) {
+        self.state.metrics.record(class, queue, ms, failed);
+    }
+
+    /// Writes the execution metrics gathered so far now, rather than at the next periodic
+    /// flush; on failure they stay for the next one. Returns the count fields written.
+    pub async fn flush_metrics(&self) -> RedisResult<usize> {
+        metrics_flusher::flush(&self.conn, &self.state).await
+    }
+
     pub fn busy_count(&self) -> usize {
         self.state
             .busy
@@ -431,6 +444,10 @@ impl Engine {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         let _ = self.before(deadline, self.beat()).await;
+        // The last metrics flush (a failure is reported by the flush itself; what it could
+        // not write is lost with the process, as Sidekiq's unflushed metrics are).
+        self.state.metrics_stop.notify_one();
+        let _ = self.before(deadline, self.flush_metrics()).await;
         if reliable {
             let names = self.config.queue_list().names().to_vec();
             let release = registry::release_lists(&self.conn, &self.config.identity, &names);
@@ -558,6 +575,10 @@ fn spawn_tasks(
             Arc::clone(&acks),
             Arc::clone(&task_state),
         )
+    }));
+    let (metrics_conn, metrics_state) = (Arc::clone(conn), Arc::clone(state));
+    handle.spawn(supervise("metrics flusher", Arc::clone(state), move || {
+        metrics_flusher::flush_loop(Arc::clone(&metrics_conn), Arc::clone(&metrics_state))
     }));
     if config.fetch == FetchMode::Reliable {
         let (conn, config, task_state) = (Arc::clone(conn), config.clone(), Arc::clone(state));

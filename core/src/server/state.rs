@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use crate::server::events::Events;
+use crate::server::execution_tally::ExecutionTally;
 use crate::server::fetch::FetchedJob;
 use crate::server::heartbeat;
 use crate::server::inflight::Ledger;
@@ -52,6 +53,12 @@ pub(crate) struct State {
     pub(crate) leftovers: Mutex<VecDeque<FetchedJob>>,
     /// Why the engine stopped working for good (a task that kept failing).
     failure: Mutex<Option<String>>,
+    /// Execution metrics gathered since the last flush (metrics_flusher.rs).
+    pub(crate) metrics: ExecutionTally,
+    /// Set while metrics flushes fail, so that an outage is reported once.
+    pub(crate) metrics_failing: AtomicBool,
+    /// Ends the periodic metrics flush early when the engine stops.
+    pub(crate) metrics_stop: Notify,
 }
 
 /// A worker thread's current job: what the Web UI's busy page shows, when it started, and its
@@ -92,6 +99,9 @@ impl State {
             ledger: Ledger::default(),
             leftovers: Mutex::new(VecDeque::new()),
             failure: Mutex::new(None),
+            metrics: ExecutionTally::default(),
+            metrics_failing: AtomicBool::new(false),
+            metrics_stop: Notify::new(),
         }
     }
 

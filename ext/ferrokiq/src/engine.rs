@@ -196,6 +196,19 @@ impl NativeEngine {
         self.engine.work_finished(&tid, failed);
     }
 
+    /// Counts one job's execution for the metrics: its class (`wrapped` or `class`), queue,
+    /// whole milliseconds and whether it failed. Memory only, never Redis.
+    fn record_execution(&self, class: RString, queue: RString, ms: u64, failed: bool) {
+        // SAFETY: read at once, while the GVL is held and before any Ruby code can run.
+        let (class, queue) = unsafe { (class.as_slice(), queue.as_slice()) };
+        self.engine.record_execution(
+            &String::from_utf8_lossy(class),
+            &String::from_utf8_lossy(queue),
+            ms,
+            failed,
+        );
+    }
+
     fn busy(&self) -> usize {
         self.engine.busy_count()
     }
@@ -327,6 +340,10 @@ pub fn init(ruby: &Ruby, native: &RModule) -> Result<(), Error> {
     class.define_method(
         "work_finished",
         magnus::method!(NativeEngine::work_finished, 2),
+    )?;
+    class.define_method(
+        "record_execution",
+        magnus::method!(NativeEngine::record_execution, 4),
     )?;
     class.define_method("busy", magnus::method!(NativeEngine::busy, 0))?;
     class.define_method("write_log", magnus::method!(NativeEngine::write_log, 1))?;
