@@ -9,6 +9,7 @@ require "selenium-webdriver"
 require "rack/builder"
 require "rack/session/cookie"
 require "sidekiq/web"
+require_relative "web_helpers"
 require_relative "browser_console"
 require_relative "browser_png"
 require_relative "browser_screens"
@@ -41,11 +42,7 @@ module Browser
   # The application the server runs: only the UI, so a page that asks for anything outside it
   # (an icon it does not name, say) gets a 404 that shows in the console.
   def app
-    web = Sidekiq::Web
-    Rack::Builder.new do
-      use Rack::Session::Cookie, secret: SESSION_SECRET, same_site: true
-      map(PREFIX) { run web }
-    end
+    WebHelpers.mounted_ui(prefix: PREFIX, secret: SESSION_SECRET)
   end
 
   def driver(app)

@@ -12,12 +12,17 @@ module WebHelpers
   PREFIX = "/sidekiq"
   SESSION_SECRET = "f" * 64
 
-  def app
+  # The UI under +prefix+ behind a cookie session: what rack-test and the browser suite serve.
+  def self.mounted_ui(prefix: PREFIX, secret: SESSION_SECRET)
     web = Sidekiq::Web
     Rack::Builder.new do
-      use Rack::Session::Cookie, secret: SESSION_SECRET, same_site: true
-      map(PREFIX) { run web }
+      use Rack::Session::Cookie, secret:, same_site: true
+      map(prefix) { run web }
     end
+  end
+
+  def app
+    WebHelpers.mounted_ui
   end
 
   def token_from(body)
