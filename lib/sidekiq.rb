@@ -87,9 +87,33 @@ module Sidekiq
       default_configuration.logger = logger
     end
 
-    # The block runs only in a Sidekiq server process.
-    def configure_server
+    # The block runs at once in a Sidekiq server process; it is also kept for the instances
+    # `configure_embed` makes later, which are servers too.
+    def configure_server(&block)
+      (@server_blocks ||= []) << block
       yield default_configuration if server?
+    end
+
+    # A server inside this process (a Puma worker, a script), sharing the default configuration:
+    # two worker threads unless the block says otherwise, then the `configure_server` blocks,
+    # then the block. Returns a Sidekiq::Embedded to `run`, `quiet` and `stop`. Only one per
+    # process, created before any server runs (docs/design.md §18).
+    def configure_embed
+      raise "Sidekiq's configuration is frozen: create the embedded instance before a server runs" if @frozen
+
+      require "sidekiq/embedded"
+      config = default_configuration
+      config.concurrency = Embedded::CONCURRENCY
+      @server_blocks&.each { |block| block.call(config) }
+      yield config
+      Embedded.new(config)
+    end
+
+    # A running server's settings no longer change: the launcher calls this as it starts.
+    def freeze!
+      @frozen = true
+      @server_blocks = nil
+      default_configuration.freeze!
     end
 
     # The block runs only outside a Sidekiq server process.

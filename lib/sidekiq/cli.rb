@@ -65,9 +65,7 @@ module Sidekiq
       raise UsageError, e.message
     end
 
-    # Redis 6.2 brought the commands the engine moves jobs with (LMOVE, BLMOVE, RPOP with a
-    # count), as Sidekiq 7 requires it too.
-    MINIMUM_REDIS = Gem::Version.new("6.2.0")
+    MINIMUM_REDIS = Launcher::MINIMUM_REDIS
 
     # As Sidekiq 7 does it: boot the app, check Redis, then the startup event (the process
     # still has one thread), then the worker threads.

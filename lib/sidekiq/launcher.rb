@@ -23,10 +23,17 @@ module Sidekiq
     # background), as an exception for the error handlers.
     class EngineError < Ferrokiq::Error; end
 
+    # Redis 6.2 brought the commands the engine moves jobs with (LMOVE, BLMOVE, RPOP with a
+    # count), as Sidekiq 7 requires it too.
+    MINIMUM_REDIS = Gem::Version.new("6.2.0")
+
     attr_reader :engine, :processors
 
-    def initialize(config)
+    # +embedded+: the process belongs to another application (Sidekiq.configure_embed), which
+    # owns its name, its signals and its standard output (docs/design.md §18).
+    def initialize(config, embedded: false)
       @config = config
+      @embedded = embedded
       @done = false
       @beats = Ferrokiq::Sleeper.new
       @failure = nil
@@ -36,13 +43,14 @@ module Sidekiq
     attr_reader :failure
 
     def run
+      Sidekiq.freeze!
       @engine = Ferrokiq::Native::Engine.new(@config.redis_pool.native, engine_options)
       tick
       @heartbeat = start_heartbeat
       # The engine moves due jobs itself unless client middleware must see the re-push.
       @poller = Scheduled::Poller.new(@config, @engine).start unless engine_schedules?
       job_logger = JobLogger.new(@config)
-      if job_logger.core_capable?
+      if job_logger.core_capable? && !@embedded
         @engine.log_jobs_to_stdout
         job_logger.hand_to_core!
         @stdout = Ferrokiq::LogPipe.route(@engine, @config.logger)
@@ -104,7 +112,7 @@ module Sidekiq
         "identity" => identity, "hostname" => hostname, "tag" => @config[:tag].to_s,
         "labels" => @config[:labels].to_a.map(&:to_s), "concurrency" => @config.concurrency,
         "queues" => @config.queue_weights, "fetch" => @config[:fetch].to_s,
-        "version" => Sidekiq::VERSION, "dead_max_jobs" => Integer(@config[:dead_max_jobs]),
+        "version" => Sidekiq::VERSION, "embedded" => @embedded, "dead_max_jobs" => Integer(@config[:dead_max_jobs]),
         "dead_timeout" => Float(@config[:dead_timeout_in_seconds]),
         "stranded_after" => Float(@config[:stranded_after]),
         "scheduler_defaults" => (Sidekiq.dump_json(Sidekiq.default_job_options) if engine_schedules?)
@@ -211,23 +219,32 @@ module Sidekiq
       e
     end
 
-    # The engine gave up (a task kept failing): shut the process down, exit status 1.
+    # The engine gave up (a task kept failing): shut the process down, exit status 1. An
+    # embedded instance only stops taking work: its process is the host application's, and the
+    # host's own `stop` finishes the shutdown.
     def watch_engine
       why = @engine.failure
       return unless why && !@failure
 
       @failure = why
-      @config.logger.error("The engine stopped working: #{why}. Shutting down")
-      ::Process.kill("TERM", ::Process.pid)
+      if @embedded
+        @config.logger.error("The engine stopped working: #{why}. No longer taking jobs")
+        quiet
+      else
+        @config.logger.error("The engine stopped working: #{why}. Shutting down")
+        ::Process.kill("TERM", ::Process.pid)
+      end
     end
 
+    # An embedded instance leaves the process title and signals to its host; the Web UI and
+    # API send it none (docs/wire-format.md §6.3).
     def beat
-      $0 = procline
+      $0 = procline unless @embedded
       first, signal = @engine.beat
       @redis_down = false
       fire_event(:heartbeat) if first
       fire_event(:beat, oneshot: false)
-      ::Process.kill(signal, ::Process.pid) if signal
+      ::Process.kill(signal, ::Process.pid) if signal && !@embedded
     rescue StandardError => e
       @config.logger.error("heartbeat: #{e}") unless @redis_down
       @redis_down = true

@@ -27,6 +27,9 @@ pub struct ServerConfig {
     pub fetch: FetchMode,
     /// The `version` shown in the process info (the Sidekiq API level).
     pub version: String,
+    /// Runs inside another application (`Sidekiq.configure_embed`): the `embedded` flag of the
+    /// process info, which tells the Web UI and API not to send it quiet or stop.
+    pub embedded: bool,
     pub started_at: f64,
     /// How long a job may sit in this process's working lists with no thread working on it
     /// before the sweep puts it back on its queue (`stranded_after`).

@@ -59,7 +59,8 @@ pub fn info_json(config: &ServerConfig) -> String {
     json::write_str(&mut out, &config.identity);
     out.extend_from_slice(b",\"version\":");
     json::write_str(&mut out, &config.version);
-    out.extend_from_slice(b",\"embedded\":false,\"capsules\":{\"default\":{\"concurrency\":");
+    out.extend_from_slice(format!(",\"embedded\":{}", config.embedded).as_bytes());
+    out.extend_from_slice(b",\"capsules\":{\"default\":{\"concurrency\":");
     out.extend_from_slice(config.concurrency.to_string().as_bytes());
     out.extend_from_slice(b",\"mode\":");
     let mode = if config.queue_list().is_strict() {
@@ -278,5 +279,31 @@ mod tests {
             work_json("default", br#"{"a":1}"#, 1_700_000_000),
             r#"{"queue":"default","payload":"{\"a\":1}","run_at":1700000000}"#
         );
+    }
+
+    #[test]
+    fn the_info_says_whether_the_process_is_embedded() {
+        let mut config = ServerConfig {
+            identity: "web-1:7:abc".into(),
+            hostname: "web-1".into(),
+            pid: 7,
+            tag: String::new(),
+            labels: Vec::new(),
+            concurrency: 2,
+            queues: vec![("default".into(), 0)],
+            fetch: crate::server::config::FetchMode::Reliable,
+            version: "7.3.10".into(),
+            embedded: true,
+            started_at: 1_700_000_000.5,
+            stranded_after: std::time::Duration::from_secs(60),
+            dead_max_jobs: 10,
+            dead_timeout: std::time::Duration::from_secs(60),
+            scheduler_defaults: None,
+        };
+        let embedded: serde_json::Value = serde_json::from_str(&info_json(&config)).unwrap();
+        assert_eq!(embedded["embedded"], serde_json::Value::Bool(true));
+        config.embedded = false;
+        let standalone: serde_json::Value = serde_json::from_str(&info_json(&config)).unwrap();
+        assert_eq!(standalone["embedded"], serde_json::Value::Bool(false));
     }
 }

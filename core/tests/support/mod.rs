@@ -149,6 +149,7 @@ pub fn config_on(host: &str, queues: &[&str], concurrency: usize) -> ServerConfi
         queues: queues.iter().map(|q| (q.to_string(), 0)).collect(),
         fetch: FetchMode::Reliable,
         version: "7.3.10".into(),
+        embedded: false,
         started_at: ferrokiq_core::payload::now_epoch_seconds(),
         stranded_after: Duration::from_secs(1),
         dead_max_jobs: 10_000,

@@ -97,6 +97,10 @@ impl NativeEngine {
                 }
             },
             version: options.fetch("version")?,
+            // Optional: only Sidekiq.configure_embed's launcher sets it.
+            embedded: options
+                .lookup::<_, Option<bool>>("embedded")?
+                .unwrap_or(false),
             started_at: now_epoch_seconds(),
             stranded_after: Duration::from_secs_f64(options.fetch("stranded_after")?),
             dead_max_jobs: options.fetch("dead_max_jobs")?,
