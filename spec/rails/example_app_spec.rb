@@ -36,12 +36,13 @@ RSpec.describe "examples/rails_app end to end" do
   end
 
   # POSTs to the app's controllers inside the app (bin/rails runner); returns the JSON replies.
-  def post(*paths)
+  # +headers+: Rack env entries sent with every request ("HTTP_X_REQUEST_ID" => ...).
+  def post(*paths, headers: {})
     script = <<~RUBY
       require "rack/mock"
       app = Rack::MockRequest.new(Rails.application)
       replies = #{paths.inspect}.map do |path|
-        response = app.post(path, "HTTP_HOST" => "localhost")
+        response = app.post(path, #{headers.merge("HTTP_HOST" => "localhost").inspect})
         raise "POST \#{path}: \#{response.status} \#{response.body[0, 500]}" unless response.status == 202
 
         JSON.parse(response.body)
@@ -71,8 +72,12 @@ RSpec.describe "examples/rails_app end to end" do
 
     expect(rows("reports").map { |row| [row["title"], row["job_id"], row["provider_job_id"]] })
       .to match_array(reports.zip(%w[q1 q2 q3 q4]).map { |reply, title| [title, reply["job_id"], reply["jid"]] })
-    expect(rows("audit_entries").map { |row| [row["event"], row["jid"]] })
-      .to match_array(audits.zip(%w[login logout export import]).map { |reply, event| [event, reply["jid"]] })
+    # Each job saw the id of the request that enqueued it (Current, carried by
+    # Sidekiq::CurrentAttributes), one per request.
+    expect(rows("audit_entries").map { |row| [row["event"], row["jid"], row["request_id"]] })
+      .to match_array(audits.zip(%w[login logout export import])
+                            .map { |reply, event| [event, reply["jid"], reply["request_id"]] })
+    expect(audits.map { |reply| reply["request_id"] }.uniq.size).to eq(4)
     expect(Sidekiq.redis { |conn| [conn.call("ZCARD", "retry"), conn.call("ZCARD", "dead")] }).to eq([0, 0])
 
     # config/sidekiq.yml and the Rails app's directory name, as Sidekiq would use them.
@@ -83,6 +88,19 @@ RSpec.describe "examples/rails_app end to end" do
     expect(server.log).to include("generated report", "Performed GenerateReportJob")
   end
 
+  it "hands the request's Current.request_id to the job it enqueues, and only to that job" do
+    server = start_example_server
+    tagged = post("/audits?event=tagged", headers: { "HTTP_X_REQUEST_ID" => "req-from-client-1" }).first
+    untagged = post("/audits?event=untagged").first
+    eventually(timeout: 60) { rows("audit_entries").size == 2 }
+    server.stop
+
+    expect(tagged["request_id"]).to eq("req-from-client-1")
+    expect(untagged["request_id"]).to match(/\A\h{8}-\h{4}-\h{4}-\h{4}-\h{12}\z/)
+    expect(rows("audit_entries").to_h { |row| [row["event"], row["request_id"]] })
+      .to eq("tagged" => "req-from-client-1", "untagged" => untagged["request_id"])
+  end
+
   it "reloads changed job code in development before the next job" do
     server = start_example_server
     post("/audits?event=before")
@@ -90,7 +108,7 @@ RSpec.describe "examples/rails_app end to end" do
 
     job_file = "app/sidekiq/audit_job.rb"
     source = @app.read(job_file)
-    changed = source.sub("AuditEntry.create!(event:, jid:)", 'AuditEntry.create!(event: "v2 #{event}", jid:)')
+    changed = source.sub("AuditEntry.create!(event:, jid:", 'AuditEntry.create!(event: "v2 #{event}", jid:')
     raise "#{job_file} changed; update this spec" if changed == source
 
     @app.write(job_file, changed)

@@ -14,6 +14,8 @@ ActiveRecord::Schema.define(version: 1) do
   create_table :audit_entries, force: :cascade do |t|
     t.string :event, null: false
     t.string :jid, null: false
+    # The request that enqueued the job (Current.request_id), when there was one.
+    t.string :request_id
     t.timestamps
   end
 end

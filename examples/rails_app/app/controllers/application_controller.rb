@@ -4,6 +4,9 @@
 # the pages need the database's tables: without them a page answers 503 saying what is missing
 # and how to set it up, rather than Rails' error page.
 class ApplicationController < ActionController::API
+  # For the jobs this request enqueues too (app/models/current.rb).
+  before_action { Current.request_id = request.request_id }
+
   rescue_from Sidekiq::RedisClientAdapter::BaseError do |error|
     render plain: redis_problem(error), status: :service_unavailable
   end

@@ -27,7 +27,9 @@ class HomeController < ApplicationController
     reports = Report.order(:id).last(10).map do |report|
       "  ##{report.id} #{report.title.inspect} job_id=#{report.job_id} jid=#{report.provider_job_id}\n"
     end
-    audits = AuditEntry.order(:id).last(10).map { |entry| "  ##{entry.id} #{entry.event.inspect} jid=#{entry.jid}\n" }
+    audits = AuditEntry.order(:id).last(10).map do |entry|
+      "  ##{entry.id} #{entry.event.inspect} jid=#{entry.jid} request_id=#{entry.request_id}\n"
+    end
     "Reports written by GenerateReportJob (perform_later): #{Report.count}\n#{reports.join}" \
       "Audit entries written by AuditJob (perform_async): #{AuditEntry.count}\n#{audits.join}"
   end
