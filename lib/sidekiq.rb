@@ -97,7 +97,7 @@ module Sidekiq
     # A server inside this process (a Puma worker, a script), sharing the default configuration:
     # two worker threads unless the block says otherwise, then the `configure_server` blocks,
     # then the block. Returns a Sidekiq::Embedded to `run`, `quiet` and `stop`. Only one per
-    # process, created before any server runs (docs/design.md §18).
+    # process, created before any server runs (docs/design.md, §18).
     def configure_embed
       raise "Sidekiq's configuration is frozen: create the embedded instance before a server runs" if @frozen
 

@@ -5,6 +5,7 @@ require "sidekiq"
 require "sidekiq/launcher"
 require "sidekiq/systemd"
 require "sidekiq/cli/config_file"
+require "sidekiq/cli/capsule_settings"
 
 module Sidekiq
   # `bundle exec sidekiq`: Sidekiq 7's command line and config/sidekiq.yml, running on
@@ -74,7 +75,8 @@ module Sidekiq
       inbox = SignalInbox.new(SIGNALS)
       logger.info("Running in #{RUBY_DESCRIPTION}")
       logger.info("Ferrokiq #{Ferrokiq::VERSION} (Sidekiq #{Sidekiq::VERSION} API), #{@config.concurrency} threads, " \
-                  "queues #{@config.queues.join(", ")}, #{@config[:fetch]} fetch")
+                  "queues #{@config.queues.uniq.join(", ")}, #{@config[:fetch]} fetch")
+      CapsuleSettings.describe(@config).each { |line| logger.info(line) }
       check_redis!
       @config.fire_event(:startup, reraise: true)
       write_pidfile
@@ -178,10 +180,12 @@ module Sidekiq
     # config[:config_file] stays set, as in Sidekiq 7: plugins read their own sections of it.
     def apply(options)
       queues = options.delete(:queues)
+      capsules = options.delete(:capsules)
       @config.merge!(options)
       @config[:environment] = @environment
       @config.queues = queues
       @config.concurrency = @config[:concurrency]
+      CapsuleSettings.declare(@config, capsules)
       @config[:fetch] = @config[:fetch].to_s.to_sym
       @config[:labels] = Set.new(Array(@config[:labels]))
       @config.logger.level = ::Logger::DEBUG if @config[:verbose]

@@ -2,6 +2,7 @@
 
 require "forwardable"
 require "set"
+require "sidekiq/capsule"
 
 module Sidekiq
   # The settings of one Sidekiq "instance": options, Redis, middleware, handlers and lifecycle
@@ -59,6 +60,13 @@ module Sidekiq
       @options[:error_handlers] << ERROR_HANDLER if @options[:error_handlers].empty?
       @redis_config = {}
       @redis_pool = nil
+      @capsules = {}
+    end
+
+    # name => Sidekiq::Capsule, the default capsule first (every server process runs it).
+    def capsules
+      default_capsule
+      @capsules
     end
 
     def inspect
@@ -70,34 +78,48 @@ module Sidekiq
       Sidekiq.dump_json(@options)
     end
 
+    # The default capsule's threads (as in Sidekiq 7; the option keeps the same value).
     def concurrency
-      @options[:concurrency]
+      default_capsule.concurrency
     end
 
     def concurrency=(val)
-      @options[:concurrency] = Integer(val)
+      default_capsule.concurrency = val
+      @options[:concurrency] = default_capsule.concurrency
     end
 
+    # Threads in every capsule together: the process's concurrency in the heartbeat.
     def total_concurrency
-      concurrency
+      capsules.each_value.sum(&:concurrency)
     end
 
-    # Queue names in configuration order.
+    # The default capsule's queues, each repeated by its weight, as Sidekiq 7 lists them.
     def queues
-      queue_weights.map(&:first).uniq
+      default_capsule.queues
     end
 
-    # Accepts what `-q` and sidekiq.yml accept: "name", "name,weight" or [name, weight].
+    # Sets the default capsule's queues: "name", "name,weight" or [name, weight] each.
     def queues=(val)
+      default_capsule.queues = val
       @options[:queues] = Array(val)
     end
 
-    # [[name, weight], ...]; weight 0 everywhere means strict priority order.
+    # The default capsule's [[name, weight], ...]; weight 0 everywhere means strict order.
     def queue_weights
-      Array(@options[:queues]).map do |entry|
-        name, weight = entry.is_a?(String) ? entry.split(",", 2) : Array(entry)
-        [name.to_s.strip, weight.to_i]
-      end
+      default_capsule.queue_weights
+    end
+
+    def default_capsule(&)
+      capsule("default", &)
+    end
+
+    # The capsule called `name`, made on first use (the default one from the :concurrency and
+    # :queues options, any other with :concurrency threads on the "default" queue until set).
+    def capsule(name)
+      key = name.to_s
+      cap = @capsules[key] ||= new_capsule(key)
+      yield cap if block_given?
+      cap
     end
 
     def client_middleware(&block)
@@ -193,6 +215,11 @@ module Sidekiq
     end
 
     private
+
+    def new_capsule(name)
+      default_capsule unless name == "default" # the default one always comes first
+      Capsule.new(name, self).tap { |cap| cap.queues = @options[:queues] if name == "default" }
+    end
 
     def middleware_for(side)
       chain = (@middleware ||= {})[side] ||= Sidekiq::Middleware::Chain.new(self)

@@ -8,7 +8,7 @@ module Sidekiq
   # Puma worker (config/puma.rb calls #run when the worker boots and #stop when it shuts down)
   # or any long-running script. The host owns the process: no signal traps, no process title,
   # standard output left alone; the process registry marks it `embedded`, so the Web UI and API
-  # do not offer to quiet or stop it (docs/design.md §18).
+  # do not offer to quiet or stop it (docs/design.md, §18).
   class Embedded
     include Component
 

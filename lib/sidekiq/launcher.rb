@@ -7,7 +7,8 @@ require "sidekiq/scheduled"
 
 module Sidekiq
   # Starts and stops everything a server process runs: the Rust engine (fetching,
-  # acknowledgements), the worker threads, the heartbeat and the scheduled-job poller.
+  # acknowledgements), each capsule's worker threads, the heartbeat and the scheduled-job
+  # poller.
   class Launcher
     # identity and hostname, shared with plugins' components.
     include Component
@@ -30,7 +31,7 @@ module Sidekiq
     attr_reader :engine, :processors
 
     # +embedded+: the process belongs to another application (Sidekiq.configure_embed), which
-    # owns its name, its signals and its standard output (docs/design.md §18).
+    # owns its name, its signals and its standard output (docs/design.md, §18).
     def initialize(config, embedded: false)
       @config = config
       @embedded = embedded
@@ -43,6 +44,7 @@ module Sidekiq
     attr_reader :failure
 
     def run
+      check_capsules!
       Sidekiq.freeze!
       @engine = Ferrokiq::Native::Engine.new(@config.redis_pool.native, engine_options)
       tick
@@ -57,7 +59,9 @@ module Sidekiq
       end
       @retrier = JobRetry.new(@config, @engine)
       @job_logger = job_logger
-      @processors = Array.new(@config.concurrency) { new_processor }
+      @processors = capsules.each_with_index.flat_map do |capsule, lane|
+        Array.new(capsule.concurrency) { new_processor(capsule, lane) }
+      end
     end
 
     def stopping?
@@ -78,7 +82,7 @@ module Sidekiq
       return if stopping?
 
       @done = true
-      @config.logger.info("Terminating quiet threads for default capsule")
+      capsules.each { |capsule| @config.logger.info("Terminating quiet threads for #{capsule.name} capsule") }
       close_intake
       fire_event(:quiet, reverse: true)
     end
@@ -103,16 +107,34 @@ module Sidekiq
 
     private
 
-    def new_processor
-      Processor.new(@config, @engine, @job_logger, @retrier).start
+    def new_processor(capsule, lane)
+      Processor.new(@config, @engine, @job_logger, @retrier, capsule:, lane:).start
+    end
+
+    # The default capsule first, then the others in the order they were declared: the engine
+    # numbers its hand-offs the same way, so a capsule's index is its lane.
+    def capsules
+      [@config.default_capsule, *@config.capsules.values.reject { |cap| cap.equal?(@config.default_capsule) }]
+    end
+
+    # A capsule without threads would still fetch a job, and hold it until the process stops.
+    def check_capsules!
+      capsules.each do |cap|
+        next if cap.concurrency.positive? && !cap.queue_names.empty?
+
+        raise ArgumentError, "Capsule #{cap.name} needs a concurrency of 1 or more and at least one queue"
+      end
     end
 
     def engine_options
+      default, *others = capsules
       {
         "identity" => identity, "hostname" => hostname, "tag" => @config[:tag].to_s,
-        "labels" => @config[:labels].to_a.map(&:to_s), "concurrency" => @config.concurrency,
-        "queues" => @config.queue_weights, "fetch" => @config[:fetch].to_s,
-        "version" => Sidekiq::VERSION, "embedded" => @embedded, "dead_max_jobs" => Integer(@config[:dead_max_jobs]),
+        "labels" => @config[:labels].to_a.map(&:to_s), "concurrency" => default.concurrency,
+        "queues" => default.queue_weights, "fetch" => @config[:fetch].to_s,
+        "capsules" => others.map { |cap| [cap.name, cap.concurrency, cap.queue_weights] },
+        "version" => Sidekiq::VERSION, "embedded" => @embedded,
+        "dead_max_jobs" => Integer(@config[:dead_max_jobs]),
         "dead_timeout" => Float(@config[:dead_timeout_in_seconds]),
         "stranded_after" => Float(@config[:stranded_after]),
         "scheduler_defaults" => (Sidekiq.dump_json(Sidekiq.default_job_options) if engine_schedules?)
@@ -199,7 +221,7 @@ module Sidekiq
         next processor if processor.alive?
 
         report_dead_processor(processor, index)
-        new_processor
+        new_processor(processor.capsule, processor.lane)
       end
     end
 
@@ -255,7 +277,7 @@ module Sidekiq
     # What `ps` shows, as with Sidekiq: "sidekiq 7.3.10 myapp [3 of 10 busy]".
     def procline
       tag = @config[:tag].to_s.empty? ? nil : @config[:tag]
-      parts = ["sidekiq", Sidekiq::VERSION, tag, "[#{@engine.busy} of #{@config.concurrency} busy]"]
+      parts = ["sidekiq", Sidekiq::VERSION, tag, "[#{@engine.busy} of #{@config.total_concurrency} busy]"]
       parts << "stopping" if @done
       parts.compact.join(" ")
     end

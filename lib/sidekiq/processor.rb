@@ -6,17 +6,20 @@ require "sidekiq/job_retry"
 require "ferrokiq/execution_metrics"
 
 module Sidekiq
-  # One worker thread: takes jobs from the engine (waiting in Rust without the GVL), runs them
-  # through the job logger, the retry handlers, the reloader and the server middleware, and
-  # acknowledges them.
+  # One worker thread of a capsule: takes that capsule's jobs from the engine (waiting in Rust
+  # without the GVL), runs them through the job logger, the retry handlers, the reloader and
+  # the server middleware, and acknowledges them.
   class Processor
     # How long one wait for a job lasts before the thread checks whether it should stop.
     FETCH_WAIT = 1.0
 
-    attr_reader :thread, :job
+    attr_reader :thread, :job, :capsule, :lane
 
-    def initialize(config, engine, job_logger, retrier)
+    # `lane`: the capsule's index among the engine's capsules (0, the default one, first).
+    def initialize(config, engine, job_logger, retrier, capsule: config.default_capsule, lane: 0)
       @config = config
+      @capsule = capsule
+      @lane = lane
       @engine = engine
       @job_logger = job_logger
       @retrier = retrier
@@ -29,6 +32,7 @@ module Sidekiq
     def start
       @thread = Thread.new do
         Thread.current.name = "sidekiq.processor"
+        Thread.current[:sidekiq_capsule] = @capsule
         run
       end
       self
@@ -55,7 +59,7 @@ module Sidekiq
     def run
       Thread.handle_interrupt(Sidekiq::Shutdown => :never) do
         until Thread.pending_interrupt?
-          unit = @engine.next_job(FETCH_WAIT)
+          unit = @engine.next_job_for(@lane, FETCH_WAIT)
           break if unit == false
 
           process(*unit) if unit

@@ -24,7 +24,8 @@ module Sidekiq
     def start
       @config.logger.info("systemd: notifying #{ENV.fetch("NOTIFY_SOCKET", nil)}")
       tell { SdNotify.ready }
-      tell { SdNotify.status("processing with #{@config.concurrency} threads, queues #{@config.queues.join(", ")}") }
+      queues = @config.queues.uniq.join(", ")
+      tell { SdNotify.status("processing with #{@config.total_concurrency} threads, queues #{queues}") }
       usec = SdNotify.watchdog_usec
       @watchdog = start_watchdog(usec / 2_000_000.0) if usec
     end

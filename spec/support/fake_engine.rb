@@ -24,6 +24,11 @@ class FakeEngine
     @jobs.shift || false
   end
 
+  # One capsule's thread asks (the fake hands every capsule the same jobs).
+  def next_job_for(_lane, timeout)
+    next_job(timeout)
+  end
+
   def acknowledge(queue, payload)
     record(:acknowledge, queue, payload)
   end

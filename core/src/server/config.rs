@@ -22,8 +22,12 @@ pub struct ServerConfig {
     pub pid: u32,
     pub tag: String,
     pub labels: Vec<String>,
+    /// The default capsule's threads and queues ((name, weight) pairs).
     pub concurrency: usize,
     pub queues: Vec<(String, u32)>,
+    /// The capsules declared besides the default one (`config.capsule(name)`), each with its
+    /// own fetcher and hand-off to its own worker threads (docs/design.md, §19).
+    pub capsules: Vec<CapsuleConfig>,
     pub fetch: FetchMode,
     /// The `version` shown in the process info (the Sidekiq API level).
     pub version: String,
@@ -42,8 +46,59 @@ pub struct ServerConfig {
     pub scheduler_defaults: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
-impl ServerConfig {
+/// One capsule: a set of queues worked by a fixed number of threads of their own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CapsuleConfig {
+    pub name: String,
+    pub concurrency: usize,
+    /// (name, weight) pairs; all weights 0 means strict order.
+    pub queues: Vec<(String, u32)>,
+}
+
+impl CapsuleConfig {
     pub fn queue_list(&self) -> QueueList {
         QueueList::new(&self.queues)
+    }
+}
+
+/// The name Sidekiq 7 gives the capsule that `concurrency` and `queues` configure.
+pub const DEFAULT_CAPSULE: &str = "default";
+
+impl ServerConfig {
+    /// The default capsule's queues.
+    pub fn queue_list(&self) -> QueueList {
+        QueueList::new(&self.queues)
+    }
+
+    /// Every capsule, the default one first: the order of the engine's hand-offs, so capsule
+    /// index 0 is always the default one.
+    pub fn all_capsules(&self) -> Vec<CapsuleConfig> {
+        let default = CapsuleConfig {
+            name: DEFAULT_CAPSULE.to_string(),
+            concurrency: self.concurrency,
+            queues: self.queues.clone(),
+        };
+        std::iter::once(default)
+            .chain(self.capsules.iter().cloned())
+            .collect()
+    }
+
+    /// Threads in all capsules together: the process's concurrency as Sidekiq 7 reports it.
+    pub fn total_concurrency(&self) -> usize {
+        self.concurrency + self.capsules.iter().map(|c| c.concurrency).sum::<usize>()
+    }
+
+    /// Every queue any capsule works, each once, in configuration order (capsule by capsule):
+    /// the queues this process keeps working lists for.
+    pub fn queue_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        for capsule in self.all_capsules() {
+            for name in capsule.queue_list().names() {
+                if !names.contains(name) {
+                    names.push(name.clone());
+                }
+            }
+        }
+        names
     }
 }

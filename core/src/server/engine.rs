@@ -1,5 +1,6 @@
-//! The running server: a tokio runtime of its own with the fetcher and the acknowledger, and
-//! the bounded channel through which fetched jobs reach the Ruby worker threads.
+//! The running server: a tokio runtime of its own with the fetchers and the acknowledger, and
+//! the bounded channels through which fetched jobs reach the Ruby worker threads: one fetcher
+//! and one channel per capsule (docs/design.md, §19), capsule 0 being the default one.
 //!
 //! The runtime is single-threaded, driven by one dedicated thread: the engine's tasks and the
 //! Redis connections' drivers then hand work to each other without waking other threads
@@ -22,7 +23,8 @@ use crate::connection::{RedisConnection, RedisSettings};
 use crate::error::{RedisFailure, RedisResult};
 use crate::payload::now_epoch_seconds;
 use crate::server::background::{acknowledge_loop, schedule_loop};
-use crate::server::config::{FetchMode, ServerConfig};
+use crate::server::capsule::Capsule;
+use crate::server::config::{FetchMode, ServerConfig, DEFAULT_CAPSULE};
 use crate::server::events::Event;
 use crate::server::fetch::{self, FetchedJob};
 use crate::server::fetcher::{Fetcher, BASIC_FETCH_TIMEOUT};
@@ -31,7 +33,7 @@ use crate::server::job_log::{JobContext, JobLog};
 use crate::server::maintenance::{self, recover};
 use crate::server::metrics_flusher;
 use crate::server::registry;
-use crate::server::state::{Busy, State, MAX_PREFETCH};
+use crate::server::state::{Busy, State};
 use crate::server::supervisor::supervise;
 
 /// How much longer than one Redis timeout the last steps of a shutdown may take in all.
@@ -57,7 +59,6 @@ pub struct Engine {
     /// Dropping it ends the thread that drives the runtime.
     _driver: DriverThread,
     conn: Arc<RedisConnection>,
-    jobs: Receiver<FetchedJob>,
     acks: mpsc::UnboundedSender<FetchedJob>,
     state: Arc<State>,
     /// Set when the core writes the per-job log lines (Sidekiq's default logger to stdout).
@@ -82,20 +83,16 @@ impl Engine {
             timeout: settings.timeout + Duration::from_secs_f64(BASIC_FETCH_TIMEOUT + 1.0),
             ..settings
         };
-        let blocking = open(blocking_settings.clone())?;
-        let queue_count = config.queue_list().names().len();
-        let idle = if config.fetch == FetchMode::Reliable && queue_count > 1 {
-            (0..queue_count)
-                .map(|_| open(blocking_settings.clone()))
-                .collect::<RedisResult<Vec<_>>>()?
-        } else {
-            Vec::new()
-        };
-        let capacity = config.concurrency.max(MAX_PREFETCH);
-        let (jobs_tx, jobs_rx) = crossbeam_channel::bounded(capacity);
+        let mut capsules = Vec::new();
+        let mut senders = Vec::new();
+        for capsule_config in config.all_capsules() {
+            let (capsule, jobs_tx) = Capsule::new(&capsule_config);
+            capsules.push(Arc::new(capsule));
+            senders.push(jobs_tx);
+        }
         let (acks_tx, acks_rx) = mpsc::unbounded_channel();
-        let state = Arc::new(State::new(config.concurrency));
-        let names = config.queue_list().names().to_vec();
+        let state = Arc::new(State::new(capsules.clone()));
+        let names = config.queue_names();
         runtime.block_on(async {
             if config.fetch == FetchMode::Reliable {
                 registry::assert_lists(&conn, &config.identity, &names).await?;
@@ -103,16 +100,29 @@ impl Engine {
             }
             Ok::<_, RedisFailure>(())
         })?;
-        let fetcher = Fetcher {
-            conn: Arc::clone(&conn),
-            blocking,
-            idle,
-            config: config.clone(),
-            state: Arc::clone(&state),
-            jobs: jobs_tx,
-        };
+        // Each capsule's fetcher blocks on connections of its own when its queues are empty.
+        let mut fetchers = Vec::with_capacity(capsules.len());
+        for (capsule, jobs) in capsules.into_iter().zip(senders) {
+            let queue_count = capsule.queues.names().len();
+            let idle = if config.fetch == FetchMode::Reliable && queue_count > 1 {
+                (0..queue_count)
+                    .map(|_| open(blocking_settings.clone()))
+                    .collect::<RedisResult<Vec<_>>>()?
+            } else {
+                Vec::new()
+            };
+            fetchers.push(Fetcher {
+                conn: Arc::clone(&conn),
+                blocking: open(blocking_settings.clone())?,
+                idle,
+                config: config.clone(),
+                state: Arc::clone(&state),
+                capsule,
+                jobs,
+            });
+        }
         let handle = runtime.handle().clone();
-        spawn_tasks(&handle, fetcher, acks_rx, &conn, &config, &state);
+        spawn_tasks(&handle, fetchers, acks_rx, &conn, &config, &state);
         let driver = DriverThread::start(runtime)?;
         let (quiet_tx, quiet_rx) = crossbeam_channel::bounded(0);
         Ok(Engine {
@@ -123,7 +133,6 @@ impl Engine {
             runtime: handle,
             _driver: driver,
             conn,
-            jobs: jobs_rx,
             acks: acks_tx,
             state,
             job_log: OnceLock::new(),
@@ -138,30 +147,57 @@ impl Engine {
         &self.conn
     }
 
-    /// A job if one is ready, without waiting.
+    /// The capsules' names, in the order of their indexes (the default one is 0).
+    pub fn capsule_names(&self) -> Vec<String> {
+        self.state.capsules.iter().map(|c| c.name.clone()).collect()
+    }
+
+    /// A job of the default capsule if one is ready, without waiting.
     pub fn try_next_job(&self) -> NextJob {
+        self.try_next_job_for(0)
+    }
+
+    /// A job for a thread of capsule `index` if one is ready, without waiting. An index
+    /// beyond the capsules gets Stopped: such a thread has nothing to work on.
+    pub fn try_next_job_for(&self, index: usize) -> NextJob {
+        let Some(capsule) = self.state.capsules.get(index) else {
+            return NextJob::Stopped;
+        };
         if self.state.quiet.load(Ordering::SeqCst) {
-            return self.leftover();
+            return self.leftover(capsule);
         }
-        match self.jobs.try_recv() {
+        match capsule.jobs.try_recv() {
             Ok(job) => {
-                self.made_room();
+                self.made_room(capsule);
                 NextJob::Job(job)
             }
             Err(_) => NextJob::Empty,
         }
     }
 
-    /// Waits up to `timeout` for a job; `interrupt` firing ends the wait early (a Ruby
-    /// interrupt). Call without the GVL.
+    /// Waits up to `timeout` for a job of the default capsule (see `next_job_for`).
     pub fn next_job(&self, timeout: Duration, interrupt: &Receiver<()>) -> NextJob {
+        self.next_job_for(0, timeout, interrupt)
+    }
+
+    /// Waits up to `timeout` for a job for a thread of capsule `index`; `interrupt` firing
+    /// ends the wait early (a Ruby interrupt). Call without the GVL.
+    pub fn next_job_for(
+        &self,
+        index: usize,
+        timeout: Duration,
+        interrupt: &Receiver<()>,
+    ) -> NextJob {
+        let Some(capsule) = self.state.capsules.get(index) else {
+            return NextJob::Stopped;
+        };
         if self.state.quiet.load(Ordering::SeqCst) {
-            return self.leftover();
+            return self.leftover(capsule);
         }
         crossbeam_channel::select! {
-            recv(self.jobs) -> job => match job {
+            recv(capsule.jobs) -> job => match job {
                 Ok(job) if !self.state.quiet.load(Ordering::SeqCst) => {
-                    self.made_room();
+                    self.made_room(capsule);
                     NextJob::Job(job)
                 }
                 Ok(job) => {
@@ -172,35 +208,37 @@ impl Engine {
                     self.runtime.spawn(async move {
                         fetch::requeue_or_keep(&conn, &identity, reliable, vec![job], &state).await;
                     });
-                    self.leftover()
+                    self.leftover(capsule)
                 }
                 Err(_) => NextJob::Stopped,
             },
-            recv(self.quieted) -> _ => self.leftover(),
+            recv(self.quieted) -> _ => self.leftover(capsule),
             recv(interrupt) -> _ => NextJob::Empty,
             default(timeout) => NextJob::Empty,
         }
     }
 
-    /// Once quiet: a job taken with basic fetch that could not be put back (it runs here, as
-    /// nothing else has it), else Stopped.
-    fn leftover(&self) -> NextJob {
+    /// Once quiet: a job of the capsule's queues taken with basic fetch that could not be put
+    /// back (it runs here, as nothing else has it; on a thread of its own capsule, so a serial
+    /// capsule stays serial), else Stopped.
+    fn leftover(&self, capsule: &Capsule) -> NextJob {
         let mut leftovers = self
             .state
             .leftovers
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        match leftovers.pop_front() {
+        let position = leftovers.iter().position(|job| capsule.works(&job.queue));
+        match position.and_then(|at| leftovers.remove(at)) {
             Some(job) => NextJob::Job(job),
             None => NextJob::Stopped,
         }
     }
 
-    fn made_room(&self) {
+    fn made_room(&self, capsule: &Capsule) {
         // Refill at the low-water mark rather than on every job, so the fetcher is not woken
         // for each one.
-        if self.jobs.len() <= self.state.prefetch_limit() / 2 {
-            self.state.room.notify_one();
+        if capsule.jobs.len() <= capsule.prefetch_limit() / 2 {
+            capsule.room.notify_one();
         }
     }
 
@@ -294,7 +332,9 @@ impl Engine {
             .remove(tid);
         if let Some(busy) = busy {
             let elapsed = busy.at.elapsed();
-            self.state.record_duration(elapsed);
+            if let Some(capsule) = self.state.capsule_of(&busy.queue) {
+                capsule.record_duration(elapsed);
+            }
             if let (Some(context), Some(job_log)) = (busy.log, self.job_log.get()) {
                 job_log.finished(tid, context, elapsed, failed);
             }
@@ -344,13 +384,13 @@ impl Engine {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take();
-        self.state.room.notify_one();
+        self.state.wake_fetchers();
         self.state.scheduler_wake.notify_one();
         // The fetcher puts back what it holds itself, and those jobs are newer than the
         // channel's: once it has ended (after at most one blocking wait), the channel's jobs
         // go back ahead of them, and the queue gets every job back in its order.
         self.wait_for_fetcher(self.fetcher_deadline()).await;
-        let pending: Vec<FetchedJob> = self.jobs.try_iter().collect();
+        let pending = self.unstarted();
         let reliable = self.config.fetch == FetchMode::Reliable;
         fetch::requeue_or_keep(
             &self.conn,
@@ -421,10 +461,10 @@ impl Engine {
     pub async fn stop(&self) {
         self.state.quiet.store(true, Ordering::SeqCst);
         self.state.stopped.store(true, Ordering::SeqCst);
-        self.state.room.notify_one();
+        self.state.wake_fetchers();
         let deadline = tokio::time::Instant::now() + self.conn.settings().timeout + STOP_SLACK;
         self.wait_for_fetcher(deadline).await;
-        let mut pending: Vec<FetchedJob> = self.jobs.try_iter().collect();
+        let mut pending = self.unstarted();
         pending.extend(
             self.state
                 .leftovers
@@ -449,7 +489,7 @@ impl Engine {
         self.state.metrics_stop.notify_one();
         let _ = self.before(deadline, self.flush_metrics()).await;
         if reliable {
-            let names = self.config.queue_list().names().to_vec();
+            let names = self.config.queue_names();
             let release = registry::release_lists(&self.conn, &self.config.identity, &names);
             if let Err(e) = self.before(deadline, release).await {
                 self.state.events.warn(format!(
@@ -468,6 +508,15 @@ impl Engine {
         }
     }
 
+    /// The jobs waiting in every capsule's channel, capsule by capsule, oldest first.
+    fn unstarted(&self) -> Vec<FetchedJob> {
+        self.state
+            .capsules
+            .iter()
+            .flat_map(|capsule| capsule.jobs.try_iter())
+            .collect()
+    }
+
     /// When a fetcher told to stop has surely ended: its longest call (a blocking wait) plus
     /// the Redis timeout.
     fn fetcher_deadline(&self) -> tokio::time::Instant {
@@ -477,14 +526,16 @@ impl Engine {
     }
 
     async fn wait_for_fetcher(&self, deadline: tokio::time::Instant) {
-        while self.state.fetcher_running.load(Ordering::SeqCst)
-            && tokio::time::Instant::now() < deadline
-        {
-            let done = self.state.fetcher_done.notified();
-            if !self.state.fetcher_running.load(Ordering::SeqCst) {
-                break;
+        for capsule in &self.state.capsules {
+            while capsule.fetcher_running.load(Ordering::SeqCst)
+                && tokio::time::Instant::now() < deadline
+            {
+                let done = capsule.fetcher_done.notified();
+                if !capsule.fetcher_running.load(Ordering::SeqCst) {
+                    break;
+                }
+                let _ = tokio::time::timeout(Duration::from_millis(100), done).await;
             }
-            let _ = tokio::time::timeout(Duration::from_millis(100), done).await;
         }
     }
 
@@ -545,19 +596,25 @@ impl Drop for DriverThread {
 /// Starts the engine's tasks, each under a supervisor.
 fn spawn_tasks(
     handle: &tokio::runtime::Handle,
-    fetcher: Fetcher,
+    fetchers: Vec<Fetcher>,
     acks: mpsc::UnboundedReceiver<FetchedJob>,
     conn: &Arc<RedisConnection>,
     config: &ServerConfig,
     state: &Arc<State>,
 ) {
-    let supervised_state = Arc::clone(state);
-    let fetcher_state = Arc::clone(state);
-    handle.spawn(async move {
-        supervise("fetcher", supervised_state, move || fetcher.clone().run()).await;
-        fetcher_state.fetcher_running.store(false, Ordering::SeqCst);
-        fetcher_state.fetcher_done.notify_waiters();
-    });
+    for fetcher in fetchers {
+        let supervised_state = Arc::clone(state);
+        let capsule = Arc::clone(&fetcher.capsule);
+        let name = match capsule.name.as_str() {
+            DEFAULT_CAPSULE => "fetcher".to_string(),
+            other => format!("fetcher (capsule {other})"),
+        };
+        handle.spawn(async move {
+            supervise(name, supervised_state, move || fetcher.clone().run()).await;
+            capsule.fetcher_running.store(false, Ordering::SeqCst);
+            capsule.fetcher_done.notify_waiters();
+        });
+    }
     if let Some(defaults) = config.scheduler_defaults.clone() {
         let (conn, config, task_state) = (Arc::clone(conn), config.clone(), Arc::clone(state));
         handle.spawn(supervise("scheduler", Arc::clone(state), move || {

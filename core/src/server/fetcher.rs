@@ -1,4 +1,5 @@
-//! The fetcher task: keeps the channel to the worker threads filled from Redis.
+//! A fetcher task: keeps one capsule's channel to its worker threads filled from that
+//! capsule's queues (docs/design.md, §4 and §19).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -9,6 +10,7 @@ use crossbeam_channel::{Sender, TrySendError};
 use crate::connection::RedisConnection;
 use crate::error::RedisResult;
 use crate::rng::Rng;
+use crate::server::capsule::Capsule;
 use crate::server::config::{FetchMode, ServerConfig};
 use crate::server::fetch::{self, FetchedJob};
 use crate::server::state::State;
@@ -31,20 +33,23 @@ pub(crate) struct Fetcher {
     pub(crate) idle: Vec<Arc<RedisConnection>>,
     pub(crate) config: ServerConfig,
     pub(crate) state: Arc<State>,
+    /// The capsule this fetcher works for: its queues, prefetch and room.
+    pub(crate) capsule: Arc<Capsule>,
     pub(crate) jobs: Sender<FetchedJob>,
 }
 
 impl Fetcher {
     pub(crate) async fn run(self) {
-        let queues = self.config.queue_list();
+        let queues = self.capsule.queues.clone();
         let mut rng = Rng::from_os();
         let mut pause = RETRY_PAUSE;
         let mut down_since: Option<std::time::Instant> = None;
         while !self.state.quiet.load(Ordering::SeqCst) {
             let room = self.in_memory_limit().saturating_sub(self.jobs.len());
             if room == 0 {
-                let _ = tokio::time::timeout(Duration::from_millis(50), self.state.room.notified())
-                    .await;
+                let _ =
+                    tokio::time::timeout(Duration::from_millis(50), self.capsule.room.notified())
+                        .await;
                 continue;
             }
             let order = queues.fetch_order(&mut rng);
@@ -84,7 +89,7 @@ impl Fetcher {
             FetchMode::Reliable => {
                 let asked = std::time::Instant::now();
                 let jobs = fetch::reliable_batch(&self.conn, identity, order, room).await?;
-                self.state.record_fetch_round_trip(asked.elapsed());
+                self.capsule.record_fetch_round_trip(asked.elapsed());
                 jobs
             }
             FetchMode::Basic => fetch::basic_batch(&self.conn, order, room).await?,
@@ -108,10 +113,10 @@ impl Fetcher {
     /// process's memory, lost if it is killed: at most one per thread, so a crash loses at most
     /// twice what Sidekiq's processors hold, however fast the jobs are.
     fn in_memory_limit(&self) -> usize {
-        let prefetch = self.state.prefetch_limit();
+        let prefetch = self.capsule.prefetch_limit();
         match self.config.fetch {
             FetchMode::Reliable => prefetch,
-            FetchMode::Basic => prefetch.min(self.config.concurrency),
+            FetchMode::Basic => prefetch.min(self.capsule.concurrency),
         }
     }
 
@@ -120,7 +125,7 @@ impl Fetcher {
     /// the others are cancelled with `CLIENT UNBLOCK` (an unblocked BLMOVE moves nothing) and
     /// awaited, so a job one of them did move is delivered, never dropped.
     async fn wait_on_all_queues(&self) -> RedisResult<Vec<FetchedJob>> {
-        let names = self.config.queue_list().names().to_vec();
+        let names = self.capsule.queues.names().to_vec();
         let mut waits = tokio::task::JoinSet::new();
         let mut client_ids = Vec::with_capacity(names.len());
         for (name, conn) in names.into_iter().zip(&self.idle) {
@@ -171,7 +176,7 @@ impl Fetcher {
                 Ok(()) => {}
                 Err(TrySendError::Full(job)) => {
                     pending.push_front(job);
-                    let room = self.state.room.notified();
+                    let room = self.capsule.room.notified();
                     let _ = tokio::time::timeout(Duration::from_millis(20), room).await;
                 }
                 Err(TrySendError::Disconnected(_)) => break,

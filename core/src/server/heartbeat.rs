@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use crate::connection::RedisConnection;
 use crate::error::RedisResult;
 use crate::json::{self, ruby_float};
-use crate::server::config::ServerConfig;
+use crate::server::config::{CapsuleConfig, ServerConfig};
 use crate::server::keys;
 
 /// Daily stats keys live five years, as in Sidekiq.
@@ -37,10 +37,12 @@ pub struct BeatReply {
     pub signal: Option<String>,
 }
 
-/// The `info` JSON, a superset of what Sidekiq 6.4, 7 and 8 read.
+/// The `info` JSON, a superset of what Sidekiq 6.4, 7 and 8 read. With capsules, as Sidekiq 7
+/// writes it: `concurrency` is every capsule's threads together, `queues` every capsule's
+/// queues once, `weights` one Hash per capsule (default first), and (8.x) `capsules` by name.
 pub fn info_json(config: &ServerConfig) -> String {
     let mut out = Vec::with_capacity(512);
-    let names = config.queue_list().names().to_vec();
+    let capsules = config.all_capsules();
     out.extend_from_slice(b"{\"hostname\":");
     json::write_str(&mut out, &config.hostname);
     out.extend_from_slice(b",\"started_at\":");
@@ -48,31 +50,52 @@ pub fn info_json(config: &ServerConfig) -> String {
     out.extend_from_slice(format!(",\"pid\":{},\"tag\":", config.pid).as_bytes());
     json::write_str(&mut out, &config.tag);
     out.extend_from_slice(
-        format!(",\"concurrency\":{},\"queues\":", config.concurrency).as_bytes(),
+        format!(
+            ",\"concurrency\":{},\"queues\":",
+            config.total_concurrency()
+        )
+        .as_bytes(),
     );
-    write_str_array(&mut out, &names);
+    write_str_array(&mut out, &config.queue_names());
     out.extend_from_slice(b",\"weights\":[");
-    write_weights(&mut out, config);
+    for (i, capsule) in capsules.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_weights(&mut out, &capsule.queues);
+    }
     out.extend_from_slice(b"],\"labels\":");
     write_str_array(&mut out, &config.labels);
     out.extend_from_slice(b",\"identity\":");
     json::write_str(&mut out, &config.identity);
     out.extend_from_slice(b",\"version\":");
     json::write_str(&mut out, &config.version);
-    out.extend_from_slice(format!(",\"embedded\":{}", config.embedded).as_bytes());
-    out.extend_from_slice(b",\"capsules\":{\"default\":{\"concurrency\":");
-    out.extend_from_slice(config.concurrency.to_string().as_bytes());
+    out.extend_from_slice(format!(",\"embedded\":{},\"capsules\":{{", config.embedded).as_bytes());
+    for (i, capsule) in capsules.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_capsule(&mut out, capsule);
+    }
+    out.extend_from_slice(b"}}");
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// `"name":{"concurrency":N,"mode":...,"weights":{...}}`
+fn write_capsule(out: &mut Vec<u8>, capsule: &CapsuleConfig) {
+    json::write_str(out, &capsule.name);
+    out.extend_from_slice(b":{\"concurrency\":");
+    out.extend_from_slice(capsule.concurrency.to_string().as_bytes());
     out.extend_from_slice(b",\"mode\":");
-    let mode = if config.queue_list().is_strict() {
+    let mode = if capsule.queue_list().is_strict() {
         "strict"
     } else {
         "weighted"
     };
-    json::write_str(&mut out, mode);
+    json::write_str(out, mode);
     out.extend_from_slice(b",\"weights\":");
-    write_weights(&mut out, config);
-    out.extend_from_slice(b"}}}");
-    String::from_utf8(out).unwrap_or_default()
+    write_weights(out, &capsule.queues);
+    out.push(b'}');
 }
 
 fn write_str_array(out: &mut Vec<u8>, items: &[String]) {
@@ -86,9 +109,9 @@ fn write_str_array(out: &mut Vec<u8>, items: &[String]) {
     out.push(b']');
 }
 
-fn write_weights(out: &mut Vec<u8>, config: &ServerConfig) {
+fn write_weights(out: &mut Vec<u8>, queues: &[(String, u32)]) {
     out.push(b'{');
-    for (i, (name, weight)) in config.queues.iter().enumerate() {
+    for (i, (name, weight)) in queues.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
@@ -182,7 +205,7 @@ pub async fn beat(
         .arg("rss")
         .arg(beat.rss_kb)
         .arg("concurrency")
-        .arg(config.concurrency)
+        .arg(config.total_concurrency())
         .ignore();
     pipe.cmd("EXPIRE")
         .arg(&config.identity)
@@ -295,6 +318,7 @@ mod tests {
             version: "7.3.10".into(),
             embedded: true,
             started_at: 1_700_000_000.5,
+            capsules: Vec::new(),
             stranded_after: std::time::Duration::from_secs(60),
             dead_max_jobs: 10,
             dead_timeout: std::time::Duration::from_secs(60),

@@ -2,6 +2,7 @@
 //! scheduler's Redis work. Ruby runs only the jobs themselves.
 
 mod background;
+mod capsule;
 pub mod config;
 pub mod engine;
 pub mod events;
@@ -21,7 +22,7 @@ pub mod sets;
 mod state;
 mod supervisor;
 
-pub use config::{FetchMode, ServerConfig};
+pub use config::{CapsuleConfig, FetchMode, ServerConfig};
 pub use engine::{Engine, NextJob};
 pub use events::{Event, Level, Report};
 pub use fetch::FetchedJob;

@@ -17,7 +17,7 @@ const MAX_FAILURES: u32 = 5;
 const CALM: Duration = Duration::from_secs(60);
 
 /// Runs the task that `start` makes until it returns, restarting it when it panics.
-pub(crate) async fn supervise<F, Fut>(name: &'static str, state: Arc<State>, start: F)
+pub(crate) async fn supervise<F, Fut>(name: impl std::fmt::Display, state: Arc<State>, start: F)
 where
     F: Fn() -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
@@ -82,7 +82,7 @@ mod tests {
 
     #[test]
     fn restarts_a_panicking_task_and_reports_each_failure() {
-        let state = Arc::new(State::new(1));
+        let state = Arc::new(State::new(Vec::new()));
         let runs = Arc::new(AtomicU32::new(0));
         let counter = Arc::clone(&runs);
         runtime().block_on(supervise("test", Arc::clone(&state), move || {
@@ -105,7 +105,7 @@ mod tests {
 
     #[test]
     fn gives_up_and_marks_the_engine_failed() {
-        let state = Arc::new(State::new(1));
+        let state = Arc::new(State::new(Vec::new()));
         runtime().block_on(supervise("doomed", Arc::clone(&state), || async {
             panic!("always")
         }));

@@ -147,6 +147,7 @@ pub fn config_on(host: &str, queues: &[&str], concurrency: usize) -> ServerConfi
         labels: Vec::new(),
         concurrency,
         queues: queues.iter().map(|q| (q.to_string(), 0)).collect(),
+        capsules: Vec::new(),
         fetch: FetchMode::Reliable,
         version: "7.3.10".into(),
         embedded: false,

@@ -7,7 +7,9 @@ use ferrokiq_core::payload::now_epoch_seconds;
 use ferrokiq_core::retry;
 use ferrokiq_core::rng::Rng;
 use ferrokiq_core::server::job_log::JobContext;
-use ferrokiq_core::server::{sets, Engine, FetchMode, FetchedJob, NextJob, ServerConfig};
+use ferrokiq_core::server::{
+    sets, CapsuleConfig, Engine, FetchMode, FetchedJob, NextJob, ServerConfig,
+};
 use ferrokiq_core::RedisResult;
 use magnus::{prelude::*, Error, RArray, RHash, RModule, RString, Ruby, Value};
 
@@ -22,6 +24,10 @@ pub struct NativeEngine {
 
 /// `[class, jid, bid, tags]` for a job the core logs.
 type LogArgs = (String, String, Option<String>, Option<Vec<String>>);
+
+/// A capsule besides the default one as the launcher passes it: `[name, concurrency,
+/// [[queue, weight], ...]]`.
+type CapsuleArgs = (String, usize, Vec<(String, u32)>);
 
 /// An engine event as Ruby gets it: level, log line, and the context and error to report.
 type EventArgs = (&'static str, String, Option<&'static str>, Option<String>);
@@ -75,9 +81,20 @@ fn job_pairs(list: RArray) -> Result<Vec<FetchedJob>, Error> {
 
 impl NativeEngine {
     /// `Engine.new(redis, options)`: connects, recovers dead processes' jobs, starts fetching.
+    /// `concurrency` and `queues` are the default capsule's; `capsules` (optional) the others.
     fn new(ruby: &Ruby, redis: &NativeRedis, options: RHash) -> Result<Self, Error> {
         let queues: Vec<(String, u32)> = options.fetch("queues")?;
         let fetch: String = options.fetch("fetch")?;
+        let capsules: Option<Vec<CapsuleArgs>> = options.lookup("capsules")?;
+        let capsules = capsules
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(name, concurrency, queues)| CapsuleConfig {
+                name,
+                concurrency,
+                queues,
+            })
+            .collect();
         let config = ServerConfig {
             identity: options.fetch("identity")?,
             hostname: options.fetch("hostname")?,
@@ -86,6 +103,7 @@ impl NativeEngine {
             labels: options.fetch("labels")?,
             concurrency: options.fetch("concurrency")?,
             queues,
+            capsules,
             fetch: match fetch.as_str() {
                 "basic" => FetchMode::Basic,
                 "reliable" => FetchMode::Reliable,
@@ -121,15 +139,31 @@ impl NativeEngine {
         Ok(NativeEngine { engine })
     }
 
-    /// The next job as `[queue, payload]`, nil when none came within `timeout` seconds, false
-    /// once the process is quiet. Waits without the GVL.
+    /// The next job of the default capsule (see `next_job_for`).
     fn next_job(ruby: &Ruby, rb_self: &Self, timeout: f64) -> Result<Value, Error> {
-        let mut next = rb_self.engine.try_next_job();
+        Self::next_job_for(ruby, rb_self, 0, timeout)
+    }
+
+    /// The capsules' names; a capsule's index in this Array is what `next_job_for` takes.
+    fn capsules(&self) -> Vec<String> {
+        self.engine.capsule_names()
+    }
+
+    /// The next job for a thread of capsule `index` as `[queue, payload]`, nil when none came
+    /// within `timeout` seconds, false once the process is quiet. Waits without the GVL.
+    fn next_job_for(
+        ruby: &Ruby,
+        rb_self: &Self,
+        index: usize,
+        timeout: f64,
+    ) -> Result<Value, Error> {
+        let mut next = rb_self.engine.try_next_job_for(index);
         if next == NextJob::Empty {
             let (interrupt_tx, interrupt_rx) = crossbeam_channel::bounded::<()>(1);
             let engine = &rb_self.engine;
+            let timeout = Duration::from_secs_f64(timeout.max(0.0));
             next = gvl::without_gvl(
-                || engine.next_job(Duration::from_secs_f64(timeout.max(0.0)), &interrupt_rx),
+                || engine.next_job_for(index, timeout, &interrupt_rx),
                 &interrupt_tx,
             )
             .unwrap_or(NextJob::Empty);
@@ -335,6 +369,11 @@ pub fn init(ruby: &Ruby, native: &RModule) -> Result<(), Error> {
     let class = native.define_class("Engine", ruby.class_object())?;
     class.define_singleton_method("new", magnus::function!(NativeEngine::new, 2))?;
     class.define_method("next_job", magnus::method!(NativeEngine::next_job, 1))?;
+    class.define_method(
+        "next_job_for",
+        magnus::method!(NativeEngine::next_job_for, 2),
+    )?;
+    class.define_method("capsules", magnus::method!(NativeEngine::capsules, 0))?;
     class.define_method("acknowledge", magnus::method!(NativeEngine::acknowledge, 2))?;
     class.define_method("abandon", magnus::method!(NativeEngine::abandon, 2))?;
     class.define_method(
