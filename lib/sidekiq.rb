@@ -15,6 +15,7 @@ require "sidekiq/config"
 require "sidekiq/client"
 require "sidekiq/transaction_aware_client"
 require "sidekiq/job"
+require "sidekiq/iterable_job"
 
 # Sidekiq's top-level API: configuration, Redis access and JSON helpers.
 module Sidekiq

@@ -263,3 +263,6 @@ module Sidekiq
     end
   end
 end
+
+# Iterable jobs' re-queueing middleware, added at load as Sidekiq 7.3 does.
+require "sidekiq/job/interrupt_handler"

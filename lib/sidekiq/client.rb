@@ -2,6 +2,7 @@
 
 require "sidekiq/middleware/chain"
 require "sidekiq/job_util"
+require "sidekiq/job/iterable/state"
 
 module Sidekiq
   # Pushes jobs to Redis: client middleware in Ruby, then serialization and the Redis round
@@ -28,6 +29,12 @@ module Sidekiq
       @chain = options[:chain] || @config.client_middleware
       @redis_pool = positional.size == 1 && options.empty? ? positional.first : pool_for(options[:pool])
       raise ArgumentError, "No Redis pool available for Sidekiq::Client" unless @redis_pool
+    end
+
+    # Cancels the iterable job +jid+: it stops at its next state flush (within 5 s) if running,
+    # or at its start if not yet. Returns the time (epoch seconds) it was first cancelled.
+    def cancel!(jid)
+      @redis_pool.with { |conn| Sidekiq::Job::Iterable::State.cancel(conn, jid) }
     end
 
     # Pushes one job. Keys: class, args, queue, at, retry, retry_for, backtrace, and any

@@ -48,6 +48,14 @@ module Sidekiq
       @thread&.alive?
     end
 
+    # What Sidekiq::Job#interrupted? asks (the job's _context): true from quiet on, so an
+    # iterable job saves its cursor and hands its work back. The engine's flag is set the moment
+    # quiet begins, before the launcher tells the processors (after the engine has handed back
+    # its prefetched jobs, which can take a blocking fetch's wait).
+    def stopping?
+      @done || @engine.quiet?
+    end
+
     private
 
     # The loop ends when the engine says so (false): once the process is quiet, after any jobs
@@ -162,6 +170,7 @@ module Sidekiq
     def invoke_job(job, queue, jobstr)
       instance = Object.const_get(job["class"]).new
       instance.jid = job["jid"]
+      instance._context = self if instance.respond_to?(:_context=)
       @retrier.local(instance, jobstr, queue) do
         @metrics.track(job, queue) do
           @config.server_middleware.invoke(instance, job, queue) { instance.perform(*job["args"]) }
