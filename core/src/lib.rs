@@ -1,10 +1,12 @@
 //! Ferrokiq's engine: everything that does not need Ruby. Sidekiq-compatible payloads and JSON,
 //! and all Redis I/O. The Ruby binding (`ext/ferrokiq`) is a thin layer over this crate.
 
+pub mod bulk;
 pub mod client;
 pub mod connection;
 pub mod error;
 pub mod json;
+pub mod listing;
 pub mod payload;
 pub mod queues;
 pub mod retry;

@@ -37,6 +37,18 @@ RSpec.describe "Client timestamps" do
     expect(Sidekiq::DeadSet.new.map(&:score)).to eq([frozen.to_f])
   end
 
+  it "uses the stubbed time in the batched Retry all and Kill all" do
+    retry_set = Sidekiq::RetrySet.new
+    3.times do |n|
+      job = { "class" => "ClockJob", "args" => [n], "jid" => "r#{n}", "queue" => "default", "retry_count" => 1 }
+      Sidekiq.redis { |conn| conn.call("ZADD", "retry", (1000 + n).to_s, Sidekiq.dump_json(job)) }
+    end
+    travel_to(frozen) { retry_set.kill_all }
+    expect(Sidekiq::DeadSet.new.map(&:score).uniq).to eq([frozen.to_f])
+    travel_to(frozen + 60) { Sidekiq::DeadSet.new.retry_all }
+    expect(redis_json_list("queue:default").map { |job| job["enqueued_at"] }.uniq).to eq([frozen.to_f + 60])
+  end
+
   it "reads ActiveSupport::Duration `at`s as that long from now, in push and push_bulk" do
     travel_to(frozen) do
       Sidekiq::Client.push_bulk("class" => job_class, "args" => [[1], [2]], "at" => [1.minute, 2.minutes])

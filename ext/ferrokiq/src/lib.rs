@@ -14,6 +14,7 @@ mod reply;
 mod runtime;
 mod search;
 mod wakeup;
+mod web_data;
 
 use magnus::{prelude::*, Error, Ruby, Value};
 
@@ -58,6 +59,7 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     redis::init(ruby, &native)?;
     search::init(&native)?;
     dead_set::init(&native)?;
+    web_data::init(&native)?;
     engine::init(ruby, &native)?;
     iteration::init(ruby, &native)?;
     Ok(())

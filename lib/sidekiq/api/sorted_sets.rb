@@ -1,5 +1,7 @@
 # frozen_string_literal: true
 
+require "sidekiq/api/bulk_move"
+
 module Sidekiq
   # A Redis sorted set, by key.
   class SortedSet
@@ -24,11 +26,23 @@ module Sidekiq
     def scan(match, count = 100)
       return enum_for(__method__, match, count) unless block_given?
 
-      pattern = match.include?("*") ? match : "*#{match}*"
       Sidekiq.redis do |conn|
-        Ferrokiq::Scan.sorted_set_pairs(conn, name, match: pattern, count:) do |member, score|
+        Ferrokiq::Scan.sorted_set_pairs(conn, name, match: scan_pattern(match), count:) do |member, score|
           yield SortedEntry.new(self, score, member)
         end
+      end
+    end
+
+    # @api private
+    # One page of what #scan finds, for the Web UI's filter: [total, [[member, score], ...]], how
+    # many members match and those at +first+ ... +first+ + +count+ in the set's order (highest
+    # score first when +reverse+). The scan runs in Rust, which keeps only the page; nil on a
+    # connection that is not Ferrokiq's.
+    def scan_page(match, first, count, reverse: false)
+      Sidekiq.redis do |conn|
+        next unless conn.respond_to?(:native)
+
+        conn.native.filtered_page(name, scan_pattern(match), reverse, first, count)
       end
     end
 
@@ -41,6 +55,13 @@ module Sidekiq
     # @api private
     def as_json(_options = nil)
       { name: }
+    end
+
+    private
+
+    # A plain string matches anywhere in the payload; a glob is used as it is.
+    def scan_pattern(match)
+      match.include?("*") ? match : "*#{match}*"
     end
   end
 
@@ -90,18 +111,26 @@ module Sidekiq
       found && SortedEntry.new(self, found[1], found[0])
     end
 
-    # Pushes every job to its queue (not counted as a retry), oldest first.
+    # Pushes every job to its queue (not counted as a retry), oldest first. In batches moved
+    # by Redis when the client would store the jobs as they are (Sidekiq::BulkMove).
     def retry_all
-      client = Sidekiq::Client.new
-      pop_each { |member, _score| client.push(JobSet.manual_retry(member)) }
+      push_all(manual_retry: true)
+    end
+
+    # @api private
+    # Pushes every job to its queue as it is (the Web UI's Add all to queue), oldest first.
+    def add_all_to_queue
+      push_all(manual_retry: false)
     end
 
     # Moves every job to the dead set, then trims it once. If a move fails, that job is back in
     # this set and its error propagates (the dead set is still trimmed, as far as Redis lets).
+    # Without death handlers to notify, batches are moved by Redis (Sidekiq::BulkMove).
     def kill_all(notify_failure: false, ex: nil) # rubocop:disable Naming/MethodParameterName -- Sidekiq's keyword
       morgue = DeadSet.new
       moved = begin
-        pop_each { |member, _score| morgue.kill(member, notify_failure:, ex:, trim: false) }
+        (bulk_to_dead unless notify_failure) ||
+          pop_each { |member, _score| morgue.kill(member, notify_failure:, ex:, trim: false) }
       rescue Exception # rubocop:disable Lint/RescueException -- trim, then let any error through
         reporting_failure("Could not trim the dead set after kill_all of #{name} failed") { morgue.trim }
         raise
@@ -111,16 +140,39 @@ module Sidekiq
     end
 
     # @api private
+    # Pushes every job to its queue, lowest score first: in batches by Redis when it can
+    # (members that are not jobs stay behind), else, or for what stayed, one by one through
+    # the client, whose errors (an unreadable payload included) propagate with the job put back.
+    def push_all(manual_retry:)
+      moved, unreadable = BulkMove.to_queues(self, manual_retry:)
+      @taken_out += moved.to_i
+      return moved if moved && unreadable.zero?
+
+      client = Sidekiq::Client.new
+      job = manual_retry ? JobSet.method(:manual_retry) : Sidekiq.method(:load_json)
+      moved.to_i + pop_each { |member, _score| client.push(job.call(member)) }
+    end
+
+    # @api private
+    def bulk_to_dead
+      BulkMove.to_dead(self)&.tap { |moved| @taken_out += moved }
+    end
+
+    # @api private
     # Takes members out lowest score first, at most as many as the set holds now (so jobs that
     # come back meanwhile are not taken again), and yields each with its score.
+    # Returns how many it took.
     def pop_each
+      taken = 0
       size.times do
         member, score = Sidekiq.redis { |conn| conn.call("ZPOPMIN", name, 1) }.first
         break if member.nil?
 
         @taken_out += 1
+        taken += 1
         while_out(member, score) { yield member, score }
       end
+      taken
     end
 
     # @api private

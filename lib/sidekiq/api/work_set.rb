@@ -25,6 +25,22 @@ module Sidekiq
       all_work(identities, hashes).sort_by { |(_, _, work)| work.raw("run_at").to_i }.each(&block)
     end
 
+    # @api private
+    # One page of #each, for the Web UI: [total, [[process_id, thread_id, work], ...]], the
+    # busy threads from +first+, +count+ of them. Rust reads every heartbeat in one round trip
+    # and orders them; only the page's Works are built. nil on a connection that is not
+    # Ferrokiq's.
+    def page(first, count)
+      total, threads = Sidekiq.redis do |conn|
+        next unless conn.respond_to?(:native)
+
+        conn.native.busy_page(first, count)
+      end
+      return unless total
+
+      [total, threads.map { |identity, tid, json| [identity, tid, Work.new(identity, tid, Sidekiq.load_json(json))] }]
+    end
+
     # Busy threads as the heartbeats counted them.
     def size
       Sidekiq.redis do |conn|

@@ -250,6 +250,13 @@ RSpec.describe "Sidekiq sorted sets (ScheduledSet, RetrySet, DeadSet)" do
 
     before { allow(config).to receive(:handle_exception) { |ex, ctx| reported << [ex.message, ctx] } }
 
+    # These break one job's push or kill, which only the job-by-job path makes: the batched
+    # path (Sidekiq::BulkMove) has its own specs in spec/sidekiq/api/bulk_move_spec.rb.
+    before do
+      allow(Sidekiq::BulkMove).to receive(:to_queues).and_return(nil)
+      allow(Sidekiq::BulkMove).to receive(:to_dead).and_return(nil)
+    end
+
     # Makes Redis refuse +command+ (on +key+ only, when given) as if the connection dropped then.
     def break_redis(command, message, key: nil)
       allow_any_instance_of(Ferrokiq::RedisConnection).to receive(:call).and_wrap_original do |original, *words, &block|

@@ -19,6 +19,17 @@ module Sidekiq
             end
           end
 
+          # A page of the running jobs: from Rust when it can (WorkSet#page), else from all of
+          # them in Ruby.
+          def busy_jobs_page
+            current = Paging.positive(params["page"], 1)
+            count = Paging.positive(params["count"], JOBS_PER_PAGE, Paging::MAX_COUNT)
+            total, items = Sidekiq::WorkSet.new.page((current - 1) * count, count)
+            return page_items(Sidekiq::WorkSet.new.to_a, current, count) unless total
+
+            Paging::Page.new(items, current, total, count)
+          end
+
           def process_signal(process)
             if params["quiet"]
               process.quiet!
@@ -33,8 +44,7 @@ module Sidekiq
 
           app.get("/busy") do
             @processes = sorted_processes
-            @page = page_items(Sidekiq::WorkSet.new.to_a, Paging.positive(params["page"], 1),
-                               Paging.positive(params["count"], JOBS_PER_PAGE, Paging::MAX_COUNT))
+            @page = busy_jobs_page
             erb(:busy)
           end
 

@@ -24,8 +24,7 @@ module Sidekiq
           "retry" => :retry_all.to_proc,
           "delete" => :clear.to_proc,
           "kill" => :kill_all.to_proc,
-          # Entry by entry, a page of the set at a time (JobSet#each allows for the removals).
-          "add_to_queue" => ->(set) { set.each(&:add_to_queue) }
+          "add_to_queue" => :add_all_to_queue.to_proc
         }.freeze
         BUTTON_LABELS = { "retry" => "RetryNow", "add_to_queue" => "AddToQueue", "kill" => "Kill",
                           "delete" => "Delete" }.freeze
@@ -85,9 +84,19 @@ module Sidekiq
             found
           end
 
-          # The matching entries (JobSet#scan over the whole set), keeping only as many in Ruby
-          # as the requested page needs, in the set's order.
+          # The matching entries, in the set's order: the page and the count from Rust
+          # (SortedSet#scan_page), or else from JobSet#scan over the whole set in Ruby.
           def filtered_page(set, substr, current, count, reverse)
+            total, found = set.scan_page(substr, (current - 1) * count, count, reverse:)
+            return scanned_page(set, substr, current, count, reverse) unless total
+
+            items = found.map { |member, score| Sidekiq::SortedEntry.new(set, score, member) }
+            Paging::Page.new(items, current, total, count)
+          end
+
+          # The matching entries from JobSet#scan, keeping only as many in Ruby as the requested
+          # page needs.
+          def scanned_page(set, substr, current, count, reverse)
             wanted = current * count
             kept = []
             total = 0
