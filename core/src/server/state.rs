@@ -14,6 +14,7 @@ use crate::server::fetch::FetchedJob;
 use crate::server::heartbeat;
 use crate::server::inflight::Ledger;
 use crate::server::job_log::JobContext;
+use crate::server::ops::health::Health;
 
 /// How much work may wait in the channel, measured in job durations: a waiting job is one no
 /// other process can take, so slow jobs wait one per thread, while fast ones are prefetched
@@ -59,6 +60,8 @@ pub(crate) struct State {
     pub(crate) metrics_failing: AtomicBool,
     /// Ends the periodic metrics flush early when the engine stops.
     pub(crate) metrics_stop: Notify,
+    /// Progress clocks and the last Redis round trip, for health checks (ops/health.rs).
+    pub(crate) health: Health,
 }
 
 /// A worker thread's current job: what the Web UI's busy page shows, when it started, and its
@@ -102,6 +105,7 @@ impl State {
             metrics: ExecutionTally::default(),
             metrics_failing: AtomicBool::new(false),
             metrics_stop: Notify::new(),
+            health: Health::default(),
         }
     }
 

@@ -8,6 +8,7 @@ mod engine;
 mod errors;
 mod gvl;
 mod hash_iter;
+mod operations;
 mod redis;
 mod reply;
 mod runtime;
@@ -58,5 +59,6 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     search::init(&native)?;
     dead_set::init(&native)?;
     engine::init(ruby, &native)?;
+    operations::init(ruby, &native)?;
     Ok(())
 }
