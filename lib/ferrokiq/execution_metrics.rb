@@ -17,6 +17,8 @@ module Ferrokiq
       @engine = engine
     end
 
+    # The engine gets the outcome as false (success) or, for a failure, the exception's class
+    # name (the Prometheus endpoint counts failures by error class), or true when none was seen.
     def track(job, queue)
       started = ::Process.clock_gettime(::Process::CLOCK_MONOTONIC, :millisecond)
       failed = true
@@ -26,6 +28,9 @@ module Ferrokiq
         result
       rescue Sidekiq::JobRetry::Skip
         failed = false
+        raise
+      rescue Exception => e # rubocop:disable Lint/RescueException -- only noted, and raised again
+        failed = e.class.name || true
         raise
       ensure
         elapsed = ::Process.clock_gettime(::Process::CLOCK_MONOTONIC, :millisecond) - started

@@ -4,6 +4,7 @@ require "optparse"
 require "sidekiq"
 require "sidekiq/launcher"
 require "sidekiq/systemd"
+require "ferrokiq/operations"
 require "sidekiq/cli/config_file"
 require "sidekiq/cli/capsule_settings"
 
@@ -83,6 +84,7 @@ module Sidekiq
       @launcher = Sidekiq::Launcher.new(@config)
       logger.info("Starting processing, hit Ctrl-C to stop")
       @launcher.run
+      @operations = Ferrokiq::Operations.start(@config, @launcher.engine)
       @systemd = Systemd.start(@config, @launcher)
       inbox.each_signal { |signal| handle_signal(signal) }
     rescue Interrupt # INT or TERM (see handle_signal), or Ctrl-C while the app boots
@@ -113,6 +115,7 @@ module Sidekiq
       logger.info("Shutting down")
       @systemd&.stopping
       @launcher&.stop
+      @operations&.stop
       logger.info("Bye!")
       exit(1) if @launcher&.failure
     end

@@ -16,9 +16,6 @@ module Sidekiq
     BEAT_PAUSE = 10
     # How often the engine's events are written out and the worker threads looked after.
     EVENTS_PAUSE = 1
-    # How recently the upkeep loop must have ticked for #alive? (a beat's Redis calls can take
-    # up to the network timeout; the loop otherwise ticks every EVENTS_PAUSE).
-    ALIVE_WITHIN = 15
 
     # What the engine reports about itself (a task that failed, Redis errors in the
     # background), as an exception for the error handlers.
@@ -66,15 +63,6 @@ module Sidekiq
 
     def stopping?
       @done
-    end
-
-    # Whether the process still does its own upkeep: the heartbeat thread's loop ticked within
-    # the last few seconds and the engine has not failed. (Redis being away does not count
-    # against it: restarting the process would not bring Redis back.)
-    def alive?
-      return false if @failure || !@heartbeat&.alive?
-
-      ::Process.clock_gettime(::Process::CLOCK_MONOTONIC) - @last_tick < ALIVE_WITHIN
     end
 
     # Stop taking new work; running jobs finish. `stop` calls it too, so only the first call acts.
@@ -200,8 +188,10 @@ module Sidekiq
       end
     end
 
+    # The upkeep loop went round: the core's clock for /live and the systemd watchdog, which
+    # tell whether the process still makes progress (docs/design.md, §21.2).
     def tick
-      @last_tick = ::Process.clock_gettime(::Process::CLOCK_MONOTONIC)
+      @engine.upkeep_tick
     end
 
     def look_after_process

@@ -1,12 +1,13 @@
 # frozen_string_literal: true
 
-require "socket"
+require "ferrokiq"
 
 module Sidekiq
   # sd_notify(3): state changes sent to the service manager as datagrams on the socket named by
   # NOTIFY_SOCKET (systemd sets it for `Type=notify` units). Without NOTIFY_SOCKET every call
   # does nothing and returns nil. `unset_env` removes NOTIFY_SOCKET, so child processes do not
-  # speak for this one.
+  # speak for this one. The datagrams are written by the core (`Ferrokiq::Native.sd_notify`),
+  # which also sends the server's watchdog pings (docs/design.md, §21.3).
   module SdNotify
     class NotifyError < RuntimeError; end
 
@@ -75,13 +76,9 @@ module Sidekiq
       return if path.nil? || path.empty?
 
       ENV.delete("NOTIFY_SOCKET") if unset_env
-      address = path.start_with?("@") ? "\0#{path[1..]}" : path
-      Addrinfo.unix(address, :DGRAM).connect do |socket|
-        socket.close_on_exec = true
-        socket.write(state)
-      end
-    rescue SystemCallError, IOError, SocketError => e
-      raise NotifyError, "cannot notify systemd at #{path}: #{e.class}: #{e.message}"
+      Ferrokiq::Native.sd_notify(path, state.to_s)
+    rescue IOError => e
+      raise NotifyError, "cannot notify systemd at #{path}: #{e.message}"
     end
   end
 end

@@ -5,9 +5,10 @@ require "sidekiq/sd_notify"
 module Sidekiq
   # What a server tells systemd when it runs as a `Type=notify` unit: READY=1 once it processes
   # jobs, a STATUS= line, STOPPING=1 when it shuts down, and with `WatchdogSec=` a WATCHDOG=1
-  # ping at half that period, sent only while the process's own machinery is alive (the
-  # launcher's upkeep loop ticks and the engine has not failed), so that systemd restarts a
-  # wedged process rather than one whose Redis is away.
+  # ping at half that period. The pings come from a thread of the core that sends them only
+  # while the process is live by the test `/live` uses (the engine thread runs its tasks and the
+  # launcher's upkeep loop ticks; docs/design.md, §21), so that systemd restarts a wedged process
+  # rather than one whose Redis is away.
   class Systemd
     # Starts the integration when systemd asked for notifications; nil otherwise.
     def self.start(config, launcher)
@@ -22,12 +23,13 @@ module Sidekiq
     end
 
     def start
-      @config.logger.info("systemd: notifying #{ENV.fetch("NOTIFY_SOCKET", nil)}")
+      socket = ENV.fetch("NOTIFY_SOCKET")
+      @config.logger.info("systemd: notifying #{socket}")
       tell { SdNotify.ready }
       queues = @config.queues.uniq.join(", ")
       tell { SdNotify.status("processing with #{@config.total_concurrency} threads, queues #{queues}") }
       usec = SdNotify.watchdog_usec
-      @watchdog = start_watchdog(usec / 2_000_000.0) if usec
+      @watchdog = start_watchdog(socket, usec / 2_000_000.0) if usec
     end
 
     def quiet
@@ -35,31 +37,18 @@ module Sidekiq
     end
 
     def stopping
-      @watchdog&.kill
+      @watchdog&.stop
       tell { SdNotify.stopping }
     end
 
     private
 
-    def start_watchdog(period)
-      @config.logger.info("systemd: watchdog ping every #{period.round(2)} s")
-      Thread.new do
-        Thread.current.name = "sidekiq.systemd"
-        loop do
-          sleep(period)
-          ping
-        end
-      end
-    end
-
-    def ping
-      if @launcher.alive?
-        @silent = false
-        tell { SdNotify.watchdog }
-      elsif !@silent
-        @silent = true
-        @config.logger.error("systemd: the process is not making progress; no more watchdog pings")
-      end
+    def start_watchdog(socket, period)
+      @config.logger.info("systemd: watchdog ping every #{period.round(2)} s while the process makes progress")
+      Ferrokiq::Native::Watchdog.new(@launcher.engine, socket, period)
+    rescue IOError => e
+      @config.handle_exception(e, { context: "systemd notification" })
+      nil
     end
 
     # A notification that cannot be sent is reported, never fatal to the server.

@@ -134,13 +134,14 @@ RSpec.describe "execution metrics" do
       stub_const("FailingJob", Class.new { include Sidekiq::Job; def perform = raise("no") }) # rubocop:disable Style/Semicolon
     end
 
-    it "names the wrapped class, counts failures and treats a skip as a success" do
+    it "names the wrapped class, counts failures by error class and treats a skip as a success" do
       executions = run({ "class" => "PlainJob", "wrapped" => "Real::Job", "args" => [], "jid" => "a" },
                        { "class" => "SkipJob", "args" => [], "jid" => "b" },
                        { "class" => "FailingJob", "args" => [], "jid" => "c", "retry" => false },
                        { "class" => "Missing", "args" => [], "jid" => "d", "retry" => false })
       expect(executions.map { |klass, queue, _, failed| [klass, queue, failed] })
-        .to eq([["Real::Job", "default", false], ["SkipJob", "default", false], ["FailingJob", "default", true]])
+        .to eq([["Real::Job", "default", false], ["SkipJob", "default", false],
+                ["FailingJob", "default", "RuntimeError"]])
       expect(executions.map { |e| e[2] }).to all(be_a(Integer))
     end
 

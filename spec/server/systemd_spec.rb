@@ -53,6 +53,25 @@ RSpec.describe "systemd notifications" do
     expect(messages - ["WATCHDOG=1"]).to eq(messages.first(2) + [messages.grep(/\ASTATUS=quiet/).first, "STOPPING=1"])
   end
 
+  it "stops the watchdog pings while the engine is wedged (test hook) and resumes them after" do
+    wedge = File.join(File.dirname(@notify.path), "wedge")
+    server = start_server(jobs: "", env: { "NOTIFY_SOCKET" => @notify.path, "WATCHDOG_USEC" => "1000000",
+                                           "FERROKIQ_TEST_WEDGE_FILE" => wedge })
+    server.wait_until_running
+    eventually { @notify.received.count("WATCHDOG=1") >= 2 }
+    File.write(wedge, "")
+    eventually { server.log.include?("no more watchdog pings") }
+    silenced = @notify.received.count("WATCHDOG=1")
+    sleep 2 # four ping periods: none may come while the engine stays wedged
+    expect(@notify.received.count("WATCHDOG=1")).to eq(silenced)
+    expect(server.log).to match(/systemd: the process is not making progress \(engine thread last ran [\d.]+ s ago/)
+    File.delete(wedge)
+    eventually { @notify.received.count("WATCHDOG=1") > silenced }
+    eventually { server.log.include?("watchdog pings resume") }
+    expect(server.stop).to be_success
+    expect(@notify.received.last).to eq("STOPPING=1")
+  end
+
   it "sends no watchdog pings for another process's WATCHDOG_PID" do
     server = start_server(jobs: "", env: { "NOTIFY_SOCKET" => @notify.path, "WATCHDOG_USEC" => "1000000",
                                            "WATCHDOG_PID" => "1" })

@@ -32,6 +32,7 @@ use crate::server::heartbeat::{self, Beat, BeatReply};
 use crate::server::job_log::{JobContext, JobLog};
 use crate::server::maintenance::{self, recover};
 use crate::server::metrics_flusher;
+use crate::server::ops::{health, Probe};
 use crate::server::registry;
 use crate::server::state::{Busy, State};
 use crate::server::supervisor::supervise;
@@ -351,6 +352,29 @@ impl Engine {
         self.state.metrics.record(class, queue, ms, failed);
     }
 
+    /// A failed job's execution whose exception class is known (for the Prometheus
+    /// endpoint's failures by error class).
+    pub fn record_failed_execution(&self, class: &str, queue: &str, ms: u64, error: &str) {
+        self.state.metrics.record_failure(class, queue, ms, error);
+    }
+
+    /// The heartbeat thread's loop went round: one of the two clocks `/live` and the systemd
+    /// watchdog check (ops/health.rs).
+    pub fn upkeep_tick(&self) {
+        self.state.health.upkeep_ticked();
+    }
+
+    /// What the operations endpoint and the systemd watchdog read (ops/mod.rs).
+    pub fn probe(&self) -> Probe {
+        Probe {
+            state: Arc::clone(&self.state),
+            identity: self.config.identity.clone(),
+            concurrency: self.config.total_concurrency(),
+            fetch: self.config.fetch,
+            settings: self.conn.settings().clone(),
+        }
+    }
+
     /// Writes the execution metrics gathered so far now, rather than at the next periodic
     /// flush; on failure they stay for the next one. Returns the count fields written.
     pub async fn flush_metrics(&self) -> RedisResult<usize> {
@@ -432,6 +456,12 @@ impl Engine {
             .map(|(tid, busy)| (tid.clone(), busy.record()))
             .collect();
         let rtt_us = heartbeat::ping_rtt_us(&self.conn).await.unwrap_or(0);
+        if rtt_us > 0 {
+            self.state
+                .health
+                .redis_rtt_us
+                .store(rtt_us, Ordering::Relaxed);
+        }
         let beat = Beat {
             busy: work.len(),
             quiet: self.is_quiet(),
@@ -632,6 +662,10 @@ fn spawn_tasks(
             Arc::clone(&acks),
             Arc::clone(&task_state),
         )
+    }));
+    let ticker_state = Arc::clone(state);
+    handle.spawn(supervise("health clock", Arc::clone(state), move || {
+        health::tick_loop(Arc::clone(&ticker_state))
     }));
     let (metrics_conn, metrics_state) = (Arc::clone(conn), Arc::clone(state));
     handle.spawn(supervise("metrics flusher", Arc::clone(state), move || {

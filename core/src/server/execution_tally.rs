@@ -186,31 +186,119 @@ impl Window {
     }
 }
 
-/// The window the worker threads add to, shared with the flusher.
+/// The most distinct error class names a lifetime tally keeps apart; failures with further
+/// names are counted under `OTHER_ERRORS` (error class names can be made up at run time too).
+pub const MAX_ERROR_CLASSES: usize = 100;
+/// The most class × queue × error class series a lifetime tally keeps.
+pub const MAX_ERROR_SERIES: usize = 2_000;
+/// The error class shown for failures past `MAX_ERROR_CLASSES`.
+pub const OTHER_ERRORS: &str = "other";
+
+/// Failures by job class, queue and error class, bounded (`MAX_ERROR_CLASSES`,
+/// `MAX_ERROR_SERIES`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ErrorCounts {
+    counts: BTreeMap<(String, String, String), u64>,
+    names: std::collections::HashSet<String>,
+    /// Failures not counted because the series bound was reached.
+    pub dropped: u64,
+}
+
+impl ErrorCounts {
+    fn record(&mut self, class: &str, queue: &str, error: &str) {
+        let error = if self.names.contains(error) {
+            error
+        } else if self.names.len() < MAX_ERROR_CLASSES {
+            self.names.insert(error.to_string());
+            error
+        } else {
+            OTHER_ERRORS
+        };
+        // Failures are rare next to jobs: building the key per failure is cheap enough.
+        let key = (class.to_string(), queue.to_string(), error.to_string());
+        if let Some(count) = self.counts.get_mut(&key) {
+            *count += 1;
+        } else if self.counts.len() < MAX_ERROR_SERIES {
+            self.counts.insert(key, 1);
+        } else {
+            self.dropped += 1;
+        }
+    }
+
+    /// `(class, queue, error class, failures)`, ordered.
+    pub fn series(&self) -> impl Iterator<Item = (&str, &str, &str, u64)> {
+        self.counts
+            .iter()
+            .map(|((c, q, e), n)| (c.as_str(), q.as_str(), e.as_str(), *n))
+    }
+}
+
+/// Everything counted since a Prometheus endpoint asked for it (counters never reset, as
+/// Prometheus expects): the jobs, and the failures by error class.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Lifetime {
+    pub jobs: Window,
+    pub errors: ErrorCounts,
+}
+
+#[derive(Default)]
+struct Tallies {
+    window: Window,
+    /// Kept only while something reads it (the Prometheus endpoint): off, recording costs
+    /// nothing more than the window.
+    lifetime: Option<Lifetime>,
+}
+
+/// The window the worker threads add to, shared with the flusher; and, when a Prometheus
+/// endpoint runs, the lifetime totals it reads, updated under the same lock.
 #[derive(Default)]
 pub struct ExecutionTally {
-    window: Mutex<Window>,
+    tallies: Mutex<Tallies>,
 }
 
 impl ExecutionTally {
     pub fn record(&self, class: &str, queue: &str, ms: u64, failed: bool) {
-        self.lock().record(class, queue, ms, failed);
+        let mut tallies = self.lock();
+        tallies.window.record(class, queue, ms, failed);
+        if let Some(lifetime) = tallies.lifetime.as_mut() {
+            lifetime.jobs.record(class, queue, ms, failed);
+        }
+    }
+
+    /// A failed job whose exception class is known.
+    pub fn record_failure(&self, class: &str, queue: &str, ms: u64, error: &str) {
+        let mut tallies = self.lock();
+        tallies.window.record(class, queue, ms, true);
+        if let Some(lifetime) = tallies.lifetime.as_mut() {
+            lifetime.jobs.record(class, queue, ms, true);
+            lifetime.errors.record(class, queue, error);
+        }
+    }
+
+    /// Starts keeping lifetime totals (from now on; idempotent).
+    pub fn keep_lifetime(&self) {
+        self.lock().lifetime.get_or_insert_with(Lifetime::default);
+    }
+
+    /// A copy of the lifetime totals, if they are kept.
+    pub fn lifetime(&self) -> Option<Lifetime> {
+        self.lock().lifetime.clone()
     }
 
     /// Everything gathered so far; the tally starts a new window.
     pub fn take(&self) -> Window {
-        std::mem::take(&mut *self.lock())
+        std::mem::take(&mut self.lock().window)
     }
 
     /// Puts back a window that could not be written, to go out with the next flush.
     pub fn restore(&self, window: Window) {
-        let mut current = self.lock();
-        let newer = std::mem::replace(&mut *current, window);
-        current.merge(newer);
+        let mut tallies = self.lock();
+        let newer = std::mem::replace(&mut tallies.window, window);
+        tallies.window.merge(newer);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Window> {
-        self.window.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, Tallies> {
+        self.tallies.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -284,5 +372,36 @@ mod tests {
         window.merge(other);
         assert_eq!(window.dropped, 2);
         assert_eq!(window.by_class()["C1"].failed, 1);
+    }
+
+    #[test]
+    fn lifetime_totals_are_kept_only_once_asked_for_and_survive_flushes() {
+        let tally = ExecutionTally::default();
+        tally.record("A", "q", 10, false);
+        assert!(tally.lifetime().is_none());
+        tally.keep_lifetime();
+        tally.record("A", "q", 30, false);
+        tally.record_failure("A", "q", 5, "KeyError");
+        let _ = tally.take();
+        tally.record_failure("A", "q", 7, "KeyError");
+        let lifetime = tally.lifetime().expect("kept");
+        let a = &lifetime.jobs.by_class()["A"];
+        assert_eq!((a.processed, a.failed, a.succeeded.total_ms), (3, 2, 30));
+        let errors: Vec<_> = lifetime.errors.series().collect();
+        assert_eq!(errors, vec![("A", "q", "KeyError", 2)]);
+    }
+
+    #[test]
+    fn error_classes_past_the_bound_count_as_other() {
+        let mut errors = ErrorCounts::default();
+        for i in 0..MAX_ERROR_CLASSES {
+            errors.record("A", "q", &format!("E{i}"));
+        }
+        errors.record("A", "q", "Late");
+        errors.record("A", "q", "E0");
+        let counts: BTreeMap<&str, u64> = errors.series().map(|(_, _, e, n)| (e, n)).collect();
+        assert_eq!(counts[OTHER_ERRORS], 1);
+        assert_eq!(counts["E0"], 2);
+        assert!(!counts.contains_key("Late"));
     }
 }

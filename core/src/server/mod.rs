@@ -16,6 +16,7 @@ pub mod keys;
 mod maintenance;
 mod metrics_flusher;
 pub mod metrics_store;
+pub mod ops;
 pub mod registry;
 pub mod scheduler;
 pub mod sets;

@@ -14,6 +14,7 @@ use crate::server::fetch::FetchedJob;
 use crate::server::heartbeat;
 use crate::server::inflight::Ledger;
 use crate::server::job_log::JobContext;
+use crate::server::ops::health::Health;
 
 pub(crate) struct State {
     pub(crate) quiet: AtomicBool,
@@ -43,6 +44,8 @@ pub(crate) struct State {
     pub(crate) metrics_failing: AtomicBool,
     /// Ends the periodic metrics flush early when the engine stops.
     pub(crate) metrics_stop: Notify,
+    /// Progress clocks and the last Redis round trip, for health checks (ops/health.rs).
+    pub(crate) health: Health,
 }
 
 /// A worker thread's current job: what the Web UI's busy page shows, when it started, and its
@@ -81,6 +84,7 @@ impl State {
             metrics: ExecutionTally::default(),
             metrics_failing: AtomicBool::new(false),
             metrics_stop: Notify::new(),
+            health: Health::default(),
         }
     }
 

@@ -235,16 +235,36 @@ impl NativeEngine {
     }
 
     /// Counts one job's execution for the metrics: its class (`wrapped` or `class`), queue,
-    /// whole milliseconds and whether it failed. Memory only, never Redis.
-    fn record_execution(&self, class: RString, queue: RString, ms: u64, failed: bool) {
+    /// whole milliseconds and whether it failed: false or nil when it did not, true or the
+    /// exception's class name when it did. Memory only, never Redis.
+    fn record_execution(&self, class: RString, queue: RString, ms: u64, failed: Value) {
         // SAFETY: read at once, while the GVL is held and before any Ruby code can run.
         let (class, queue) = unsafe { (class.as_slice(), queue.as_slice()) };
-        self.engine.record_execution(
-            &String::from_utf8_lossy(class),
-            &String::from_utf8_lossy(queue),
-            ms,
-            failed,
+        let (class, queue) = (
+            String::from_utf8_lossy(class),
+            String::from_utf8_lossy(queue),
         );
+        match RString::from_value(failed) {
+            Some(error) => {
+                // SAFETY: as above.
+                let error = String::from_utf8_lossy(unsafe { error.as_slice() }).into_owned();
+                self.engine
+                    .record_failed_execution(&class, &queue, ms, &error);
+            }
+            None => self
+                .engine
+                .record_execution(&class, &queue, ms, failed.to_bool()),
+        }
+    }
+
+    /// The launcher's upkeep loop ticked (a clock of `/live` and the systemd watchdog).
+    fn upkeep_tick(&self) {
+        self.engine.upkeep_tick();
+    }
+
+    /// The core engine, for the operations handles (`operations.rs`).
+    pub(crate) fn core(&self) -> &Engine {
+        &self.engine
     }
 
     fn busy(&self) -> usize {
@@ -389,6 +409,7 @@ pub fn init(ruby: &Ruby, native: &RModule) -> Result<(), Error> {
         magnus::method!(NativeEngine::record_execution, 4),
     )?;
     class.define_method("busy", magnus::method!(NativeEngine::busy, 0))?;
+    class.define_method("upkeep_tick", magnus::method!(NativeEngine::upkeep_tick, 0))?;
     class.define_method("write_log", magnus::method!(NativeEngine::write_log, 1))?;
     class.define_method("flush_log", magnus::method!(NativeEngine::flush_log, 0))?;
     class.define_method(

@@ -9,6 +9,7 @@ mod errors;
 mod gvl;
 mod hash_iter;
 mod iteration;
+mod operations;
 mod redis;
 mod reply;
 mod runtime;
@@ -62,5 +63,6 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     web_data::init(&native)?;
     engine::init(ruby, &native)?;
     iteration::init(ruby, &native)?;
+    operations::init(ruby, &native)?;
     Ok(())
 }
