@@ -31,7 +31,7 @@ module Sidekiq
 
       # "HardWorkerJob" and "hard_worker" both make HardWorkerJob in hard_worker_job.rb.
       def file_name
-        @job_file_name ||= super.sub(/_?job\z/i, "")
+        super.sub(/_?job\z/i, "")
       end
 
       def test_framework
