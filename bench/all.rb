@@ -2,7 +2,7 @@
 
 # Every benchmark in one command: push rates, then drains across concurrency, size, logging,
 # fetch strategy and Redis distance, then a realistic app (bench/realistic.rb), then latency and
-# memory. Each line of the matrix is a separate bench/drain.rb run (alternating Ferrokiq and
+# memory, the Web UI on large sets (bench/web.rb), the metrics endpoint's cost and iterable jobs. Each line of the matrix is a separate bench/drain.rb run (alternating Ferrokiq and
 # Sidekiq 6.4.1, PAIRS pairs).
 #
 #   rake compile && ruby bench/all.rb            # about 20 minutes on 2 cores
@@ -38,3 +38,7 @@ MATRIX.each { |title, env| run(title, "drain.rb", env.merge("PROBES" => "0")) }
 run("realistic app (middleware, loggers, job bodies), -c 1 / 10 / 25", "realistic.rb",
     QUICK ? { "BENCH_JOBS" => "5000", "PUSH_SINGLE" => "1000" } : {})
 run("latency (pickup, scheduled) and memory", "drain.rb", { "PAIRS" => "0", "PROBES" => QUICK ? "20" : "200" })
+run("Web UI: pages and bulk actions on large sets, against Sidekiq 6.4.1's UI", "web.rb",
+    QUICK ? { "SIZE" => "5000", "PROCESSES" => "10", "REQUESTS" => "5" } : {})
+run("metrics endpoint on against off", "metrics_cost.rb", QUICK ? { "BENCH_JOBS" => "20000", "PAIRS" => "1" } : {})
+run("iterable job: an empty each_iteration against a plain loop", "iteration.rb", QUICK ? { "ITEMS" => "100000" } : {})
