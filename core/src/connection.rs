@@ -233,7 +233,9 @@ impl RedisConnection {
     /// A failover reply (see `is_failover_reply`) also gets one new connection and one more
     /// try, as Sidekiq 7 does: after a managed Redis promotes a replica, the old socket still
     /// reaches the demoted server, and only a new one follows the DNS name to the new primary.
-    /// The server refused the command, so sending it again cannot run it twice.
+    /// The server refused the command, so a single command, a script or a transaction cannot
+    /// run twice; in a plain pipeline the commands before the refused one may have run (a
+    /// demotion in the middle of it), and run again.
     async fn run<T, F, Fut>(&self, op: F) -> RedisResult<T>
     where
         F: Fn(MultiplexedConnection) -> Fut,

@@ -26,7 +26,7 @@ module Sidekiq
     def run
       logger.info("Running in #{RUBY_DESCRIPTION}")
       logger.info("Ferrokiq #{Ferrokiq::VERSION} (Sidekiq #{Sidekiq::VERSION} API) embedded, " \
-                  "#{@config.concurrency} threads, queues #{@config.queues.join(", ")}, #{@config[:fetch]} fetch")
+                  "#{@config.concurrency} threads, queues #{@config.queues.uniq.join(", ")}, #{@config[:fetch]} fetch")
       check_redis!
       # While the host may still be single-threaded (see Sidekiq::ActiveJob.load_adapter).
       Sidekiq::ActiveJob.load_adapter if defined?(::ActiveJob) && defined?(::Sidekiq::ActiveJob)
@@ -66,3 +66,6 @@ module Sidekiq
     end
   end
 end
+
+# Iterable jobs' re-queueing middleware, for embedded servers too (cli.rb loads it for the CLI).
+require "sidekiq/job/interrupt_handler"

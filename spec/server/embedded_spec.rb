@@ -36,6 +36,8 @@ class EmbeddingHost
       config[:timeout] = 5
     end
     instance.run
+    middleware = Sidekiq.default_configuration.server_middleware.map(&:klass).map(&:name)
+    puts "host: server middleware #{middleware.join(",")}"
     begin
       Sidekiq.configure_embed { |config| config.concurrency = 9 }
     rescue RuntimeError => e
@@ -131,6 +133,8 @@ RSpec.describe "Embedded mode (Sidekiq.configure_embed)" do
     expect(redis_list("events")).to eq(["startup"])
     # One per process, made before it runs: the configuration is frozen once it does.
     expect(host.log).to include("host: a second instance was refused: Sidekiq's configuration is frozen")
+    # Iterable jobs' re-queueing middleware is installed as in a CLI server.
+    expect(host.log).to include("host: server middleware Sidekiq::Job::InterruptHandler")
     # The host's process title is its own.
     expect(File.read("/proc/#{host.pid}/cmdline")).to include("host.rb")
 
