@@ -13,7 +13,7 @@ use redis::{Pipeline, Script};
 
 use crate::connection::RedisConnection;
 use crate::error::{RedisFailure, RedisResult};
-use crate::search::SCAN_COUNT;
+use crate::search::{parse_score, zscan_step, SCAN_COUNT};
 
 /// A member of a sorted set with its score, ordered as Redis orders the set (score, then the
 /// member's bytes), or the reverse.
@@ -226,16 +226,7 @@ async fn scan_matching(
 ) -> RedisResult<()> {
     let mut cursor = b"0".to_vec();
     loop {
-        let words = [
-            b"ZSCAN".to_vec(),
-            key.as_bytes().to_vec(),
-            cursor,
-            b"MATCH".to_vec(),
-            pattern.to_vec(),
-            b"COUNT".to_vec(),
-            FILTER_CHUNK.to_string().into_bytes(),
-        ];
-        let (next, flat): (Vec<u8>, Vec<Vec<u8>>) = conn.call(&words).await?;
+        let (next, flat) = zscan_step(conn, key, cursor, pattern, FILTER_CHUNK).await?;
         page.offer_pairs(&flat)?;
         if next == b"0" {
             return Ok(());
@@ -376,18 +367,6 @@ async fn set_members(conn: &RedisConnection, key: &str) -> RedisResult<Vec<Strin
         }
         cursor = next;
     }
-}
-
-fn parse_score(text: &[u8]) -> RedisResult<f64> {
-    std::str::from_utf8(text)
-        .ok()
-        .and_then(|s| s.parse::<f64>().ok())
-        .ok_or_else(|| {
-            RedisFailure::Command(format!(
-                "unexpected sorted-set score {:?}",
-                String::from_utf8_lossy(text)
-            ))
-        })
 }
 
 #[cfg(test)]

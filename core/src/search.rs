@@ -100,16 +100,7 @@ pub async fn find_in_sorted_set(
     let pattern = matcher.pattern();
     let mut cursor = b"0".to_vec();
     loop {
-        let words = [
-            b"ZSCAN".to_vec(),
-            key.as_bytes().to_vec(),
-            cursor,
-            b"MATCH".to_vec(),
-            pattern.clone(),
-            b"COUNT".to_vec(),
-            SCAN_COUNT.to_string().into_bytes(),
-        ];
-        let (next, flat): (Vec<u8>, Vec<Vec<u8>>) = conn.call(&words).await?;
+        let (next, flat) = zscan_step(conn, key, cursor, &pattern, SCAN_COUNT).await?;
         for pair in flat.chunks_exact(2) {
             if matcher.matches(&pair[0]) {
                 return Ok(Some(ScoredMember {
@@ -157,8 +148,29 @@ pub async fn find_in_list(
     }
 }
 
+/// One `ZSCAN key cursor MATCH pattern COUNT count` step: the next cursor (`0` at the end) and
+/// the flat member, score, member, score... reply.
+pub(crate) async fn zscan_step(
+    conn: &RedisConnection,
+    key: &str,
+    cursor: Vec<u8>,
+    pattern: &[u8],
+    count: usize,
+) -> RedisResult<(Vec<u8>, Vec<Vec<u8>>)> {
+    let words = [
+        b"ZSCAN".to_vec(),
+        key.as_bytes().to_vec(),
+        cursor,
+        b"MATCH".to_vec(),
+        pattern.to_vec(),
+        b"COUNT".to_vec(),
+        count.to_string().into_bytes(),
+    ];
+    conn.call(&words).await
+}
+
 /// A score as `ZSCAN` sends it (the text of a double, `inf`/`-inf` included).
-fn parse_score(text: &[u8]) -> RedisResult<f64> {
+pub(crate) fn parse_score(text: &[u8]) -> RedisResult<f64> {
     std::str::from_utf8(text)
         .ok()
         .and_then(|s| s.parse::<f64>().ok())
