@@ -124,6 +124,9 @@ module Sidekiq
   end
 end
 
+# Periodic jobs: sidekiq-scheduler's configuration and API, built in.
+require "ferrokiq/periodic"
+
 # In a Rails app: the Railtie (Active Job options, the reloader around jobs, Rails' logger and
 # backtrace cleaner in the server), as with Sidekiq.
 require "sidekiq/rails" if defined?(::Rails::Railtie)

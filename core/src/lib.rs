@@ -8,6 +8,7 @@ pub mod error;
 pub mod json;
 pub mod listing;
 pub mod payload;
+pub mod periodic;
 pub mod queues;
 pub mod retry;
 pub mod rng;

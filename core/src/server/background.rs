@@ -13,39 +13,66 @@ use crate::server::config::ServerConfig;
 use crate::server::fetch::{self, FetchedJob};
 use crate::server::fetcher::{MAX_RETRY_PAUSE, RETRY_PAUSE};
 use crate::server::state::State;
-use crate::server::{heartbeat, scheduler};
+use crate::server::{heartbeat, periodic, scheduler};
 
 /// The engine's scheduler (see `scheduler.rs`): while not quiet, the lease holder moves due
-/// jobs on time; every minute it also prunes `processes` as Sidekiq's scheduler does.
+/// jobs on time (when `move_due`: otherwise Ruby's poller does) and pushes periodic jobs at their ticks (see `periodic.rs`); every minute it also
+/// prunes `processes` as Sidekiq's scheduler does.
 pub(crate) async fn schedule_loop(
     conn: Arc<RedisConnection>,
     config: ServerConfig,
     defaults: serde_json::Map<String, serde_json::Value>,
+    move_due: bool,
     state: Arc<State>,
 ) {
     let mut rng = Rng::from_os();
     let mut next_cleanup = std::time::Instant::now();
     let mut failing = false;
+    // Read again from Redis whenever this process (re)takes the lease.
+    let mut schedule = periodic::Schedule::default();
+    let lease = if move_due {
+        scheduler::LEASE_KEY
+    } else {
+        scheduler::PERIODIC_LEASE_KEY
+    };
     while !state.quiet.load(Ordering::SeqCst) {
-        let nap = match scheduler::take_lease(&conn, &config.identity).await {
+        let nap = match scheduler::take_lease(&conn, lease, &config.identity).await {
             Ok(true) => {
-                if std::time::Instant::now() >= next_cleanup {
+                if move_due && std::time::Instant::now() >= next_cleanup {
                     next_cleanup += Duration::from_secs(60);
                     let _ = heartbeat::cleanup_processes(&conn).await;
                 }
-                scheduler::pass(
-                    &conn,
-                    &defaults,
-                    (config.dead_max_jobs, config.dead_timeout.as_secs_f64()),
-                )
-                .await
-                .map(|pass| {
-                    report_invalid(&state, &pass);
-                    scheduler::nap(&pass, now_epoch_seconds())
-                })
+                let nap = if move_due {
+                    scheduler::pass(
+                        &conn,
+                        &defaults,
+                        (config.dead_max_jobs, config.dead_timeout.as_secs_f64()),
+                    )
+                    .await
+                    .map(|pass| {
+                        report_invalid(&state, &pass);
+                        scheduler::nap(&pass, now_epoch_seconds())
+                    })
+                } else {
+                    Ok(scheduler::MAX_NAP)
+                };
+                match nap {
+                    Ok(nap) => periodic_pass(&conn, &defaults, &state, &mut schedule)
+                        .await
+                        .map(|due| match due {
+                            Some(due) => nap.min(Duration::from_secs_f64(
+                                (due - now_epoch_seconds()).max(0.0),
+                            )),
+                            None => nap,
+                        }),
+                    Err(e) => Err(e),
+                }
             }
             // Another process schedules; look again in a second or so (spread out).
-            Ok(false) => Ok(scheduler::MAX_NAP + Duration::from_millis(rng.below(500))),
+            Ok(false) => {
+                schedule = periodic::Schedule::default();
+                Ok(scheduler::MAX_NAP + Duration::from_millis(rng.below(500)))
+            }
             Err(e) => Err(e),
         };
         let nap = match nap {
@@ -71,7 +98,32 @@ pub(crate) async fn schedule_loop(
         };
         let _ = tokio::time::timeout(nap, state.scheduler_wake.notified()).await;
     }
-    let _ = scheduler::release_lease(&conn, &config.identity).await;
+    let _ = scheduler::release_lease(&conn, lease, &config.identity).await;
+}
+
+/// Pushes the periodic ticks that are due; returns when the next one is.
+async fn periodic_pass(
+    conn: &RedisConnection,
+    defaults: &serde_json::Map<String, serde_json::Value>,
+    state: &State,
+    schedule: &mut periodic::Schedule,
+) -> crate::error::RedisResult<Option<f64>> {
+    let tick = schedule.pass(conn, defaults, now_epoch_seconds()).await?;
+    if tick.reloaded {
+        for (name, why) in &schedule.invalid {
+            state
+                .events
+                .warn(format!("Periodic job {name:?} cannot be scheduled: {why}"));
+        }
+    }
+    for (name, why) in &tick.invalid {
+        state.events.failure(
+            "scheduler",
+            format!("Periodic job {name:?} could not be pushed: {why}"),
+            why.clone(),
+        );
+    }
+    Ok(tick.next_due)
 }
 
 fn report_invalid(state: &State, pass: &scheduler::Pass) {

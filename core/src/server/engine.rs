@@ -645,11 +645,17 @@ fn spawn_tasks(
             capsule.fetcher_done.notify_waiters();
         });
     }
-    if let Some(defaults) = config.scheduler_defaults.clone() {
+    // Periodic jobs tick in every process's loop; due jobs are moved there only when no client
+    // middleware needs Ruby's poller (periodic pushes then use Sidekiq's stock job options).
+    {
+        let move_due = config.scheduler_defaults.is_some();
+        let defaults = config.scheduler_defaults.clone().unwrap_or_else(|| {
+            serde_json::from_str(r#"{"retry":true,"queue":"default"}"#).unwrap_or_default()
+        });
         let (conn, config, task_state) = (Arc::clone(conn), config.clone(), Arc::clone(state));
         handle.spawn(supervise("scheduler", Arc::clone(state), move || {
             let (conn, state) = (Arc::clone(&conn), Arc::clone(&task_state));
-            schedule_loop(conn, config.clone(), defaults.clone(), state)
+            schedule_loop(conn, config.clone(), defaults.clone(), move_due, state)
         }));
     }
     let acks = Arc::new(tokio::sync::Mutex::new(acks));

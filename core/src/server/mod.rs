@@ -17,6 +17,7 @@ mod maintenance;
 mod metrics_flusher;
 pub mod metrics_store;
 pub mod ops;
+pub mod periodic;
 pub mod registry;
 pub mod scheduler;
 pub mod sets;

@@ -24,6 +24,9 @@ use crate::payload::{new_jid, now_epoch_seconds};
 use crate::server::sets;
 
 pub const LEASE_KEY: &str = "ferrokiq:scheduler";
+/// The lease of processes that only tick periodic jobs (their due jobs are moved by Ruby's
+/// poller), so they never keep the engine's scheduler from the lease above.
+pub const PERIODIC_LEASE_KEY: &str = "ferrokiq:periodic:lease";
 const LEASE_MS: u64 = 3_000;
 /// The longest the lease holder sleeps before looking again.
 pub const MAX_NAP: Duration = Duration::from_secs(1);
@@ -66,16 +69,16 @@ static TAKE_LEASE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(TAKE_L
 static RELEASE_LEASE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(RELEASE_LEASE));
 static MOVE_DUE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(MOVE_DUE));
 
-/// Whether this process holds (and has just renewed) the scheduler lease.
-pub async fn take_lease(conn: &RedisConnection, identity: &str) -> RedisResult<bool> {
+/// Whether this process holds (and has just renewed) the lease `key`.
+pub async fn take_lease(conn: &RedisConnection, key: &str, identity: &str) -> RedisResult<bool> {
     let mut invocation = TAKE_LEASE_SCRIPT.prepare_invoke();
-    invocation.key(LEASE_KEY).arg(identity).arg(LEASE_MS);
+    invocation.key(key).arg(identity).arg(LEASE_MS);
     conn.invoke::<i64>(&invocation).await.map(|held| held == 1)
 }
 
-pub async fn release_lease(conn: &RedisConnection, identity: &str) -> RedisResult<()> {
+pub async fn release_lease(conn: &RedisConnection, key: &str, identity: &str) -> RedisResult<()> {
     let mut invocation = RELEASE_LEASE_SCRIPT.prepare_invoke();
-    invocation.key(LEASE_KEY).arg(identity);
+    invocation.key(key).arg(identity);
     conn.invoke::<i64>(&invocation).await.map(|_| ())
 }
 

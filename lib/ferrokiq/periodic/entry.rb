@@ -1,0 +1,69 @@
+# frozen_string_literal: true
+
+module Ferrokiq
+  module Periodic
+    # One schedule entry as sidekiq-scheduler's `prepare_schedule` stores it in the `schedules`
+    # hash: string keys, `class` defaulting to the entry's name, `queue` taken from the job
+    # class's `sidekiq_options` when the class is loaded, non-Array `args` wrapped. The Rust
+    # scheduler reads these hashes (docs/design.md, "Periodic jobs").
+    module Entry
+      RULE_KEYS = %w[cron every at in interval].freeze
+
+      module_function
+
+      # The stored form of `config`, or nil when `rails_env` excludes this environment.
+      def prepare(name, config)
+        entry = stringify(config || {})
+        return nil unless for_this_environment?(entry["rails_env"])
+
+        entry["class"] ||= name.to_s
+        entry["queue"] ||= queue_of(entry["class"])
+        entry.delete("queue") if entry["queue"].nil?
+        entry["args"] = wrap_args(entry["args"]) if entry.key?("args")
+        entry
+      end
+
+      # Rules are checked by the Rust parser when the scheduler reads the entry; this catches
+      # the one mistake that can be seen without it: no rule at all.
+      def validate!(name, entry)
+        return if RULE_KEYS.any? { |key| present?(entry[key]) }
+
+        raise ArgumentError, "schedule #{name}: needs one of #{RULE_KEYS.join(", ")}"
+      end
+
+      def stringify(value)
+        case value
+        when Hash then value.to_h { |key, item| [key.to_s, stringify(item)] }
+        when Array then value.map { |item| stringify(item) }
+        when Symbol then value.to_s
+        else value
+        end
+      end
+
+      def for_this_environment?(list)
+        return true if list.nil? || list.to_s.empty?
+
+        Array(list).flat_map { |item| item.to_s.split(",") }.map(&:strip).include?(ENV.fetch("RAILS_ENV", nil))
+      end
+
+      # The class's own queue, as the plugin infers it; nil for unknown or ActiveJob classes.
+      def queue_of(class_name)
+        klass = Object.const_get(class_name.to_s)
+        return nil unless klass.respond_to?(:get_sidekiq_options)
+
+        klass.get_sidekiq_options["queue"]&.to_s
+      rescue NameError
+        nil
+      end
+
+      # A Hash stays a Hash (ActiveJob keyword arguments); anything else becomes an Array.
+      def wrap_args(args)
+        args.is_a?(Hash) ? args : Array(args)
+      end
+
+      def present?(value)
+        !(value.nil? || (value.respond_to?(:empty?) && value.empty?))
+      end
+    end
+  end
+end

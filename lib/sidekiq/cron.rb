@@ -1,0 +1,4 @@
+# frozen_string_literal: true
+
+# `require "sidekiq/cron"` (sidekiq-cron's entry point) loads Ferrokiq's built-in version.
+require "sidekiq/cron/job"
