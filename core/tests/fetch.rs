@@ -163,7 +163,8 @@ fn a_batch_whose_reply_was_lost_is_swept_back_and_delivered_once() {
     let conn = server.connection();
     let moved = runtime()
         .block_on(fetch::reliable_batch(&conn, &id, &["default"], 10))
-        .expect("the batch script");
+        .expect("the batch script")
+        .jobs;
     assert_eq!(moved.len(), 3);
     drop(moved);
     assert_eq!(llen(&mut redis, "queue:default"), 0);

@@ -5,6 +5,7 @@ require "sidekiq"
 require "sidekiq/launcher"
 require "sidekiq/systemd"
 require "ferrokiq/operations"
+require "ferrokiq/queue_limit_settings"
 require "sidekiq/cli/config_file"
 require "sidekiq/cli/capsule_settings"
 
@@ -79,6 +80,7 @@ module Sidekiq
                   "queues #{@config.queues.uniq.join(", ")}, #{@config[:fetch]} fetch")
       CapsuleSettings.describe(@config).each { |line| logger.info(line) }
       check_redis!
+      Ferrokiq::QueueLimitSettings.apply(@config)
       @config.fire_event(:startup, reraise: true)
       write_pidfile
       @launcher = Sidekiq::Launcher.new(@config)
@@ -110,7 +112,8 @@ module Sidekiq
     private
 
     # Running jobs get the configured timeout to finish; the launcher requeues the rest. A
-    # process whose engine failed exits 1, so a supervisor (systemd, Kubernetes) restarts it.
+    # process whose engine failed exits 1, one over its memory limit exits 75, so a supervisor
+    # (systemd, Kubernetes) restarts it.
     def shut_down
       logger.info("Shutting down")
       @systemd&.stopping
@@ -118,6 +121,7 @@ module Sidekiq
       @operations&.stop
       logger.info("Bye!")
       exit(1) if @launcher&.failure
+      exit(Ferrokiq::MemoryLimit::EXIT_STATUS) if @launcher&.memory_limit&.reached?
     end
 
     def dump_threads

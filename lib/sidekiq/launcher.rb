@@ -1,6 +1,7 @@
 # frozen_string_literal: true
 
 require "ferrokiq/log_pipe"
+require "ferrokiq/memory_limit"
 require "sidekiq/component"
 require "sidekiq/processor"
 require "sidekiq/scheduled"
@@ -38,10 +39,13 @@ module Sidekiq
     end
 
     # Why the engine stopped working, once it has: the process then shuts down and exits 1.
-    attr_reader :failure
+    # The memory limit (nil when none is set): once reached, the process shuts down and exits
+    # Ferrokiq::MemoryLimit::EXIT_STATUS.
+    attr_reader :failure, :memory_limit
 
     def run
       check_capsules!
+      @memory_limit = Ferrokiq::MemoryLimit.from(@config)
       Sidekiq.freeze!
       @engine = Ferrokiq::Native::Engine.new(@config.redis_pool.native, engine_options)
       tick
@@ -61,9 +65,7 @@ module Sidekiq
       end
     end
 
-    def stopping?
-      @done
-    end
+    def stopping? = @done
 
     # Stop taking new work; running jobs finish. `stop` calls it too, so only the first call acts.
     def quiet
@@ -197,6 +199,7 @@ module Sidekiq
     def look_after_process
       log_engine_events
       watch_engine
+      @memory_limit&.enforce(@config.logger, embedded: @embedded) { quiet }
       replace_dead_processors
     rescue StandardError => e
       @config.handle_exception(e, { context: "Heartbeat thread" })

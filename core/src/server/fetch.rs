@@ -34,14 +34,62 @@ impl FetchedJob {
 }
 
 // KEYS: queue keys in fetch order. ARGV: working-list prefix ('' for basic fetch, which keeps
-// no working list), how many jobs at most.
+// no working list), how many jobs at most, this process's identity.
+//
+// Queue limits (sidekiq-limit_fetch's keys, docs/design.md §23): a paused queue is skipped; a
+// queue with `limit_fetch:limit:<q>` takes at most the limit minus the jobs in the working
+// lists of every live process (this one, and those of the `processes` set whose heartbeat key
+// exists); with `limit_fetch:process_limit:<q>`, at most that minus this process's own.
+// Blocking queues (`limit_fetch:block:<q>` set) are taken from first, so the others get only
+// what they cannot supply (empty, paused or at their limit). The reply starts with '1' when any
+// queue was paused or limited (the fetcher must then not wait with BLMOVE, which knows no
+// limit), '0' otherwise; then key, job, key, job... A rule that is not a number counts as 0, as
+// the plugin's `to_i` reads it.
 const TAKE_BATCH: &str = r"
 local limit = tonumber(ARGV[2])
-local out = {}
+local me = ARGV[3]
+local out = {'0'}
 local taken = 0
-for _, key in ipairs(KEYS) do
+local live = nil
+local function working_total(q)
+  if not live then
+    live = {me}
+    for _, id in ipairs(redis.call('SMEMBERS', 'processes')) do
+      if id ~= me and redis.call('EXISTS', id) == 1 then live[#live + 1] = id end
+    end
+  end
+  local total = 0
+  for _, id in ipairs(live) do
+    total = total + redis.call('LLEN', 'ferrokiq:working:' .. id .. ':' .. q)
+  end
+  return total
+end
+local block_keys = {}
+for i, key in ipairs(KEYS) do block_keys[i] = 'limit_fetch:block:' .. string.sub(key, 7) end
+local blocking = redis.call('MGET', unpack(block_keys))
+local order = {}
+for i, key in ipairs(KEYS) do if blocking[i] then order[#order + 1] = key end end
+for i, key in ipairs(KEYS) do if not blocking[i] then order[#order + 1] = key end end
+for _, key in ipairs(order) do
   if taken >= limit then break end
-  local jobs = redis.call('RPOP', key, limit - taken)
+  local q = string.sub(key, 7)
+  local room = limit - taken
+  local rules = redis.call('MGET', 'limit_fetch:pause:' .. q, 'limit_fetch:limit:' .. q,
+    'limit_fetch:process_limit:' .. q)
+  if rules[1] or rules[2] or rules[3] then
+    out[1] = '1'
+    if rules[1] then
+      room = 0
+    elseif ARGV[1] ~= '' then
+      if rules[3] then
+        room = math.min(room, (tonumber(rules[3]) or 0) - redis.call('LLEN', ARGV[1] .. q))
+      end
+      if rules[2] and room > 0 then
+        room = math.min(room, (tonumber(rules[2]) or 0) - working_total(q))
+      end
+    end
+  end
+  local jobs = room > 0 and redis.call('RPOP', key, room)
   if jobs then
     if ARGV[1] ~= '' then
       redis.call('LPUSH', ARGV[1] .. string.sub(key, 7), unpack(jobs))
@@ -74,45 +122,60 @@ pub async fn reliable_batch(
     identity: &str,
     order: &[&str],
     limit: usize,
-) -> RedisResult<Vec<FetchedJob>> {
-    take_batch(conn, order, &keys::working(identity, ""), limit).await
+) -> RedisResult<Batch> {
+    take_batch(conn, order, &keys::working(identity, ""), identity, limit).await
 }
 
 /// Takes up to `limit` jobs off the queues (in `order`), as that many `BRPOP`s would, in one
-/// round trip.
+/// round trip. Pauses apply; limits need working lists to count, so basic fetch ignores them.
 pub async fn basic_batch(
     conn: &RedisConnection,
+    identity: &str,
     order: &[&str],
     limit: usize,
-) -> RedisResult<Vec<FetchedJob>> {
-    take_batch(conn, order, "", limit).await
+) -> RedisResult<Batch> {
+    take_batch(conn, order, "", identity, limit).await
+}
+
+/// What one batch fetch brought.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub jobs: Vec<FetchedJob>,
+    /// A queue of the fetch order is paused or limited (docs/design.md §23): the idle wait must
+    /// poll, since a blocking move would take a job whatever the limit says.
+    pub restricted: bool,
 }
 
 async fn take_batch(
     conn: &RedisConnection,
     order: &[&str],
     working_prefix: &str,
+    identity: &str,
     limit: usize,
-) -> RedisResult<Vec<FetchedJob>> {
+) -> RedisResult<Batch> {
     let mut invocation = TAKE_BATCH_SCRIPT.prepare_invoke();
     for name in order {
         invocation.key(keys::queue(name));
     }
-    invocation.arg(working_prefix).arg(limit.max(1));
+    invocation
+        .arg(working_prefix)
+        .arg(limit.max(1))
+        .arg(identity);
     let flat: Vec<Vec<u8>> = conn.invoke(&invocation).await?;
-    Ok(pairs_to_jobs(flat))
+    Ok(batch_from_reply(flat))
 }
 
-fn pairs_to_jobs(flat: Vec<Vec<u8>>) -> Vec<FetchedJob> {
-    let mut jobs = Vec::with_capacity(flat.len() / 2);
+fn batch_from_reply(flat: Vec<Vec<u8>>) -> Batch {
     let mut items = flat.into_iter();
+    let restricted = items.next().is_some_and(|flag| flag == b"1");
+    let mut jobs = Vec::with_capacity(items.len() / 2);
     while let (Some(key), Some(payload)) = (items.next(), items.next()) {
         jobs.push(FetchedJob {
             queue: queue_name(&key),
             payload,
         });
     }
-    jobs
+    Batch { jobs, restricted }
 }
 
 /// The queue's name from its key (`queue:<name>`). Queue names come from this process's own

@@ -19,6 +19,9 @@ use crate::server::state::State;
 const IDLE_WAIT: f64 = 2.0;
 /// After the first idle wait returned, how often the others are told to stop.
 const UNBLOCK_RETRY: Duration = Duration::from_millis(50);
+/// With a paused or limited queue in the fetch order, how long an empty batch waits before the
+/// next look (a blocking move would take a job whatever the limit says; docs/design.md §23).
+const RESTRICTED_POLL: Duration = Duration::from_millis(100);
 /// Sidekiq's BRPOP timeout.
 pub(crate) const BASIC_FETCH_TIMEOUT: f64 = 2.0;
 /// Pause after a failed fetch, doubling up to the maximum while Redis stays away.
@@ -85,17 +88,21 @@ impl Fetcher {
     /// A batch, or when the queues are empty, what one blocking wait brings.
     async fn fetch(&self, order: &[&str], room: usize) -> RedisResult<Vec<FetchedJob>> {
         let identity = &self.config.identity;
-        let jobs = match self.config.fetch {
+        let batch = match self.config.fetch {
             FetchMode::Reliable => {
                 let asked = std::time::Instant::now();
-                let jobs = fetch::reliable_batch(&self.conn, identity, order, room).await?;
+                let batch = fetch::reliable_batch(&self.conn, identity, order, room).await?;
                 self.capsule.record_fetch_round_trip(asked.elapsed());
-                jobs
+                batch
             }
-            FetchMode::Basic => fetch::basic_batch(&self.conn, order, room).await?,
+            FetchMode::Basic => fetch::basic_batch(&self.conn, identity, order, room).await?,
         };
-        if !jobs.is_empty() {
-            return Ok(jobs);
+        if !batch.jobs.is_empty() {
+            return Ok(batch.jobs);
+        }
+        if batch.restricted {
+            let _ = tokio::time::timeout(RESTRICTED_POLL, self.capsule.room.notified()).await;
+            return Ok(Vec::new());
         }
         match self.config.fetch {
             FetchMode::Reliable if self.idle.is_empty() => {

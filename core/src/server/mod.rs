@@ -14,6 +14,7 @@ mod inflight;
 pub mod job_log;
 pub mod keys;
 mod maintenance;
+pub mod memory_limit;
 mod metrics_flusher;
 pub mod metrics_store;
 pub mod ops;

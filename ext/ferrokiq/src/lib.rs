@@ -9,6 +9,7 @@ mod errors;
 mod gvl;
 mod hash_iter;
 mod iteration;
+mod memory_limit;
 mod operations;
 mod redis;
 mod reply;
@@ -64,5 +65,6 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     engine::init(ruby, &native)?;
     iteration::init(ruby, &native)?;
     operations::init(ruby, &native)?;
+    memory_limit::init(ruby, &native)?;
     Ok(())
 }
