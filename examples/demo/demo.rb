@@ -14,7 +14,8 @@ require "socket"
 #   - runs its server with basic fetch (see process.rb), which touches no other process's lists;
 #   - holds the scheduler lease while its server runs (see SchedulerLease), so that server never
 #     moves anyone else's due jobs or prunes the process registry;
-#   - takes its own share back out of Sidekiq's shared stats counters (see Stats).
+#   - takes its own share back out of Sidekiq's shared stats counters (see Stats) and removes its
+#     job classes' execution metrics (see Metrics).
 module Demo
   PREFIX = ENV.fetch("FERROKIQ_DEMO_PREFIX") { abort "#{$PROGRAM_NAME}: run the demo with bin/demo" }
   # Where bin/demo keeps this run's state (removed at the end); the server writes its tally there.
@@ -244,7 +245,38 @@ module Demo
     Sidekiq.redis { |conn| conn.call("EVAL", SchedulerLease::RELEASE, 1, SchedulerLease::KEY, PREFIX) }
     before = load("stats")
     removed[:stats] = Stats.restore(before, load("tally")) if before
+    removed[:metrics] = Metrics.remove
     removed
+  end
+
+  # The server records Sidekiq 7's execution metrics for the demo's job classes: per-minute
+  # hashes `j|YYYYMMDD|H:M` shared by every app (the demo deletes only its classes' fields; a hash
+  # left empty disappears) and per-class histogram keys `<Class>-DD-HH:M` (deleted). They live 8
+  # hours, so a scan finds them all.
+  module Metrics
+    CLASSES = %w[WelcomeMailerJob ChargeCardJob ReindexJob ReminderJob FlakyGatewayJob].freeze
+    FIELDS = CLASSES.flat_map { |klass| %w[p f ms].map { |kind| "#{klass}|#{kind}" } }.freeze
+
+    module_function
+
+    # Returns how many keys it changed or deleted.
+    def remove
+      Sidekiq.redis do |conn|
+        hashes = scan(conn, "j|*").count { |key| conn.call("HDEL", key, *FIELDS).positive? }
+        histograms = CLASSES.sum { |klass| scan(conn, "#{klass}-*").sum { |key| conn.call("DEL", key) } }
+        hashes + histograms
+      end
+    end
+
+    def scan(conn, pattern)
+      keys = []
+      cursor = "0"
+      loop do
+        cursor, batch = conn.call("SCAN", cursor, "MATCH", pattern, "COUNT", 1000)
+        keys.concat(batch)
+        return keys if cursor == "0"
+      end
+    end
   end
 
   # Deletes this run's queues (and their `queues` members); returns how many jobs they held.
