@@ -95,6 +95,23 @@ RSpec.describe "Queue limits" do
     expect(runs("started").values).to all(have_attributes(size: 1))
   end
 
+  it "counts a process's jobs from its first fetch, before its first heartbeat" do
+    # A process that has registered its working list and taken two jobs, but not yet beaten.
+    identity = "booting-host:4242:0123456789ab"
+    list = "ferrokiq:working:#{identity}:bulk"
+    Sidekiq.redis do |conn|
+      conn.call("HSET", "ferrokiq:working", list, "#{identity}\nbulk\n#{Time.now.to_i}")
+      conn.call("LPUSH", list, '{"class":"HeldElsewhere","args":[]}', '{"class":"HeldElsewhere","args":[]}')
+    end
+    Sidekiq::Queue["bulk"].limit = 3
+    bulk = push("bulk", 30)
+    server = start_server(jobs: LIMITED_JOBS, args: %w[-c 5 -q bulk])
+    eventually { runs("finished").size == bulk.size }
+    expect(Sidekiq::Queue["bulk"].busy).to eq(2)
+    expect(concurrency("bulk").max).to eq(1)
+    expect(server.stop).to be_success
+  end
+
   it "caps each process at its :process_limits:" do
     bulk = push("bulk", 40)
     yml = config_file(":process_limits:\n  bulk: 2\n")

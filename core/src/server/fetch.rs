@@ -34,12 +34,14 @@ impl FetchedJob {
 }
 
 // KEYS: queue keys in fetch order. ARGV: working-list prefix ('' for basic fetch, which keeps
-// no working list), how many jobs at most, this process's identity.
+// no working list), how many jobs at most.
 //
 // Queue limits (sidekiq-limit_fetch's keys, docs/design.md §23): a paused queue is skipped; a
-// queue with `limit_fetch:limit:<q>` takes at most the limit minus the jobs in the working
-// lists of every live process (this one, and those of the `processes` set whose heartbeat key
-// exists); with `limit_fetch:process_limit:<q>`, at most that minus this process's own.
+// queue with `limit_fetch:limit:<q>` takes at most the limit minus the jobs in every working
+// list of that queue in the registry (`ferrokiq:working`, which a process writes before its
+// first fetch, so processes starting together count each other; a dead process's list counts
+// until recovery puts its jobs back); with `limit_fetch:process_limit:<q>`, at most that minus
+// this process's own.
 // Blocking queues (`limit_fetch:block:<q>` set) are taken from first, so the others get only
 // what they cannot supply (empty, paused or at their limit). The reply starts with '1' when any
 // queue was paused or limited (the fetcher must then not wait with BLMOVE, which knows no
@@ -47,20 +49,24 @@ impl FetchedJob {
 // the plugin's `to_i` reads it.
 const TAKE_BATCH: &str = r"
 local limit = tonumber(ARGV[2])
-local me = ARGV[3]
 local out = {'0'}
 local taken = 0
-local live = nil
+local lists = nil
 local function working_total(q)
-  if not live then
-    live = {me}
-    for _, id in ipairs(redis.call('SMEMBERS', 'processes')) do
-      if id ~= me and redis.call('EXISTS', id) == 1 then live[#live + 1] = id end
+  if not lists then
+    lists = {}
+    local registry = redis.call('HGETALL', 'ferrokiq:working')
+    for i = 1, #registry, 2 do
+      local queue = string.match(registry[i + 1], '^[^\n]*\n(.*)\n[^\n]*$')
+      if queue then
+        lists[queue] = lists[queue] or {}
+        table.insert(lists[queue], registry[i])
+      end
     end
   end
   local total = 0
-  for _, id in ipairs(live) do
-    total = total + redis.call('LLEN', 'ferrokiq:working:' .. id .. ':' .. q)
+  for _, key in ipairs(lists[q] or {}) do
+    total = total + redis.call('LLEN', key)
   end
   return total
 end
@@ -123,18 +129,17 @@ pub async fn reliable_batch(
     order: &[&str],
     limit: usize,
 ) -> RedisResult<Batch> {
-    take_batch(conn, order, &keys::working(identity, ""), identity, limit).await
+    take_batch(conn, order, &keys::working(identity, ""), limit).await
 }
 
 /// Takes up to `limit` jobs off the queues (in `order`), as that many `BRPOP`s would, in one
 /// round trip. Pauses apply; limits need working lists to count, so basic fetch ignores them.
 pub async fn basic_batch(
     conn: &RedisConnection,
-    identity: &str,
     order: &[&str],
     limit: usize,
 ) -> RedisResult<Batch> {
-    take_batch(conn, order, "", identity, limit).await
+    take_batch(conn, order, "", limit).await
 }
 
 /// What one batch fetch brought.
@@ -150,17 +155,13 @@ async fn take_batch(
     conn: &RedisConnection,
     order: &[&str],
     working_prefix: &str,
-    identity: &str,
     limit: usize,
 ) -> RedisResult<Batch> {
     let mut invocation = TAKE_BATCH_SCRIPT.prepare_invoke();
     for name in order {
         invocation.key(keys::queue(name));
     }
-    invocation
-        .arg(working_prefix)
-        .arg(limit.max(1))
-        .arg(identity);
+    invocation.arg(working_prefix).arg(limit.max(1));
     let flat: Vec<Vec<u8>> = conn.invoke(&invocation).await?;
     Ok(batch_from_reply(flat))
 }

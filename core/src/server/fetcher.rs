@@ -95,7 +95,7 @@ impl Fetcher {
                 self.capsule.record_fetch_round_trip(asked.elapsed());
                 batch
             }
-            FetchMode::Basic => fetch::basic_batch(&self.conn, identity, order, room).await?,
+            FetchMode::Basic => fetch::basic_batch(&self.conn, order, room).await?,
         };
         if !batch.jobs.is_empty() {
             return Ok(batch.jobs);

@@ -81,17 +81,14 @@ module Sidekiq
       Sidekiq.redis { |conn| conn.call("EXISTS", QueueLimits.key("block", name)) }.positive?
     end
 
-    # The jobs of this queue that live processes hold: taken (prefetched or running) and not
+    # The jobs of this queue that processes hold: taken (prefetched or running) and not
     # yet finished; what `limit` is compared with.
     def busy
       Sidekiq.redis do |conn|
-        ids = conn.call("SMEMBERS", "processes")
-        alive = conn.pipelined { |pipe| ids.each { |id| pipe.call("EXISTS", id) } }
-        live = ids.zip(alive).filter_map { |id, exists| id if exists.positive? }
-        lengths = conn.pipelined do |pipe|
-          live.each { |id| pipe.call("LLEN", "ferrokiq:working:#{id}:#{name}") }
+        lists = conn.call("HGETALL", "ferrokiq:working").filter_map do |key, owner|
+          key if owner.split("\n")[1] == name
         end
-        lengths.sum
+        lists.empty? ? 0 : conn.pipelined { |pipe| lists.each { |key| pipe.call("LLEN", key) } }.sum
       end
     end
 
