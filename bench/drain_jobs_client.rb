@@ -11,8 +11,15 @@ module BenchClient
     client = Sidekiq::Client.new(pool: pool)
     (0...count).each_slice(1000) do |slice|
       args = slice.map { |i| ["string", i, { "mike" => "bob" }] }
-      client.push_bulk(active_job ? active_job_batch(args) : { "class" => "LoadJob", "args" => args, "retry" => 1 })
+      client.push_bulk(active_job ? active_job_batch(args) : load_batch(args))
     end
+  end
+
+  # BENCH_LOCK=until_executed (or another lock type): every job takes a unique-job lock, each
+  # one its own (the args differ), to measure what locks cost the drain (docs/design.md §23).
+  def load_batch(args)
+    batch = { "class" => "LoadJob", "args" => args, "retry" => 1 }
+    ENV["BENCH_LOCK"] ? batch.merge("lock" => ENV["BENCH_LOCK"]) : batch
   end
 
   # What Rails 6.1's adapter pushes for `LoadActiveJob.perform_later(*args)`: the wrapper class,

@@ -4,7 +4,7 @@ module Ferrokiq
   # The memory limit: a process whose RSS stays above `max_memory` megabytes (or
   # SIDEKIQ_MAXMEM_MB, which wins when set) for `max_memory_grace` seconds quiets, gives its
   # running jobs the usual `timeout`, and exits with EXIT_STATUS so that systemd or Kubernetes
-  # starts a fresh one (docs/design.md §22). The RSS is read and judged in Rust.
+  # starts a fresh one (docs/design.md, §22). The RSS is read and judged in Rust.
   class MemoryLimit
     # EX_TEMPFAIL from sysexits.h: "try again later". Non-zero, so `Restart=on-failure` and
     # Kubernetes restart the process; different from 1, an engine failure.

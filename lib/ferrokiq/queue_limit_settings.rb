@@ -3,7 +3,7 @@
 module Ferrokiq
   # sidekiq-limit_fetch's `:limits:`, `:process_limits:` and `:blocking:` from sidekiq.yml (or
   # config[...]), written at boot to the plugin's Redis keys, where the engine's fetch reads
-  # them (docs/design.md §23). A process that configures no rule for a queue leaves that
+  # them (docs/design.md, §23). A process that configures no rule for a queue leaves that
   # queue's key alone, so one process without `:limits:` never wipes the cluster's limits.
   module QueueLimitSettings
     KINDS = { limits: "limit", process_limits: "process_limit" }.freeze

@@ -18,3 +18,7 @@ require "sidekiq/api/process_set"
 require "sidekiq/api/work_set"
 require "sidekiq/api/in_flight"
 require "sidekiq/metrics/query"
+
+# Deleting a unique job gives back its lock (docs/design.md, §24).
+require "ferrokiq/unique_jobs/data_api"
+Ferrokiq::UniqueJobs::DataApi.install

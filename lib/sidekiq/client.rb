@@ -3,6 +3,7 @@
 require "sidekiq/middleware/chain"
 require "sidekiq/job_util"
 require "sidekiq/job/iterable/state"
+require "ferrokiq/unique_jobs"
 
 module Sidekiq
   # Pushes jobs to Redis: client middleware in Ruby, then serialization and the Redis round
@@ -43,7 +44,11 @@ module Sidekiq
       item = item.merge("at" => timestamp(item["at"])) if item.is_a?(Hash) && duration?(item["at"])
       job = normalize_item(item)
       accepted = pass_middleware(item["class"], job) { job }
-      store_single(accepted) if accepted
+      return unless accepted
+      return store_single(accepted) unless accepted["lock"]
+
+      # Unique jobs (docs/design.md, §24): the lock is taken once the middleware has agreed.
+      Ferrokiq::UniqueJobs::ClientLocks.push(accepted, @redis_pool) { |locked| store_single(locked) }
     end
 
     # Pushes many jobs of one class: args is an Array of Arrays; `at` may be one timestamp or
@@ -179,7 +184,9 @@ module Sidekiq
 
     # One batch, one round trip; returns its jids in order, nil where a middleware said no.
     def push_batch(template, job_class, slice, times, jid)
-      (jid.nil? && fast_bulk(template, slice, times)) || push_through_chain(template, job_class, slice, times, jid)
+      # A job with a lock needs its own Hash for its lock fields.
+      (jid.nil? && !template["lock"] && fast_bulk(template, slice, times)) ||
+        push_through_chain(template, job_class, slice, times, jid)
     end
 
     # With no client middleware nobody sees the per-job Hashes, so Rust writes each job's JSON
@@ -212,13 +219,28 @@ module Sidekiq
           verify_json(job)
           job
         end
-        next unless accepted
+        next unless accepted && admitted(accepted)
 
         survivors << accepted
         accepted["jid"]
       end
-      raw_push(survivors) unless survivors.empty?
+      raw_push_releasing_locks(survivors) unless survivors.empty?
       jids
+    end
+
+    # A bulk job with a lock takes it as a single push would (docs/design.md, §24).
+    def admitted(job)
+      return true unless job["lock"]
+
+      Ferrokiq::UniqueJobs::ClientLocks.push(job, @redis_pool) { true }
+    end
+
+    def raw_push_releasing_locks(payloads)
+      raw_push(payloads)
+    rescue Exception # rubocop:disable Lint/RescueException -- no lock may outlive a failed push
+      locked = payloads.select { |job| job["lock_digest"] }
+      Ferrokiq::UniqueJobs::ServerLocks.release_all(locked, @redis_pool) unless locked.empty?
+      raise
     end
 
     def bulk_job(template, job_args, jid, at)

@@ -188,7 +188,15 @@ module Sidekiq
     # (`dead: false`), or was never to be retried (`retry: false`), is only reported.
     def declare_dead(job, exception, keep_in_dead_set:)
       send_to_morgue(job) if keep_in_dead_set
+      release_unique_locks(job) if job["lock_digest"]
       run_death_handlers(job, exception)
+    end
+
+    # A unique job's locks die with it, as the plugin's death handler does (docs/design.md, §24).
+    def release_unique_locks(job)
+      Ferrokiq::UniqueJobs::ServerLocks.release_dead(job)
+    rescue StandardError => e
+      handle_exception(e, { context: "Releasing the locks of a dead job", job: })
     end
 
     def send_to_morgue(msg)

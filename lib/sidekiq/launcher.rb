@@ -50,6 +50,7 @@ module Sidekiq
       @engine = Ferrokiq::Native::Engine.new(@config.redis_pool.native, engine_options)
       tick
       @heartbeat = start_heartbeat
+      Ferrokiq::UniqueJobs::Reaper.new(@config).start
       # The engine moves due jobs itself unless client middleware must see the re-push.
       @poller = Scheduled::Poller.new(@config, @engine).start unless engine_schedules?
       job_logger = JobLogger.new(@config)

@@ -173,9 +173,18 @@ module Sidekiq
       instance._context = self if instance.respond_to?(:_context=)
       @retrier.local(instance, jobstr, queue) do
         @metrics.track(job, queue) do
-          @config.server_middleware.invoke(instance, job, queue) { instance.perform(*job["args"]) }
+          next run_middleware(instance, job, queue) unless job.key?("lock_digest")
+
+          # Unique jobs (docs/design.md, §24): the lock's lifetime wraps middleware and perform.
+          Ferrokiq::UniqueJobs::ServerLocks.around(job, basic_fetch: @config[:fetch].to_s == "basic") do
+            run_middleware(instance, job, queue)
+          end
         end
       end
+    end
+
+    def run_middleware(instance, job, queue)
+      @config.server_middleware.invoke(instance, job, queue) { instance.perform(*job["args"]) }
     end
   end
 end

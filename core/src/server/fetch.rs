@@ -36,7 +36,7 @@ impl FetchedJob {
 // KEYS: queue keys in fetch order. ARGV: working-list prefix ('' for basic fetch, which keeps
 // no working list), how many jobs at most.
 //
-// Queue limits (sidekiq-limit_fetch's keys, docs/design.md §23): a paused queue is skipped; a
+// Queue limits (sidekiq-limit_fetch's keys, docs/design.md, §23): a paused queue is skipped; a
 // queue with `limit_fetch:limit:<q>` takes at most the limit minus the jobs in every working
 // list of that queue in the registry (`ferrokiq:working`, which a process writes before its
 // first fetch, so processes starting together count each other; a dead process's list counts
@@ -146,7 +146,7 @@ pub async fn basic_batch(
 #[derive(Debug, Default)]
 pub struct Batch {
     pub jobs: Vec<FetchedJob>,
-    /// A queue of the fetch order is paused or limited (docs/design.md §23): the idle wait must
+    /// A queue of the fetch order is paused or limited (docs/design.md, §23): the idle wait must
     /// poll, since a blocking move would take a job whatever the limit says.
     pub restricted: bool,
 }

@@ -20,7 +20,7 @@ const IDLE_WAIT: f64 = 2.0;
 /// After the first idle wait returned, how often the others are told to stop.
 const UNBLOCK_RETRY: Duration = Duration::from_millis(50);
 /// With a paused or limited queue in the fetch order, how long an empty batch waits before the
-/// next look (a blocking move would take a job whatever the limit says; docs/design.md §23).
+/// next look (a blocking move would take a job whatever the limit says; docs/design.md, §23).
 const RESTRICTED_POLL: Duration = Duration::from_millis(100);
 /// Sidekiq's BRPOP timeout.
 pub(crate) const BASIC_FETCH_TIMEOUT: f64 = 2.0;

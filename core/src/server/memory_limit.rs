@@ -1,6 +1,6 @@
 //! The memory limit (`max_memory` / `SIDEKIQ_MAXMEM_MB`): decides when a process has been
 //! above its RSS limit long enough that it should quiet, let its jobs finish and exit, so its
-//! supervisor starts a fresh one (docs/design.md §22).
+//! supervisor starts a fresh one (docs/design.md, §22).
 //!
 //! A single sample above the limit is not enough: a job may allocate briefly and the
 //! allocator hand the memory back. The process must be over the limit at every sample for

@@ -1,6 +1,6 @@
 //! `Ferrokiq::Native::MemoryLimit`: a thin handle over `ferrokiq_core::server::memory_limit`,
 //! which reads the process's RSS and decides when it has stayed above the limit for long
-//! enough (docs/design.md §22).
+//! enough (docs/design.md, §22).
 
 use std::sync::Mutex;
 use std::time::Duration;

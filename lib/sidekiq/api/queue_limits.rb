@@ -2,7 +2,7 @@
 
 module Sidekiq
   # sidekiq-limit_fetch's runtime API on Sidekiq::Queue, over the plugin's own Redis keys, which
-  # the engine's fetch reads at every batch (docs/design.md §23): `Queue["bulk"].limit = 3`
+  # the engine's fetch reads at every batch (docs/design.md, §23): `Queue["bulk"].limit = 3`
   # caps the jobs taken from "bulk" and not yet finished, across all processes.
   module QueueLimits
     # `Sidekiq::Queue["bulk"]`, as the plugin spells it.

@@ -68,7 +68,8 @@ module Sidekiq
           app.post("/queues/:name/delete") do
             name = queue_name!
             value = params["key_val"]
-            Sidekiq.redis { |conn| conn.call("LREM", "queue:#{name}", 1, value) } if value.is_a?(String)
+            # Through the Data API, so a unique job's lock goes with it (docs/design.md, §24).
+            Sidekiq::JobRecord.new(value, name).delete if value.is_a?(String)
             redirect_with_query(queue_path(name))
           end
         end

@@ -1,0 +1,158 @@
+# frozen_string_literal: true
+
+require "digest/sha1"
+
+module Ferrokiq
+  module UniqueJobs
+    # The Lua scripts that take, confirm and release a lock in one atomic step each. Keys per
+    # lock, as sidekiq-unique-jobs 8 lays them out (docs/design.md, §24):
+    #   KEYS[1] <digest>          STRING  the holder's jid
+    #   KEYS[2] <digest>:LOCKED   HASH    jid => lock time: the lock itself
+    #   KEYS[3] uniquejobs:digests ZSET   digest => when the job may run (the reaper's age)
+    #   KEYS[4] <digest>:QUEUED   LIST    (release only) wakes the plugin's waiting processes
+    #   KEYS[5] <digest>:INFO     STRING  (release only) the plugin's lock_info, if any
+    module Scripts
+      # ARGV: jid, pttl (ms, 0 = none), score, now. Returns the jid when this job holds the lock
+      # (taken now, or already its own), false when another job does.
+      LOCK = <<~LUA
+        if redis.call("HLEN", KEYS[2]) > 0 then
+          if redis.call("HEXISTS", KEYS[2], ARGV[1]) == 1 then return ARGV[1] end
+          return false
+        end
+        redis.call("SET", KEYS[1], ARGV[1])
+        redis.call("HSET", KEYS[2], ARGV[1], ARGV[4])
+        redis.call("ZADD", KEYS[3], ARGV[3], KEYS[1])
+        local pttl = tonumber(ARGV[2])
+        if pttl > 0 then
+          redis.call("PEXPIRE", KEYS[1], pttl)
+          redis.call("PEXPIRE", KEYS[2], pttl)
+        end
+        return ARGV[1]
+      LUA
+
+      # At execution of a job whose lock was taken at push. ARGV: jid, pttl, now. Returns 1 if
+      # the job still holds it (its age in the digests set is renewed, so the reaper leaves it
+      # alone while it runs), 2 if nobody held it and it was taken again (it expired), 0 if
+      # another job holds it.
+      CONFIRM = <<~LUA
+        if redis.call("HEXISTS", KEYS[2], ARGV[1]) == 1 then
+          redis.call("ZADD", KEYS[3], ARGV[3], KEYS[1])
+          return 1
+        end
+        if redis.call("HLEN", KEYS[2]) > 0 then return 0 end
+        redis.call("SET", KEYS[1], ARGV[1])
+        redis.call("HSET", KEYS[2], ARGV[1], ARGV[3])
+        redis.call("ZADD", KEYS[3], ARGV[3], KEYS[1])
+        local pttl = tonumber(ARGV[2])
+        if pttl > 0 then
+          redis.call("PEXPIRE", KEYS[1], pttl)
+          redis.call("PEXPIRE", KEYS[2], pttl)
+        end
+        return 2
+      LUA
+
+      # ARGV: jid. Releases the lock if this job holds it; another holder's lock is left alone.
+      # Releasing a runtime (:RUN) lock also wakes the plugin's processes waiting for it, as the
+      # plugin's unlock does. Returns 1 when released, 0 when the job did not hold it.
+      RELEASE = <<~LUA
+        if redis.call("HDEL", KEYS[2], ARGV[1]) == 0 then return 0 end
+        if redis.call("HLEN", KEYS[2]) == 0 then
+          redis.call("DEL", KEYS[1], KEYS[2], KEYS[5])
+          redis.call("ZREM", KEYS[3], KEYS[1])
+          if string.sub(KEYS[1], -4) == ":RUN" then
+            redis.call("LPUSH", KEYS[4], "1")
+            redis.call("PEXPIRE", KEYS[4], 5000)
+          end
+        end
+        return 1
+      LUA
+
+      # The releaser's batch: RELEASE for each (digest, jid) pair in ARGV, with KEYS[1] the
+      # digests set. The per-lock key names are built here from the digests rather than passed
+      # as KEYS: one call for hundreds of locks costs Redis a few microseconds per lock instead
+      # of a script call each (Sidekiq's data does not live in Redis Cluster, where undeclared
+      # keys are refused). Returns how many were released.
+      RELEASE_MANY = <<~LUA
+        local released = 0
+        for i = 1, #ARGV, 2 do
+          local digest, locked = ARGV[i], ARGV[i] .. ":LOCKED"
+          if redis.call("HDEL", locked, ARGV[i + 1]) == 1 then
+            released = released + 1
+            if redis.call("HLEN", locked) == 0 then
+              redis.call("DEL", digest, locked, digest .. ":INFO")
+              redis.call("ZREM", KEYS[1], digest)
+            end
+          end
+        end
+        return released
+      LUA
+
+      # The reaper's removal of one orphan. ARGV: the jids it found dead, the cutoff. Only locks
+      # whose age is still past the cutoff go, so a job that started meanwhile keeps its lock.
+      # Returns how many holders were removed.
+      REAP = <<~LUA
+        local score = redis.call("ZSCORE", KEYS[3], KEYS[1])
+        if score and tonumber(score) > tonumber(ARGV[#ARGV]) then return 0 end
+        local removed = 0
+        for i = 1, #ARGV - 1 do removed = removed + redis.call("HDEL", KEYS[2], ARGV[i]) end
+        if redis.call("HLEN", KEYS[2]) == 0 then
+          redis.call("DEL", KEYS[1], KEYS[2], KEYS[5])
+          redis.call("ZREM", KEYS[3], KEYS[1])
+        end
+        return removed
+      LUA
+
+      # The :replace strategy: deletes the waiting job (KEYS[1] its queue list, KEYS[2] schedule,
+      # KEYS[3] retry) whose payload carries ARGV[1] as its lock_digest, then the lock itself
+      # (KEYS[4..8], as above). Walks the whole list and sets, as the plugin does: only on a
+      # conflict of a job that asked for :replace. Returns how many jobs were deleted.
+      DELETE_WAITING = <<~LUA
+        local needle = '"lock_digest":"' .. ARGV[1] .. '"'
+        local deleted = 0
+        for _, payload in ipairs(redis.call("LRANGE", KEYS[1], 0, -1)) do
+          if string.find(payload, needle, 1, true) then
+            deleted = deleted + redis.call("LREM", KEYS[1], 1, payload)
+          end
+        end
+        for i = 2, 3 do
+          for _, payload in ipairs(redis.call("ZRANGE", KEYS[i], 0, -1)) do
+            if string.find(payload, needle, 1, true) then deleted = deleted + redis.call("ZREM", KEYS[i], payload) end
+          end
+        end
+        redis.call("DEL", KEYS[4], KEYS[5], KEYS[8])
+        redis.call("ZREM", KEYS[6], KEYS[4])
+        return deleted
+      LUA
+
+      SHAS = {
+        lock: Digest::SHA1.hexdigest(LOCK), confirm: Digest::SHA1.hexdigest(CONFIRM),
+        release: Digest::SHA1.hexdigest(RELEASE), reap: Digest::SHA1.hexdigest(REAP),
+        delete_waiting: Digest::SHA1.hexdigest(DELETE_WAITING), release_many: Digest::SHA1.hexdigest(RELEASE_MANY)
+      }.freeze
+      SOURCES = {
+        lock: LOCK, confirm: CONFIRM, release: RELEASE, reap: REAP, delete_waiting: DELETE_WAITING,
+        release_many: RELEASE_MANY
+      }.freeze
+
+      DIGESTS = "uniquejobs:digests"
+
+      module_function
+
+      # The keys of the lock named +digest+, in the order the scripts take them.
+      def keys(digest)
+        [digest, "#{digest}:LOCKED", DIGESTS, "#{digest}:QUEUED", "#{digest}:INFO"]
+      end
+
+      # EVALSHA, and EVAL once when the server has not seen the script (a restart, a failover,
+      # SCRIPT FLUSH): one round trip per call in the steady state.
+      def run(conn, name, digest, argv, before: [])
+        all_keys = before + keys(digest)
+        conn.call("EVALSHA", SHAS.fetch(name), all_keys.size, *all_keys, *argv)
+      rescue StandardError => e
+        raise unless e.message.start_with?("NOSCRIPT")
+
+        conn.call("EVAL", SOURCES.fetch(name), all_keys.size, *all_keys, *argv)
+      end
+    end
+  end
+end

@@ -1,0 +1,126 @@
+# frozen_string_literal: true
+
+module Ferrokiq
+  module UniqueJobs
+    # The server's half, around the job's middleware and perform (lib/sidekiq/processor.rb),
+    # with the plugin's lock lifetimes (docs/design.md, §24):
+    #   until_executing            released just before perform
+    #   until_executed             confirmed before perform, released after it succeeds; a
+    #                              failure keeps it through the retries (death releases it)
+    #   until_expired              never released here: its TTL ends it
+    #   while_executing            a `<digest>:RUN` lock held while perform runs
+    #   until_and_while_executing  the push lock released at start, then a :RUN lock
+    module ServerLocks
+      # How often a job waiting (lock_timeout) for a runtime lock looks again.
+      POLL = 0.1
+
+      module_function
+
+      # +basic_fetch+: the job was fetched with BRPOP, so no Redis key shows it until the next
+      # heartbeat writes its work record.
+      def around(item, basic_fetch: false, &perform)
+        type = LockRequest.type_of(item)
+        return yield unless type
+
+        request = LockRequest.new(item, type)
+        case type
+        when :until_executed then until_executed(request, basic_fetch, &perform)
+        when :until_executing then until_executing(request, &perform)
+        when :while_executing then while_executing(request, &perform)
+        when :until_and_while_executing then until_and_while_executing(request, &perform)
+        else yield
+        end
+      end
+
+      def until_executing(request)
+        release(request.digest, request.jid)
+        yield
+      end
+
+      def until_executed(request, basic_fetch)
+        if basic_fetch || may_have_expired?(request)
+          now = Time.now.to_f
+          argv = [request.jid, request.pttl(now), now]
+          held = Sidekiq.redis { |conn| Scripts.run(conn, :confirm, request.digest, argv) }
+          # Another job took the lock after this one's expired: the plugin skips perform too.
+          return ConflictStrategy.on_server(request) if held.to_i.zero?
+        end
+
+        yield
+        Releaser.instance.release(request.digest, request.jid)
+      end
+
+      # The confirmation before perform costs a round trip per job, so it is made only when it
+      # can matter: the job's lock may have run out (older than nine tenths of its TTL, counted
+      # from its creation; retries keep created_at), or the job was fetched by basic fetch and
+      # the reaper must see its lock renewed. A job fetched by reliable fetch sits in a working
+      # list while it runs, where the reaper finds it.
+      def may_have_expired?(request)
+        ttl = request.lock_ttl.to_f
+        return false unless ttl.positive?
+
+        created = request.item["created_at"].to_f
+        created /= 1000 if created > 100_000_000_000 # Sidekiq 8 writes milliseconds
+        # A scheduled job no longer carries its `at` here, so its wait counts: on the safe side.
+        Time.now.to_f - created > ttl * 0.9
+      end
+
+      def while_executing(request)
+        return ConflictStrategy.on_server(request) unless take_runtime(request)
+
+        begin
+          yield
+        ensure
+          release(request.runtime_digest, request.jid)
+        end
+      end
+
+      # The push lock goes first, so an identical job can be queued while this one runs; a
+      # failed perform takes it back for the retry.
+      def until_and_while_executing(request, &perform)
+        release(request.digest, request.jid)
+        while_executing(request, &perform)
+      rescue Exception # rubocop:disable Lint/RescueException -- the retry needs its lock again
+        now = Time.now.to_f
+        argv = [request.jid, request.pttl(now), now, now]
+        Sidekiq.redis { |conn| Scripts.run(conn, :lock, request.digest, argv) }
+        raise
+      end
+
+      # Waits up to lock_timeout seconds for the runtime lock.
+      def take_runtime(request)
+        deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + request.lock_timeout.to_f
+        loop do
+          now = Time.now.to_f
+          argv = [request.jid, request.pttl(now), now, now]
+          return true if Sidekiq.redis { |conn| Scripts.run(conn, :lock, request.runtime_digest, argv) }
+          return false if Process.clock_gettime(Process::CLOCK_MONOTONIC) >= deadline
+
+          sleep POLL
+        end
+      end
+
+      def release(digest, jid)
+        Sidekiq.redis { |conn| Scripts.run(conn, :release, digest, [jid]) }
+      end
+
+      # The push locks of jobs that could not be stored (a failed bulk push).
+      def release_all(items, pool)
+        pool.with do |conn|
+          items.each { |item| Scripts.run(conn, :release, item["lock_digest"], [item["jid"]]) }
+        end
+      end
+
+      # A job declared dead (out of retries, or never retried) gives back every lock it holds,
+      # as the plugin's death handler does; another job's lock on the digest stays.
+      def release_dead(item)
+        type = LockRequest.type_of(item)
+        return unless type && item["lock_digest"]
+
+        request = LockRequest.new(item, type)
+        release(request.digest, request.jid) if request.client_lock?
+        release(request.runtime_digest, request.jid) if request.runtime_lock?
+      end
+    end
+  end
+end

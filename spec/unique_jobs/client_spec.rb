@@ -1,0 +1,256 @@
+# frozen_string_literal: true
+
+require "sidekiq/api"
+require "sidekiq_unique_jobs"
+
+# Locks taken at push (docs/design.md §23), against the test redis-server.
+RSpec.describe "Unique jobs on the client" do
+  UNIQUE_CLIENT_JOBS = <<~RUBY
+    class UntilExecutedJob
+      include Sidekiq::Job
+      sidekiq_options lock: :until_executed
+      def perform(*); end
+    end
+
+    class LoggedConflictJob
+      include Sidekiq::Job
+      sidekiq_options lock: :until_executed, on_conflict: :log
+      def perform(*); end
+    end
+
+    class RaisingConflictJob
+      include Sidekiq::Job
+      sidekiq_options lock: :until_executing, on_conflict: { client: :raise, server: :log }
+      def perform(*); end
+    end
+
+    class RejectedConflictJob
+      include Sidekiq::Job
+      sidekiq_options lock: :until_executed, on_conflict: :reject
+      def perform(*); end
+    end
+
+    class ReplacingJob
+      include Sidekiq::Job
+      sidekiq_options lock: :until_executed, on_conflict: :replace
+      def perform(*); end
+    end
+
+    class FirstArgJob
+      include Sidekiq::Job
+      sidekiq_options lock: :until_executed
+      def self.lock_args(args) = [args.first]
+      def perform(*); end
+    end
+
+    class WhileExecutingJob
+      include Sidekiq::Job
+      sidekiq_options lock: :while_executing
+      def perform(*); end
+    end
+  RUBY
+
+  before(:all) { eval(UNIQUE_CLIENT_JOBS, TOPLEVEL_BINDING) } # rubocop:disable Security/Eval
+
+  # The setter merges, so the defaults are put back as they were, not assigned over.
+  around do |example|
+    saved = Sidekiq.default_job_options
+    example.run
+  ensure
+    Sidekiq.instance_variable_set(:@default_job_options, saved)
+    Ferrokiq::UniqueJobs.reset_settings!
+  end
+
+  def queued(queue = "default")
+    Sidekiq.redis { |conn| conn.lrange("queue:#{queue}", 0, -1) }.map { |json| JSON.parse(json) }
+  end
+
+  def redis(*command)
+    Sidekiq.redis { |conn| conn.call(*command) }
+  end
+
+  # The plugin's digest, written out: MD5 of the sorted class/lock_args/queue pairs.
+  def digest_of(job_class, lock_args)
+    pairs = [["class", job_class], ["lock_args", lock_args], %w[queue default]]
+    "uniquejobs:#{Digest::MD5.hexdigest(JSON.generate(pairs))}"
+  end
+
+  it "computes sidekiq-unique-jobs 8's digest and writes its payload fields" do
+    jid = UntilExecutedJob.perform_async(1, "a")
+    expect(queued.first).to include("jid" => jid, "lock" => "until_executed", "lock_args" => [1, "a"],
+                                    "lock_prefix" => "uniquejobs", "lock_timeout" => 0.0, "lock_ttl" => 86_400,
+                                    "lock_digest" => digest_of("UntilExecutedJob", [1, "a"]))
+  end
+
+  it "matches the reference's digest vector" do
+    item = { "class" => "MyJob", "queue" => "default", "args" => [1, "a"], "lock" => "until_executed" }
+    request = Ferrokiq::UniqueJobs::LockRequest.new(item, :until_executed).write_fields!(Time.now.to_f)
+    expect(request.digest).to eq("uniquejobs:80d4ccd5ffe93c8b9644227f32ff5063")
+  end
+
+  it "keeps the lock in the plugin's keys, with a finite TTL" do
+    jid = UntilExecutedJob.perform_async(1)
+    digest = queued.first["lock_digest"]
+    expect(redis("GET", digest)).to eq(jid)
+    expect(redis("HKEYS", "#{digest}:LOCKED")).to eq([jid])
+    expect(redis("ZSCORE", "uniquejobs:digests", digest)).not_to be_nil
+    expect(redis("TTL", "#{digest}:LOCKED")).to be_between(1, 86_400)
+  end
+
+  it "drops a duplicate and returns nil, without a word by default" do
+    first = UntilExecutedJob.perform_async(1)
+    expect(UntilExecutedJob.perform_async(1)).to be_nil
+    expect(UntilExecutedJob.perform_async(2)).to be_a(String)
+    expect(queued.map { |job| job["jid"] }).to include(first)
+    expect(queued.size).to eq(2)
+  end
+
+  it "takes the lock for a scheduled job until its time plus the TTL" do
+    UntilExecutedJob.perform_in(3600, 1)
+    expect(UntilExecutedJob.perform_async(1)).to be_nil
+    digest = JSON.parse(redis("ZRANGE", "schedule", 0, -1).first)["lock_digest"]
+    expect(redis("PTTL", "#{digest}:LOCKED")).to be > 86_400_000
+    expect(redis("ZSCORE", "uniquejobs:digests", digest).to_f).to be > Time.now.to_f + 3000
+  end
+
+  it "applies lock: from default_job_options, as the configuration guide sets it" do
+    Sidekiq.default_job_options = { "retry" => true, "queue" => "default", "lock" => :until_executed }
+    expect(Sidekiq::Client.push("class" => "SomePlainJob", "args" => [7])).to be_a(String)
+    expect(Sidekiq::Client.push("class" => "SomePlainJob", "args" => [7])).to be_nil
+  end
+
+  it "honours a lock taken by a Ruby plugin process (the :LOCKED hash)" do
+    redis("HSET", "#{digest_of("UntilExecutedJob", [5])}:LOCKED", "a" * 24, Time.now.to_f.to_s)
+    expect(UntilExecutedJob.perform_async(5)).to be_nil
+  end
+
+  it "digests what lock_args makes of the args" do
+    expect(FirstArgJob.perform_async(1, "x")).to be_a(String)
+    expect(FirstArgJob.perform_async(1, "y")).to be_nil
+    expect(queued.first["lock_args"]).to eq([1])
+  end
+
+  it "reads lock_prefix and the global settings from SidekiqUniqueJobs.configure" do
+    SidekiqUniqueJobs.configure do |config|
+      config.lock_prefix = "mine"
+      config.lock_ttl = 60
+    end
+    UntilExecutedJob.perform_async(1)
+    job = queued.first
+    expect(job["lock_digest"]).to start_with("mine:")
+    expect(redis("TTL", "#{job["lock_digest"]}:LOCKED")).to be_between(1, 60)
+  end
+
+  it "takes no lock at push for while_executing, but writes the digest" do
+    WhileExecutingJob.perform_async(1)
+    expect(WhileExecutingJob.perform_async(1)).to be_a(String)
+    expect(queued.map { |job| job["lock_digest"] }.uniq.size).to eq(1)
+    expect(redis("ZCARD", "uniquejobs:digests")).to eq(0)
+  end
+
+  it "logs a conflict with on_conflict: :log" do
+    output = StringIO.new
+    SidekiqUniqueJobs.configure { |config| config.logger = Logger.new(output) }
+    LoggedConflictJob.perform_async(1)
+    dropped = LoggedConflictJob.perform_async(1)
+    expect(dropped).to be_nil
+    digest = Regexp.escape(digest_of("LoggedConflictJob", [1]))
+    expect(output.string).to match(/Skipping job with id \(\h{24}\) because lock_digest: \(#{digest}\) already exists/)
+  end
+
+  it "raises SidekiqUniqueJobs::Conflict with on_conflict: { client: :raise }" do
+    RaisingConflictJob.perform_async(1)
+    expect { RaisingConflictJob.perform_async(1) }.to raise_error(SidekiqUniqueJobs::Conflict, /is held by another job/)
+  end
+
+  it "puts the duplicate in the dead set with on_conflict: :reject" do
+    RejectedConflictJob.perform_async(1)
+    expect(RejectedConflictJob.perform_async(1)).to be_nil
+    expect(Sidekiq::DeadSet.new.map { |entry| entry.item["class"] }).to eq(["RejectedConflictJob"])
+  end
+
+  it "replaces the waiting job with on_conflict: :replace" do
+    first = ReplacingJob.perform_async(1)
+    second = ReplacingJob.perform_async(1)
+    expect(second).to be_a(String)
+    expect(queued.map { |job| job["jid"] }).to eq([second])
+    expect(redis("HKEYS", "#{queued.first["lock_digest"]}:LOCKED")).to eq([second])
+    expect(first).not_to eq(second)
+  end
+
+  it "locks each job of a bulk push" do
+    jids = UntilExecutedJob.perform_bulk([[1], [2], [1]])
+    expect(jids[0..1]).to all(be_a(String))
+    expect(jids[2]).to be_nil
+    expect(queued.size).to eq(2)
+  end
+
+  describe "deletion through the Data API" do
+    def holders(digest)
+      redis("HKEYS", "#{digest}:LOCKED")
+    end
+
+    it "releases the lock of a job deleted from its queue, and on Queue#clear" do
+      jid = UntilExecutedJob.perform_async(1)
+      UntilExecutedJob.perform_async(2)
+      digests = queued.map { |job| job["lock_digest"] }
+      Sidekiq::Queue.new.find_job(jid).delete
+      expect(holders(digests.last)).to be_empty
+      expect(holders(digests.first)).not_to be_empty
+      Sidekiq::Queue.new.clear
+      expect(redis("KEYS", "uniquejobs:*")).to be_empty
+    end
+
+    it "releases the lock of a job deleted from a queue page of the Web UI" do
+      require "sidekiq/web"
+      require "rack/test"
+      UntilExecutedJob.perform_async(4)
+      job = Sidekiq.redis { |conn| conn.lrange("queue:default", 0, -1) }.first
+      session = Rack::Test::Session.new(Rack::Builder.new do
+        use Rack::Session::Cookie, secret: "s" * 64
+        run Sidekiq::Web
+      end)
+      token = session.get("/queues/default").body[/name="authenticity_token" value="([^"]+)"/, 1]
+      session.post("/queues/default/delete", "key_val" => job, "authenticity_token" => token)
+      expect(queued).to be_empty
+      expect(UntilExecutedJob.perform_async(4)).to be_a(String)
+    end
+
+    it "releases the lock of a scheduled job deleted, and on ScheduledSet#clear" do
+      jid = UntilExecutedJob.perform_in(60, 1)
+      UntilExecutedJob.perform_in(60, 2)
+      Sidekiq::ScheduledSet.new.find_job(jid).delete
+      expect(UntilExecutedJob.perform_async(1)).to be_a(String)
+      expect(UntilExecutedJob.perform_in(60, 2)).to be_nil
+      Sidekiq::ScheduledSet.new.clear
+      expect(UntilExecutedJob.perform_in(60, 2)).to be_a(String)
+    end
+
+    it "keeps another job's hold: only the deleted job's own lock goes" do
+      UntilExecutedJob.perform_async(1)
+      digest = queued.first["lock_digest"]
+      stale = { "class" => "UntilExecutedJob", "args" => [1], "queue" => "default", "jid" => "e" * 24,
+                "lock" => "until_executed", "lock_digest" => digest }
+      Sidekiq.redis { |conn| conn.call("ZADD", "schedule", Time.now.to_f + 60, Sidekiq.dump_json(stale)) }
+      Sidekiq::ScheduledSet.new.first.delete
+      expect(holders(digest)).to eq([queued.first["jid"]])
+    end
+
+    it "keeps the lock when a retry is run now (the same jid takes it again)" do
+      job = { "class" => "UntilExecutedJob", "args" => [3], "queue" => "default", "lock" => "until_executed",
+              "jid" => "d" * 24, "retry_count" => 0, "failed_at" => Time.now.to_f, "error_class" => "E" }
+      UntilExecutedJob.perform_async(3)
+      pushed = queued.first
+      Sidekiq::Queue.new.clear
+      UntilExecutedJob.perform_async(3)
+      retrying = job.merge("jid" => queued.first["jid"], "lock_digest" => pushed["lock_digest"])
+      Sidekiq.redis do |conn|
+        conn.call("DEL", "queue:default")
+        conn.call("ZADD", "retry", Time.now.to_f + 60, Sidekiq.dump_json(retrying))
+      end
+      Sidekiq::RetrySet.new.first.retry
+      expect(holders(pushed["lock_digest"])).to eq([retrying["jid"]])
+      expect(UntilExecutedJob.perform_async(3)).to be_nil
+    end
+  end
+end

@@ -1,0 +1,217 @@
+# frozen_string_literal: true
+
+require "sidekiq/api"
+require "sidekiq_unique_jobs"
+
+# Lock lifetimes, runtime conflicts and the reaper, in real `exe/sidekiq` processes
+# (docs/design.md §23).
+RSpec.describe "Unique jobs in the server" do
+  UNIQUE_SERVER_JOBS = <<~RUBY
+    require "sidekiq_unique_jobs"
+
+    SidekiqUniqueJobs.configure do |config|
+      config.reaper_interval = 1
+      config.reaper_grace = 1
+    end
+
+    # Records each run, and the holders of its lock while it runs.
+    module UniqueRecording
+      def record(name)
+        Sidekiq.redis { |c| c.rpush("runs", Sidekiq.dump_json([name, jid, lock_holders])) }
+      end
+
+      def lock_holders
+        Sidekiq.redis { |c| c.call("KEYS", "uniquejobs:*:LOCKED") }.sort
+      end
+    end
+
+    class ExecutedJob
+      include Sidekiq::Job
+      include UniqueRecording
+      sidekiq_options lock: :until_executed, retry: 1
+      sidekiq_retry_in { 1 }
+      def perform(fail = false)
+        record("executed")
+        raise "failed on purpose" if fail
+      end
+    end
+
+    class ExecutingJob
+      include Sidekiq::Job
+      include UniqueRecording
+      sidekiq_options lock: :until_executing
+      def perform(arg)
+        record("executing")
+        Sidekiq.redis { |c| c.rpush("twins", Sidekiq.dump_json(ExecutingJob.perform_async(arg))) }
+      end
+    end
+
+    # Counts how many runs overlap: a while_executing lock allows one at a time.
+    class WhileJob
+      include Sidekiq::Job
+      sidekiq_options lock: :while_executing, lock_timeout: 10
+      def perform(*)
+        now = Sidekiq.redis { |c| c.incr("running") }
+        Sidekiq.redis { |c| c.rpush("overlap", now) }
+        sleep 0.3
+        Sidekiq.redis { |c| c.decr("running") }
+      end
+    end
+
+    class RejectJob
+      include Sidekiq::Job
+      sidekiq_options lock: :while_executing, on_conflict: :reject, retry: 0
+      def perform(*) = Sidekiq.redis { |c| c.rpush("ran", "reject") }
+    end
+
+    class RescheduleJob
+      include Sidekiq::Job
+      sidekiq_options lock: :while_executing, on_conflict: :reschedule, schedule_in: 3600
+      def perform(*) = Sidekiq.redis { |c| c.rpush("ran", "reschedule") }
+    end
+
+    class RaiseJob
+      include Sidekiq::Job
+      sidekiq_options lock: :while_executing, on_conflict: { server: :raise }
+      def perform(*) = Sidekiq.redis { |c| c.rpush("ran", "raise") }
+    end
+
+    class LogJob
+      include Sidekiq::Job
+      sidekiq_options lock: :while_executing, on_conflict: :log
+      def perform(*) = Sidekiq.redis { |c| c.rpush("ran", "log") }
+    end
+
+    class BothJob
+      include Sidekiq::Job
+      include UniqueRecording
+      sidekiq_options lock: :until_and_while_executing
+      def perform(arg)
+        record("both")
+        first_run = Sidekiq.redis { |c| c.incr("both_runs") } == 1
+        Sidekiq.redis { |c| c.rpush("twins", Sidekiq.dump_json(BothJob.perform_async(arg))) } if first_run
+      end
+    end
+
+    class ExpiringJob
+      include Sidekiq::Job
+      sidekiq_options lock: :until_expired, lock_ttl: 2
+      def perform = Sidekiq.redis { |c| c.rpush("ran", jid) }
+    end
+
+    class SleepyJob
+      include Sidekiq::Job
+      sidekiq_options lock: :until_executed
+      def perform
+        Sidekiq.redis { |c| c.rpush("sleepy", jid) }
+        sleep 600
+      end
+    end
+  RUBY
+
+  before(:all) { eval(UNIQUE_SERVER_JOBS, TOPLEVEL_BINDING) } # rubocop:disable Security/Eval
+
+  after { Ferrokiq::UniqueJobs.reset_settings! }
+
+  def runs
+    redis_json_list("runs")
+  end
+
+  def locks
+    Sidekiq.redis { |conn| conn.call("KEYS", "uniquejobs:*") }.sort
+  end
+
+  def dead_jids
+    Sidekiq::DeadSet.new.map(&:jid)
+  end
+
+  it "holds an until_executed lock while the job runs and releases it on success" do
+    jid = ExecutedJob.perform_async
+    start_server(jobs: UNIQUE_SERVER_JOBS)
+    eventually { locks.empty? }
+    expect(runs.map { |name, run_jid, _| [name, run_jid] }).to eq([["executed", jid]])
+    expect(runs.first.last.size).to eq(1)
+    expect(ExecutedJob.perform_async).to be_a(String)
+  end
+
+  it "keeps an until_executed lock through a retry and releases it when the job dies" do
+    jid = ExecutedJob.perform_async(true)
+    start_server(jobs: UNIQUE_SERVER_JOBS)
+    eventually { dead_jids == [jid] }
+    expect(runs.size).to eq(2)
+    expect(runs.map(&:last)).to all(satisfy { |holders| holders.size == 1 })
+    eventually { locks.empty? }
+  end
+
+  it "releases an until_executing lock before perform, so the job's twin may be queued" do
+    ExecutingJob.perform_async(1)
+    server = start_server(jobs: UNIQUE_SERVER_JOBS)
+    eventually { redis_list("twins").size >= 2 }
+    server.stop
+    expect(runs.first[2]).to be_empty
+    expect(JSON.parse(redis_list("twins").first)).to be_a(String)
+  end
+
+  it "runs while_executing jobs one at a time, waiting up to lock_timeout" do
+    3.times { WhileJob.perform_async(1) }
+    start_server(jobs: UNIQUE_SERVER_JOBS, args: ["-c", "3"])
+    eventually { redis_list("overlap").size == 3 && Sidekiq.redis { |c| c.get("running") } == "0" }
+    expect(redis_list("overlap")).to eq(%w[1 1 1])
+  end
+
+  it "lets until_and_while_executing queue a twin while it runs" do
+    BothJob.perform_async(1)
+    start_server(jobs: UNIQUE_SERVER_JOBS)
+    eventually { runs.size == 2 }
+    expect(JSON.parse(redis_list("twins").first)).to be_a(String)
+    expect(runs.first[2].size).to eq(1)
+    expect(runs.first[2].first).to end_with(":RUN:LOCKED")
+    eventually { locks.empty? }
+  end
+
+  it "keeps an until_expired lock after the job ran, until its TTL ends" do
+    jid = ExpiringJob.perform_async
+    start_server(jobs: UNIQUE_SERVER_JOBS)
+    eventually { redis_list("ran") == [jid] }
+    expect(ExpiringJob.perform_async).to be_nil
+    eventually(timeout: 10, interval: 0.2) { ExpiringJob.perform_async }
+  end
+
+  describe "server conflict strategies" do
+    # Holds each class's runtime lock as another job would, then lets the server meet it.
+    def conflicting(klass)
+      jid = klass.perform_async(1)
+      digest = JSON.parse(redis_list("queue:default").first)["lock_digest"]
+      Sidekiq.redis { |conn| conn.call("HSET", "#{digest}:RUN:LOCKED", "f" * 24, Time.now.to_f) }
+      jid
+    end
+
+    it "applies :reject, :reschedule, :raise and :log" do
+      rejected = conflicting(RejectJob)
+      rescheduled = conflicting(RescheduleJob)
+      raised = conflicting(RaiseJob)
+      logged = conflicting(LogJob)
+      server = start_server(jobs: UNIQUE_SERVER_JOBS)
+      eventually { dead_jids == [rejected] && Sidekiq::RetrySet.new.size == 1 && Sidekiq::ScheduledSet.new.size == 1 }
+      eventually { server.log.include?("Skipping job with id (#{logged})") }
+      expect(redis_list("ran")).to be_empty
+      expect(Sidekiq::RetrySet.new.first.jid).to eq(raised)
+      again = Sidekiq::ScheduledSet.new.first
+      expect(again.item).to include("class" => "RescheduleJob", "rescheduled" => true)
+      expect(again.jid).not_to eq(rescheduled)
+      expect(again.at.to_f).to be > Time.now.to_f + 3000
+    end
+  end
+
+  it "frees the lock of a job lost with a process killed with -9 (basic fetch), by the reaper" do
+    jid = SleepyJob.perform_async
+    victim = start_server(jobs: UNIQUE_SERVER_JOBS, args: ["--fetch", "basic"]).wait_until_running
+    eventually { redis_list("sleepy") == [jid] }
+    victim.kill!
+    expect(SleepyJob.perform_async).to be_nil
+    start_server(jobs: UNIQUE_SERVER_JOBS).wait_until_running
+    # The dead process's heartbeat key lives up to 60 s; after that its work no longer counts.
+    eventually(timeout: 120) { locks.empty? }
+    expect(SleepyJob.perform_async).to be_a(String)
+  end
+end
