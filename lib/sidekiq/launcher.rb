@@ -3,6 +3,7 @@
 require "ferrokiq/log_pipe"
 require "ferrokiq/memory_limit"
 require "sidekiq/component"
+require "sidekiq/launcher/worker_thread_care"
 require "sidekiq/processor"
 require "sidekiq/scheduled"
 
@@ -13,6 +14,7 @@ module Sidekiq
   class Launcher
     # identity and hostname, shared with plugins' components.
     include Component
+    include WorkerThreadCare
 
     BEAT_PAUSE = 10
     # How often the engine's events are written out and the worker threads looked after.
@@ -53,20 +55,26 @@ module Sidekiq
       Ferrokiq::UniqueJobs::Reaper.new(@config).start
       # The engine moves due jobs itself unless client middleware must see the re-push.
       @poller = Scheduled::Poller.new(@config, @engine).start unless engine_schedules?
-      job_logger = JobLogger.new(@config)
-      if job_logger.core_capable? && !@embedded
-        @engine.log_jobs_to_stdout
-        job_logger.hand_to_core!
-        @stdout = Ferrokiq::LogPipe.route(@engine, @config.logger)
-      end
+      @job_logger = start_job_logger
       @retrier = JobRetry.new(@config, @engine)
-      @job_logger = job_logger
       @processors = capsules.each_with_index.flat_map do |capsule, lane|
         Array.new(capsule.concurrency) { new_processor(capsule, lane) }
       end
     end
 
     def stopping? = @done
+
+    # The core writes the job log lines when the logger allows it (not in an embedded
+    # instance, whose host owns $stdout).
+    def start_job_logger
+      job_logger = JobLogger.new(@config)
+      if job_logger.core_capable? && !@embedded
+        @engine.log_jobs_to_stdout
+        job_logger.hand_to_core!
+        @stdout = Ferrokiq::LogPipe.route(@engine, @config.logger)
+      end
+      job_logger
+    end
 
     # Stop taking new work; running jobs finish. `stop` calls it too, so only the first call acts.
     def quiet
@@ -204,35 +212,6 @@ module Sidekiq
       replace_dead_processors
     rescue StandardError => e
       @config.handle_exception(e, { context: "Heartbeat thread" })
-    end
-
-    # A worker thread can die of what no rescue sees (Thread#kill in a job, a bug here): a
-    # new one takes its place, so the process never silently runs with fewer threads.
-    def replace_dead_processors
-      return if stopping?
-
-      @processors.map!.with_index do |processor, index|
-        next processor if processor.alive?
-
-        report_dead_processor(processor, index)
-        new_processor(processor.capsule, processor.lane)
-      end
-    end
-
-    def report_dead_processor(processor, index)
-      cause = death_cause(processor.thread)
-      message = "Worker thread #{index + 1} of #{@processors.size} died" \
-                "#{cause ? " (#{cause.class}: #{cause.message})" : " (killed)"}; started a new one"
-      @config.logger.error(message)
-      @config.handle_exception(cause || EngineError.new(message), { context: "Worker thread died" })
-    end
-
-    # What ended a dead thread: Thread#value raises it again; a killed thread has none.
-    def death_cause(thread)
-      thread.value
-      nil
-    rescue Exception => e # rubocop:disable Lint/RescueException
-      e
     end
 
     # The engine gave up (a task kept failing): shut the process down, exit status 1. An
