@@ -41,8 +41,10 @@ module Ferrokiq
       end
 
       # One pass, if this process wins the interval. Returns how many lock holders it removed.
+      # With no lock in Redis it writes nothing (no mutex either): unused, the feature costs one
+      # read per interval.
       def reap
-        return 0 unless claim_interval
+        return 0 unless locks? && claim_interval
 
         cutoff = Time.now.to_f - @settings.reaper_grace.to_f
         candidates = Sidekiq.redis do |conn|
@@ -64,6 +66,10 @@ module Ferrokiq
         @config.logger.info("Unique jobs reaper freed #{removed} orphaned lock(s)") if removed.positive?
       rescue StandardError => e
         @config.handle_exception(e, { context: "Unique jobs reaper" })
+      end
+
+      def locks?
+        Sidekiq.redis { |conn| conn.call("EXISTS", Scripts::DIGESTS) } == 1
       end
 
       # SET NX with an expiry a little shorter than the interval: the winner's next turn finds
