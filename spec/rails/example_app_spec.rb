@@ -88,6 +88,27 @@ RSpec.describe "examples/rails_app end to end" do
     expect(server.log).to include("generated report", "Performed GenerateReportJob")
   end
 
+  # config/initializers/sidekiq.rb, config/sidekiq.yml and config/sidekiq_scheduler.yml as the
+  # configuration guide writes them for sidekiq-unique-jobs, sidekiq-limit_fetch and
+  # sidekiq-scheduler, none of which is in the Gemfile.
+  it "honours the plugins' settings: a default lock, a queue limit, a recurring job, a memory limit" do
+    pushes = 'puts JSON.generate([AuditJob.perform_async("once"), AuditJob.perform_async("once")])'
+    first, second = JSON.parse(@app.sh(RbConfig.ruby, "bin/rails", "runner", pushes))
+    expect([first, second]).to match([/\A\h{24}\z/, nil])
+
+    server = start_example_server
+    eventually(timeout: 60) { server.log.include?("pruned 0 audit entries older than 30 days") }
+    eventually(timeout: 60) { rows("audit_entries").size == 1 }
+    # Run, so released: the same push is taken again.
+    again = eventually(timeout: 30) { JSON.parse(@app.sh(RbConfig.ruby, "bin/rails", "runner", pushes)).first }
+    eventually(timeout: 60) { rows("audit_entries").size == 2 }
+    server.stop
+
+    expect(rows("audit_entries").map { |row| row["jid"] }).to eq([first, again])
+    expect(Sidekiq.redis { |conn| conn.call("GET", "limit_fetch:limit:reports") }).to eq("2")
+    expect(server.log).to include("Memory limit: 1024 MB RSS")
+  end
+
   it "hands the request's Current.request_id to the job it enqueues, and only to that job" do
     server = start_example_server
     tagged = post("/audits?event=tagged", headers: { "HTTP_X_REQUEST_ID" => "req-from-client-1" }).first
