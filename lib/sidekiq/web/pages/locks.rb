@@ -7,7 +7,7 @@ module Sidekiq
     module Pages
       # `/locks` (sidekiq-unique-jobs' path): the unique-job locks, a page at a time, newest
       # first, filtered by `filter`; `/locks/:digest`: one lock; deleting one or all of them
-      # (docs/design.md, §24). Added by `require "sidekiq_unique_jobs/web"` (docs/web.md, §4).
+      # (docs/design.md, §24). Added by `require "sidekiq_unique_jobs/web"` (docs/web.md, §2).
       # The plugin deleted with GET links; here deletion is a POST with the CSRF token, the
       # digest in a form field.
       module Locks

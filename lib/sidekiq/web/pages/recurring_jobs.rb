@@ -8,7 +8,7 @@ module Sidekiq
       # `/recurring-jobs` (sidekiq-scheduler's path): every periodic job, from sidekiq-scheduler's
       # configuration or sidekiq-cron's API, with its rule, last and next run; "Enqueue now" and
       # the enabled switch (docs/design.md, §5.1). Added by `require "sidekiq-scheduler/web"` or
-      # `require "sidekiq/cron/web"` (docs/web.md, §4). The forms name the entry in a field, so any
+      # `require "sidekiq/cron/web"` (docs/web.md, §2). The forms name the entry in a field, so any
       # name works; the plugins' own paths (`/recurring-jobs/:name/enqueue`, `…/toggle`,
       # `/recurring-jobs/toggle-all`, sidekiq-cron's `/cron/namespaces/default/jobs/:name/…`)
       # are answered too, for scripts and bookmarks made with them.
@@ -66,7 +66,7 @@ module Sidekiq
           end
           app.post("/#{PATH}/toggle-all") do
             enabled = params["action"] == "enable"
-            Ferrokiq::Periodic::Overview.rows.each { |row| Ferrokiq::Periodic::Overview.set_enabled(row.name, enabled) }
+            Ferrokiq::Periodic::Store.get.each_key { |name| Ferrokiq::Periodic::Overview.set_enabled(name, enabled) }
             recurring_jobs_done
           end
         end
