@@ -47,6 +47,7 @@ module Sidekiq
           app.get("/#{PATH}") do
             count = Paging.positive(params["count"], Paging::DEFAULT_COUNT, Paging::MAX_COUNT)
             @page = page_items(Ferrokiq::Periodic::Overview.rows, Paging.positive(params["page"], 1), count)
+            Ferrokiq::Periodic::Overview.add_next_runs(@page.items)
             erb(:recurring_jobs)
           end
           actions(app)
