@@ -58,6 +58,8 @@ RSpec.describe "Sidekiq::Web recurring jobs", :web do # rubocop:disable Metrics/
     expect(last_response.location).to eq("http://example.org/sidekiq/recurring-jobs")
     get "/sidekiq/cron/namespaces/default"
     expect(last_response.location).to eq("http://example.org/sidekiq/recurring-jobs")
+    get "/sidekiq/cron/namespaces/default/jobs/nightly"
+    expect(last_response.location).to eq("http://example.org/sidekiq/recurring-jobs")
   end
 
   # One entry of each rule and state, from both APIs.

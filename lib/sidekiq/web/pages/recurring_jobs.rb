@@ -11,7 +11,7 @@ module Sidekiq
       # `require "sidekiq/cron/web"` (docs/web.md, §2). The forms name the entry in a field, so any
       # name works; the plugins' own paths (`/recurring-jobs/:name/enqueue`, `…/toggle`,
       # `/recurring-jobs/toggle-all`, sidekiq-cron's `/cron/namespaces/default/jobs/:name/…`)
-      # are answered too, for scripts and bookmarks made with them.
+      # are answered too, for scripts and bookmarks made with them; sidekiq-cron's pages lead here.
       module RecurringJobs
         PATH = "recurring-jobs"
         TAB = "RecurringJobs"
@@ -89,6 +89,7 @@ module Sidekiq
         def self.cron_paths(app)
           app.get("/cron") { redirect(recurring_jobs_path) }
           app.get("/cron/namespaces/:namespace") { redirect(recurring_jobs_path) }
+          app.get("/cron/namespaces/:namespace/jobs/:name") { redirect(recurring_jobs_path) }
           app.post("/cron/namespaces/:namespace/jobs/:name/enqueue") do
             Ferrokiq::Periodic::Overview.enqueue_now(Ferrokiq::Periodic::Overview.cron_entry(route_params(:name)))
             recurring_jobs_done
