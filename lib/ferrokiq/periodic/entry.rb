@@ -8,6 +8,9 @@ module Ferrokiq
     # scheduler reads these hashes (docs/design.md, "Periodic jobs").
     module Entry
       RULE_KEYS = %w[cron every at in interval].freeze
+      # Keys that describe the schedule rather than the job (the rest goes into the payload), as
+      # in the server's scheduler (core/src/server/periodic.rs).
+      SCHEDULE_KEYS = (RULE_KEYS + %w[description enabled include_metadata rails_env keyword_argument name]).freeze
 
       module_function
 
@@ -29,6 +32,24 @@ module Ferrokiq
         return if RULE_KEYS.any? { |key| present?(entry[key]) }
 
         raise ArgumentError, "schedule #{name}: needs one of #{RULE_KEYS.join(", ")}"
+      end
+
+      # The job a tick at +time+ pushes for the stored +entry+, as the server's scheduler builds
+      # it, for a push outside the schedule ("Enqueue now").
+      def job(name, entry, time)
+        job = entry.reject { |key, _| SCHEDULE_KEYS.include?(key) }
+        job["class"] ||= name.to_s
+        job["args"] = case (args = entry["args"])
+                      when Array then args.dup
+                      when nil then []
+                      else [args]
+                      end
+        job["args"] << { "scheduled_at" => time.to_f.round(3) } if truthy?(entry["include_metadata"])
+        job
+      end
+
+      def truthy?(value)
+        !(value.nil? || [false, "false", "0", ""].include?(value))
       end
 
       def stringify(value)

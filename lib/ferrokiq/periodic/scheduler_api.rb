@@ -81,6 +81,13 @@ module SidekiqScheduler
       Ferrokiq::Periodic::Store.set_enabled(name, !job_enabled?(name))
     end
 
+    # Pushes an entry's job once now, outside its schedule (the plugin's "Enqueue now"), through
+    # Sidekiq::Client. +config+ is the entry as `get_schedule` returns it.
+    def enqueue_job(config, time = Time.now)
+      entry = Ferrokiq::Periodic::Entry.stringify(config)
+      Sidekiq::Client.push(Ferrokiq::Periodic::Entry.job(entry["class"], entry, time))
+    end
+
     def toggle_all_jobs(enabled)
       Sidekiq.get_schedule.each_key { |name| Ferrokiq::Periodic::Store.set_enabled(name, enabled) }
     end

@@ -75,7 +75,7 @@ module Sidekiq
 
       # Query string keeping page/direction/count and the filter (overridden by +options+).
       def qparams(options = {})
-        kept = params.slice("page", "direction", "count", "substr").merge(options.transform_keys(&:to_s))
+        kept = params.slice("page", "direction", "count", "substr", "filter").merge(options.transform_keys(&:to_s))
         kept.reject { |_, value| value.nil? || value.to_s.empty? }.map { |k, v| "#{k}=#{CGI.escape(v.to_s)}" }.join("&")
       end
 
