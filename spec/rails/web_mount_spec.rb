@@ -81,7 +81,8 @@ RSpec.describe "examples/rails_app's Web UI at /sidekiq" do
     expect(dashboard.code).to eq("200")
     expect(dashboard.content_type).to eq("text/html")
     expect(dashboard.body).to include('href="/sidekiq/retries"', 'href="/sidekiq/stylesheets/ferrokiq.css"',
-                                      'src="/sidekiq/javascripts/ferrokiq.js"', 'href="/"')
+                                      'src="/sidekiq/javascripts/ferrokiq.js"', 'href="/"',
+                                      'href="/sidekiq/recurring-jobs"', 'href="/sidekiq/locks"')
     expect(dashboard["content-security-policy"]).to include("default-src 'self'")
   end
 

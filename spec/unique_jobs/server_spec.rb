@@ -85,7 +85,9 @@ RSpec.describe "Unique jobs in the server" do
     class BothJob
       include Sidekiq::Job
       include UniqueRecording
-      sidekiq_options lock: :until_and_while_executing
+      # The twin is pushed while this job holds its :RUN lock; it may be fetched before that
+      # lock is gone, and without a timeout it would be skipped (the plugin's semantics).
+      sidekiq_options lock: :until_and_while_executing, lock_timeout: 10
       def perform(arg)
         record("both")
         first_run = Sidekiq.redis { |c| c.incr("both_runs") } == 1

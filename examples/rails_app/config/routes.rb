@@ -1,6 +1,10 @@
 # frozen_string_literal: true
 
 require "sidekiq/web"
+# The tabs of the plugins the configuration guide installs (built into Ferrokiq): recurring
+# jobs (config/sidekiq_scheduler.yml) and unique-job locks.
+require "sidekiq-scheduler/web"
+require "sidekiq_unique_jobs/web"
 
 Rails.application.routes.draw do
   root "home#index"
