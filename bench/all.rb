@@ -2,8 +2,9 @@
 
 # Every benchmark in one command: push rates, then drains across concurrency, size, logging,
 # fetch strategy and Redis distance, then a realistic app (bench/realistic.rb), then latency and
-# memory, the Web UI on large sets (bench/web.rb), the metrics endpoint's cost and iterable jobs. Each line of the matrix is a separate bench/drain.rb run (alternating Ferrokiq and
-# Sidekiq 6.4.1, PAIRS pairs).
+# memory, the Web UI on large sets (bench/web.rb), the metrics endpoint's cost, iterable jobs and
+# periodic jobs at scale. Each line of the matrix is a separate bench/drain.rb run (alternating
+# Ferrokiq and Sidekiq 6.4.1, PAIRS pairs).
 #
 #   rake compile && ruby bench/all.rb            # about 20 minutes on 2 cores
 #   QUICK=1 ruby bench/all.rb                    # 20k jobs, 1 pair: checks the set-up
@@ -42,3 +43,5 @@ run("Web UI: pages and bulk actions on large sets, against Sidekiq 6.4.1's UI", 
     QUICK ? { "SIZE" => "5000", "PROCESSES" => "10", "REQUESTS" => "5" } : {})
 run("metrics endpoint on against off", "metrics_cost.rb", QUICK ? { "BENCH_JOBS" => "20000", "PAIRS" => "1" } : {})
 run("iterable job: an empty each_iteration against a plain loop", "iteration.rb", QUICK ? { "ITEMS" => "100000" } : {})
+run("periodic jobs: 10,000 schedules in a cluster of three", "periodic_scale.rb",
+    QUICK ? { "SCHEDULES" => "1000", "DURATION" => "20" } : {})
