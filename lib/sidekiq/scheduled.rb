@@ -48,7 +48,7 @@ module Sidekiq
         @thread = Thread.new do
           Thread.current.name = "sidekiq.scheduler"
           while (claimed = @engine.next_hand_off(WAIT)) != false
-            hand_off(*claimed) if claimed
+            hand_off_reporting(*claimed) if claimed
           end
         end
         self
@@ -67,6 +67,15 @@ module Sidekiq
       end
 
       private
+
+      # A failure nobody expected must not end the thread: later due jobs still need it. The job
+      # stays claimed, and goes back to its set at the stop.
+      def hand_off_reporting(set, member)
+        hand_off(set, member)
+      rescue StandardError => e
+        @config.handle_exception(e, { context: "Scheduler could not hand a due #{set} job to the client middleware",
+                                      jobstr: member })
+      end
 
       def hand_off(set, member)
         attempt(set, member)

@@ -77,8 +77,8 @@ RSpec.describe "Scheduler hand-off to client middleware" do
     expect(server.stop).to be_success
   end
 
-  it "drops a job the middleware cancels and sends a garbage member to the dead set" do
-    start_server(jobs: HAND_OFF_JOBS).wait_until_running
+  it "drops a job the middleware cancels and sends a garbage member to the dead set (basic fetch)" do
+    start_server(jobs: HAND_OFF_JOBS, args: %w[--fetch basic]).wait_until_running
     cancelled = TimedJob.perform_in(0.5, "cancel")
     Sidekiq.redis { |conn| conn.zadd("schedule", Time.now.to_f, "{garbage") }
     kept = TimedJob.perform_in(1, "kept")
@@ -107,6 +107,32 @@ RSpec.describe "Scheduler hand-off to client middleware" do
     expect(timed.map { |_, ran, _| ran }).to eq([jid])
     expect(redis_list("client_seen")).to eq([jid, jid])
     expect([zcard("schedule"), hand_off_size, redis_list("queue:default").size]).to eq([0, 0, 0])
+  end
+
+  it "keeps a claimed job through a Redis outage mid-hand-off and pushes it once when Redis returns" do
+    own_redis = RedisServer.new(appendonly: true).start
+    pool = Sidekiq::RedisConnection.create(url: own_redis.url)
+    hold = File.join(Dir.mktmpdir("ferrokiq-hold"), "hold")
+    File.write(hold, "")
+    server = start_server(jobs: HAND_OFF_JOBS, env: { "REDIS_URL" => own_redis.url, "HOLD_FILE" => hold })
+    eventually { pool.with { |conn| conn.scard("processes") } == 1 }
+    jid = Sidekiq::Client.new(pool:).push("class" => "TimedJob", "args" => ["outage"], "at" => Time.now.to_f)
+    eventually { pool.with { |conn| conn.lrange("client_seen", 0, -1) } == [jid] }
+
+    own_redis.stop
+    File.delete(hold) # the push now meets a Redis that is away
+    sleep 3
+    expect(server).to be_alive
+    own_redis.start # with its data (append-only file): the job is still claimed
+    eventually(timeout: 20) { pool.with { |conn| conn.llen("timed") } == 1 }
+    sleep 1.5
+    expect(pool.with { |conn| conn.lrange("timed", 0, -1) }.map { |entry| JSON.parse(entry)[1] }).to eq([jid])
+    expect(pool.with { |conn| conn.keys("ferrokiq:handoff*") }).to be_empty
+    expect(server.log.scan("Could not push a due job claimed for the client middleware").size).to eq(1)
+    expect(server.log).to include("Pushing due jobs through the client middleware again")
+    expect(server.stop).to be_success
+  ensure
+    own_redis&.destroy
   end
 
   it "never pushes a job twice with two processes claiming" do
