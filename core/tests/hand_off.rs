@@ -261,3 +261,60 @@ fn a_pass_claims_due_jobs_up_to_the_room_left_and_kills_garbage() {
     assert_eq!(full.moved, 0);
     assert_eq!(zmembers(&mut redis, "schedule"), vec![jobs[2].clone()]);
 }
+
+#[test]
+fn an_engine_with_client_middleware_hands_due_jobs_to_ruby_and_puts_unsettled_ones_back_at_stop() {
+    use ferrokiq_core::server::HandOffNext;
+    use std::time::Duration;
+
+    let server = Server::start();
+    let (mut redis, rt) = (server.redis(), runtime());
+    let config = ferrokiq_core::server::ServerConfig {
+        scheduler_hand_off: true,
+        ..config(&["default"], 1)
+    };
+    let identity = config.identity.clone();
+    let engine = server.engine(config);
+    let (first, second) = (
+        br#"{"class":"X","args":[1],"queue":"default","jid":"a"}"#.to_vec(),
+        br#"{"class":"X","args":[2],"queue":"default","jid":"b"}"#.to_vec(),
+    );
+    zadd(&mut redis, "schedule", 1.0, &first);
+    zadd(&mut redis, "retry", 2.0, &second);
+    let (_keep, interrupt) = crossbeam_channel::bounded::<()>(0);
+    let mut handed = Vec::new();
+    wait_until(Duration::from_secs(10), "two claimed jobs", || {
+        if let HandOffNext::Job(job) = engine.next_hand_off(Duration::from_millis(100), &interrupt)
+        {
+            handed.push(job);
+        }
+        handed.len() == 2
+    });
+    // Retries first, as Sidekiq polls them; nothing reached the queue yet.
+    assert_eq!(handed[0], claimed("retry", &second));
+    assert_eq!(llen(&mut redis, "queue:default"), 0);
+
+    let push = Outcome::Push {
+        queue: "default".into(),
+        payload: b"{\"jid\":\"b\"}".to_vec(),
+    };
+    assert!(rt
+        .block_on(engine.complete_hand_off(&handed[0], &push))
+        .unwrap());
+    // Pushed (the engine's own fetcher may have taken it already).
+    let working = working_list(&identity, "default");
+    wait_until(Duration::from_secs(5), "the pushed job", || {
+        llen(&mut redis, "queue:default") + llen(&mut redis, &working) == 1
+    });
+
+    // The other one was never settled: the stop puts it back in its set, due.
+    rt.block_on(engine.quiet());
+    assert_eq!(
+        engine.next_hand_off(Duration::from_millis(10), &interrupt),
+        HandOffNext::Stopped
+    );
+    rt.block_on(engine.stop());
+    assert_eq!(zmembers(&mut redis, "schedule"), vec![first]);
+    assert_eq!(llen(&mut redis, &hand_off_list(&identity, "schedule")), 0);
+    assert!(registry(&mut redis).is_empty());
+}
