@@ -1,5 +1,5 @@
 //! The scheduler's reliable hand-off to Ruby, for processes with client middleware
-//! (docs/design.md, §5.2; keys and scripts in docs/wire-format.md §4.4).
+//! (docs/design.md, §5.2; keys and scripts in docs/wire-format.md, §4.4).
 //!
 //! The scheduler claims each due member with one script (exact ZREM from its set, LPUSH onto
 //! this process's hand-off list for that set) and hands it to a Ruby thread, which runs the

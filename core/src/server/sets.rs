@@ -1,4 +1,4 @@
-//! The sorted sets the server writes: `retry` and `dead` (docs/wire-format.md §1.3, §1.6).
+//! The sorted sets the server writes: `retry` and `dead` (docs/wire-format.md, §1.3, §1.6).
 
 use crate::connection::RedisConnection;
 use crate::error::RedisResult;
