@@ -10,6 +10,7 @@
 #   BENCH_JOBS=500000 CONCURRENCY=25 BENCH_LOG_LEVEL=INFO PAIRS=5 FETCH=basic ruby bench/drain.rb
 #   REDIS_RTT_US=1000 ruby bench/drain.rb   # Redis behind a proxy that makes each round trip 1 ms
 #   BENCH_ACTIVE_JOB=1 ruby bench/drain.rb  # the same job through Rails 6.1's Active Job adapter
+#   PAIRS=0 BENCH_CLIENT_MIDDLEWARE=1 ruby bench/drain.rb  # probes with a client middleware in the servers
 #
 # Build first (rake compile). Benchmarks are measurements, not tests.
 
@@ -117,7 +118,8 @@ Bench.with_redis do |url|
   end
   next if PROBES.zero?
 
-  puts "\nLatency (#{PROBES} probes each, one idle server, -c #{CONCURRENCY}):"
+  puts "\nLatency (#{PROBES} probes each, one idle server, -c #{CONCURRENCY}" \
+       "#{", a client middleware configured" if ENV["BENCH_CLIENT_MIDDLEWARE"]}):"
   %w[Ferrokiq Sidekiq\ 6.4.1].each do |name|
     results = pickup(name, url).merge(lateness(name, url))
     puts format("  %-14s %s", name, results.map { |k, v| "#{k}: #{v.round(1)}" }.join(", "))

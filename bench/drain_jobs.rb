@@ -54,3 +54,19 @@ if ENV["BENCH_ACTIVE_JOB"]
     end
   end
 end
+
+# A client middleware that only passes jobs on (BENCH_CLIENT_MIDDLEWARE=1), as an APM or
+# request-id middleware would be configured in most applications: the server must then re-push
+# due scheduled jobs through it.
+if ENV["BENCH_CLIENT_MIDDLEWARE"]
+  # Does nothing but yield.
+  class PassThroughClientMiddleware
+    def call(_job_class, _job, _queue, _pool)
+      yield
+    end
+  end
+
+  Sidekiq.configure_server do |config|
+    config.client_middleware { |chain| chain.add(PassThroughClientMiddleware) }
+  end
+end

@@ -9,14 +9,17 @@ require "sidekiq/scheduled"
 
 module Sidekiq
   # Starts and stops everything a server process runs: the Rust engine (fetching,
-  # acknowledgements), each capsule's worker threads, the heartbeat and the scheduled-job
-  # poller.
+  # acknowledgements, the scheduler), each capsule's worker threads, the heartbeat and, with
+  # client middleware, the thread that re-pushes due jobs through it.
   class Launcher
     # identity and hostname, shared with plugins' components.
     include Component
     include WorkerThreadCare
 
     BEAT_PAUSE = 10
+    # How long the stop waits for the due jobs claimed for the client middleware to be pushed;
+    # the engine puts back in their sets those that are not by then.
+    HAND_OFF_GRACE = 3
     # How often the engine's events are written out and the worker threads looked after.
     EVENTS_PAUSE = 1
 
@@ -53,8 +56,9 @@ module Sidekiq
       tick
       @heartbeat = start_heartbeat
       Ferrokiq::UniqueJobs::Reaper.new(@config).start
-      # The engine moves due jobs itself unless client middleware must see the re-push.
-      @poller = Scheduled::Poller.new(@config, @engine).start unless engine_schedules?
+      # The engine's scheduler claims due jobs for this thread when client middleware must see
+      # their re-push (docs/design.md, §5.2).
+      @hand_off = Scheduled::HandOff.new(@config, @engine).start if hand_off?
       @job_logger = start_job_logger
       @retrier = JobRetry.new(@config, @engine)
       @processors = capsules.each_with_index.flat_map do |capsule, lane|
@@ -99,6 +103,7 @@ module Sidekiq
       @stopping_beats = true
       @beats.wake
       @heartbeat.join(5)
+      @hand_off&.stop(HAND_OFF_GRACE)
       @engine.stop
       log_engine_events
       @stdout&.restore
@@ -136,20 +141,21 @@ module Sidekiq
         "dead_max_jobs" => Integer(@config[:dead_max_jobs]),
         "dead_timeout" => Float(@config[:dead_timeout_in_seconds]),
         "stranded_after" => Float(@config[:stranded_after]),
-        "scheduler_defaults" => (Sidekiq.dump_json(Sidekiq.default_job_options) if engine_schedules?)
+        "scheduler_defaults" => Sidekiq.dump_json(Sidekiq.default_job_options),
+        "scheduler_hand_off" => hand_off?
       }
     end
 
-    def engine_schedules?
-      @config.client_middleware.empty?
+    def hand_off?
+      !@config.client_middleware.empty?
     end
 
-    # Everything that brings work in: the engine's fetching, each processor's loop and the
-    # scheduled-job poller (absent when the engine moves due jobs itself).
+    # Everything that brings work in: the engine's fetching (and scheduler) and each
+    # processor's loop. The hand-off thread ends by itself once the jobs already claimed are
+    # pushed.
     def close_intake
       @engine.quiet
       @processors.each(&:terminate)
-      @poller&.terminate
     end
 
     def wait_for_processors(deadline)

@@ -1,95 +1,130 @@
 # frozen_string_literal: true
 
+require "sidekiq/client"
+
 module Sidekiq
+  # Due jobs of the retry and schedule sets reach their queues through the engine's scheduler,
+  # on time (docs/design.md, §5). With client middleware configured the scheduler claims them
+  # and the thread here re-pushes each through the middleware, as Sidekiq 7's poller does
+  # (docs/design.md, §5.2).
   module Scheduled
     SETS = %w[retry schedule].freeze
 
-    # Moves due jobs from the retry and schedule sets to their queues (the pop is a Lua script
-    # run by the engine; the re-push goes through the client middleware, as in Sidekiq).
-    class Poller
-      INITIAL_WAIT = 10
+    # Sidekiq 7's re-push of a due job up to the Redis write: the job normalized, then passed
+    # through the client middleware (which may change it, or cancel it with nil/false).
+    class Repusher < Sidekiq::Client
+      # The job to push, or nil when a middleware cancelled it.
+      def prepare(item)
+        job = normalize_item(item)
+        accepted = pass_middleware(item["class"], job) { job }
+        return unless accepted
+
+        verify_json(accepted)
+        accepted
+      end
+    end
+
+    # The thread that takes the jobs the engine's scheduler claimed, runs them through the
+    # client middleware and has the engine push them (the push and the end of the claim are one
+    # script, so a kill at any point leaves the job claimed or in its queue, never both).
+    class HandOff
+      # How long one wait for a claimed job lasts (seconds).
+      WAIT = 1
+      # Pauses between attempts while Redis is away (seconds): doubling up to the maximum.
+      FIRST_PAUSE = 0.25
+      MAX_PAUSE = 5
 
       def initialize(config, engine)
         @config = config
         @engine = engine
-        @client = Sidekiq::Client.new(config:)
+        @repusher = Repusher.new(config:)
         @done = false
         @sleeper = Ferrokiq::Sleeper.new
+        @failing = false
       end
 
+      # Runs until the process is quiet and no claimed job is left.
       def start
         @thread = Thread.new do
           Thread.current.name = "sidekiq.scheduler"
-          initial_wait
-          until @done
-            enqueue
-            wait(random_poll_interval)
+          while (claimed = @engine.next_hand_off(WAIT)) != false
+            hand_off_reporting(*claimed) if claimed
           end
         end
         self
       end
 
-      def terminate
+      # Waits up to +timeout+ for the jobs already claimed (the engine hands out no new ones
+      # once quiet). Gives up on one that Redis keeps refusing: still claimed, it goes back to
+      # its set at the engine's stop, or through another process's recovery.
+      def stop(timeout)
+        return unless @thread
+
+        @thread.join(timeout)
         @done = true
         @sleeper.wake
-        @thread&.join(5)
-      end
-
-      def enqueue
-        SETS.each do |set|
-          while !@done && (job = @engine.pop_due(set))
-            move_due(set, job)
-            @config.logger.debug { "enqueued #{set}: #{job}" }
-          end
-        end
-      rescue StandardError => e
-        @config.handle_exception(e, { context: "Scheduler could not enqueue due jobs" })
+        @thread.join(MAX_PAUSE)
       end
 
       private
 
-      # The pop took the job out of its set: from here it must reach its queue, or the dead set
-      # when it cannot be read, or its set again (due at once) while Redis refuses the push.
-      def move_due(set, job)
-        @client.push(Sidekiq.load_json(job))
+      # A failure nobody expected must not end the thread: later due jobs still need it. The job
+      # stays claimed, and goes back to its set at the stop.
+      def hand_off_reporting(set, member)
+        hand_off(set, member)
+      rescue StandardError => e
+        @config.handle_exception(e, { context: "Scheduler could not hand a due #{set} job to the client middleware",
+                                      jobstr: member })
+      end
+
+      def hand_off(set, member)
+        attempt(set, member)
+      rescue Ferrokiq::RedisError => e
+        # The job stays claimed meanwhile; the middleware sees it again at the next attempt.
+        outage(e)
+        retry unless @sleeper.sleep(pause) || @done
+      end
+
+      def attempt(set, member)
+        job = prepare(set, member)
+        settled = case job
+                  when :dead then @engine.hand_off_kill(set, member)
+                  when nil then @engine.hand_off_cancel(set, member)
+                  else @engine.hand_off_push(set, member, job, Time.now.to_f)
+                  end
+        back_online
+        @config.logger.debug { "enqueued #{set}: #{member}" } if settled
+      end
+
+      # The job through the middleware; :dead when it cannot be pushed (not a job, or a
+      # middleware raised), as the engine treats an unreadable member (docs/design.md, §5).
+      def prepare(set, member)
+        @repusher.prepare(Sidekiq.load_json(member))
       rescue Ferrokiq::RedisError
-        put_back(set, job)
         raise
       rescue StandardError => e
-        @engine.send_to_morgue(job)
         @config.handle_exception(e, { context: "Moved a #{set} entry that cannot be enqueued to the dead set",
-                                      jobstr: job })
+                                      jobstr: member })
+        :dead
       end
 
-      def put_back(set, job)
-        @config.redis { |conn| conn.zadd(set, Time.now.to_f, job) }
-      rescue Ferrokiq::RedisError => e
-        @config.logger.error("Lost a due #{set} job: Redis refused it back (#{e.message}): #{job}")
+      # Once per outage: the scheduler reports the outage itself.
+      def outage(error)
+        @pause = @failing ? [@pause * 2, MAX_PAUSE].min : FIRST_PAUSE
+        return if @failing
+
+        @failing = true
+        @config.logger.warn("Could not push a due job claimed for the client middleware: #{error.message}; " \
+                            "trying again")
       end
 
-      def wait(seconds)
-        @sleeper.sleep(seconds)
-      end
+      def pause = @pause || FIRST_PAUSE
 
-      def initial_wait
-        wait((@config[:poll_interval_average] ? 0 : INITIAL_WAIT) + (5 * rand))
-      end
+      def back_online
+        return unless @failing
 
-      # Sidekiq's formula: each process polls about every (process count × average) seconds,
-      # so the cluster as a whole polls about every `average_scheduled_poll_interval`.
-      def random_poll_interval
-        average = poll_interval_average
-        process_count < 10 ? (average * rand) + (average.to_f / 2) : average * rand
-      end
-
-      def poll_interval_average
-        @config[:poll_interval_average] || (process_count * @config[:average_scheduled_poll_interval])
-      end
-
-      def process_count
-        [@config.redis { |conn| conn.scard("processes") }.to_i, 1].max
-      rescue StandardError
-        1
+        @failing = false
+        @config.logger.info("Pushing due jobs through the client middleware again")
       end
     end
   end

@@ -1,7 +1,7 @@
 # frozen_string_literal: true
 
-# Due scheduled jobs and retries reach their queues: moved by the engine (one lease holder at a
-# time), or by the Ruby poller when client middleware must see the re-push.
+# Due scheduled jobs and retries reach their queues, moved by the engine (one lease holder at a
+# time); with client middleware, see scheduler_hand_off_spec.rb.
 RSpec.describe "Scheduling" do
   SCHEDULE_JOBS = <<~RUBY
     class TimedJob
@@ -40,28 +40,6 @@ RSpec.describe "Scheduling" do
     eventually { timed.size == 20 }
     expect(timed.map(&:last)).to match_array(jids)
     servers.each { |server| expect(server.stop).to be_success }
-    expect(Sidekiq.redis { |conn| conn.get("ferrokiq:scheduler") }).to be_nil
-  end
-
-  it "re-pushes through client middleware with Sidekiq's poller when middleware is configured" do
-    with_middleware = <<~RUBY
-      #{SCHEDULE_JOBS}
-      class StampMiddleware
-        def call(_klass, job, _queue, _pool)
-          job["stamped"] = true
-          yield
-        end
-      end
-      Sidekiq.configure_server do |config|
-        config[:poll_interval_average] = 0.5
-        config.client_middleware { |chain| chain.add(StampMiddleware) }
-        config.server_middleware { |chain| chain.add(Class.new { def call(_w, job, _q) = (Sidekiq.redis { |c| c.rpush("stamps", job["stamped"].to_s) }; yield) }) }
-      end
-    RUBY
-    TimedJob.perform_in(1, "via middleware")
-    start_server(jobs: with_middleware)
-    eventually { timed.size == 1 }
-    expect(redis_list("stamps")).to eq(["true"])
     expect(Sidekiq.redis { |conn| conn.get("ferrokiq:scheduler") }).to be_nil
   end
 end

@@ -13,49 +13,62 @@ use crate::server::config::ServerConfig;
 use crate::server::fetch::{self, FetchedJob};
 use crate::server::fetcher::{MAX_RETRY_PAUSE, RETRY_PAUSE};
 use crate::server::state::State;
-use crate::server::{heartbeat, periodic, scheduler};
+use crate::server::{hand_off, heartbeat, maintenance, periodic, scheduler};
+
+/// How often the lease holder looks for hand-off lists of processes that are gone (also as
+/// soon as it takes the lease).
+const RECOVER_HAND_OFFS_EVERY: Duration = Duration::from_secs(10);
 
 /// The engine's scheduler (see `scheduler.rs`): while not quiet, the lease holder moves due
-/// jobs on time (when `move_due`: otherwise Ruby's poller does) and pushes periodic jobs at their ticks (see `periodic.rs`); every minute it also
-/// prunes `processes` as Sidekiq's scheduler does.
+/// jobs on time (or claims them for Ruby's client middleware, `hand_off.rs`), recovers the
+/// hand-off lists of processes that are gone, and pushes periodic jobs at their ticks (see
+/// `periodic.rs`); every minute it also prunes `processes` as Sidekiq's scheduler does.
 pub(crate) async fn schedule_loop(
     conn: Arc<RedisConnection>,
     config: ServerConfig,
     defaults: serde_json::Map<String, serde_json::Value>,
-    move_due: bool,
     state: Arc<State>,
 ) {
     let mut rng = Rng::from_os();
     let mut next_cleanup = std::time::Instant::now();
+    // Due at once whenever this process (re)takes the lease: the previous holder may have died
+    // with jobs claimed.
+    let mut next_recovery: Option<std::time::Instant> = None;
     let mut failing = false;
     // Read again from Redis whenever this process (re)takes the lease.
     let mut schedule = periodic::Schedule::default();
-    let lease = if move_due {
-        scheduler::LEASE_KEY
+    let mover = if config.scheduler_hand_off {
+        scheduler::Mover::HandOff {
+            identity: &config.identity,
+            to_ruby: &state.hand_offs.sender,
+        }
     } else {
-        scheduler::PERIODIC_LEASE_KEY
+        scheduler::Mover::Push
     };
+    let dead = (config.dead_max_jobs, config.dead_timeout.as_secs_f64());
     while !state.quiet.load(Ordering::SeqCst) {
-        let nap = match scheduler::take_lease(&conn, lease, &config.identity).await {
+        let nap = match scheduler::take_lease(&conn, scheduler::LEASE_KEY, &config.identity).await {
             Ok(true) => {
-                if move_due && std::time::Instant::now() >= next_cleanup {
-                    next_cleanup += Duration::from_secs(60);
-                    let _ = heartbeat::cleanup_processes(&conn).await;
-                }
-                let nap = if move_due {
-                    scheduler::pass(
-                        &conn,
-                        &defaults,
-                        (config.dead_max_jobs, config.dead_timeout.as_secs_f64()),
-                    )
+                lease_chores(
+                    &conn,
+                    &config,
+                    &state,
+                    &mut next_cleanup,
+                    &mut next_recovery,
+                )
+                .await;
+                let nap = scheduler::pass(&conn, &defaults, dead, mover)
                     .await
                     .map(|pass| {
                         report_invalid(&state, &pass);
+                        if pass.full {
+                            state
+                                .hand_offs
+                                .waiting_for_room
+                                .store(true, Ordering::SeqCst);
+                        }
                         scheduler::nap(&pass, now_epoch_seconds())
-                    })
-                } else {
-                    Ok(scheduler::MAX_NAP)
-                };
+                    });
                 match nap {
                     Ok(nap) => periodic_pass(&conn, &defaults, &state, &mut schedule)
                         .await
@@ -71,6 +84,7 @@ pub(crate) async fn schedule_loop(
             // Another process schedules; look again in a second or so (spread out).
             Ok(false) => {
                 schedule = periodic::Schedule::default();
+                next_recovery = None;
                 Ok(scheduler::MAX_NAP + Duration::from_millis(rng.below(500)))
             }
             Err(e) => Err(e),
@@ -98,7 +112,51 @@ pub(crate) async fn schedule_loop(
         };
         let _ = tokio::time::timeout(nap, state.scheduler_wake.notified()).await;
     }
-    let _ = scheduler::release_lease(&conn, lease, &config.identity).await;
+    let _ = scheduler::release_lease(&conn, scheduler::LEASE_KEY, &config.identity).await;
+}
+
+/// The lease holder's upkeep besides due jobs: pruning `processes` every minute, recovering
+/// dead processes' hand-off lists. A failure here is retried at its next turn; the pass that
+/// follows reports an outage.
+async fn lease_chores(
+    conn: &RedisConnection,
+    config: &ServerConfig,
+    state: &State,
+    next_cleanup: &mut std::time::Instant,
+    next_recovery: &mut Option<std::time::Instant>,
+) {
+    let now = std::time::Instant::now();
+    if now >= *next_cleanup {
+        *next_cleanup = now + Duration::from_secs(60);
+        let _ = heartbeat::cleanup_processes(conn).await;
+    }
+    if next_recovery.is_none_or(|due| now >= due)
+        && recover_hand_offs(conn, config, state).await.is_ok()
+    {
+        *next_recovery = Some(now + RECOVER_HAND_OFFS_EVERY);
+    }
+}
+
+/// Puts the jobs that processes now gone had claimed but not pushed back in their sets.
+async fn recover_hand_offs(
+    conn: &RedisConnection,
+    config: &ServerConfig,
+    state: &State,
+) -> crate::error::RedisResult<()> {
+    let hostname = config.hostname.as_str();
+    let recovered = hand_off::recover_orphans(conn, &config.identity, now_epoch_seconds(), |id| {
+        maintenance::gone_from_this_host(hostname, id)
+    })
+    .await?;
+    for (owner, moved) in recovered {
+        if moved > 0 {
+            state.events.warn(format!(
+                "Put {moved} due jobs back in the {} set that process {} had claimed but not pushed (it is gone)",
+                owner.set, owner.identity
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Pushes the periodic ticks that are due; returns when the next one is.

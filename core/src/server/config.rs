@@ -40,10 +40,12 @@ pub struct ServerConfig {
     pub stranded_after: Duration,
     pub dead_max_jobs: u64,
     pub dead_timeout: Duration,
-    /// When set, the engine moves due scheduled and retry jobs itself, pushing them with these
-    /// default job options (`Sidekiq.default_job_options`); only possible when no client
-    /// middleware needs to see the re-push.
+    /// The default job options (`Sidekiq.default_job_options`) the scheduler pushes due jobs
+    /// and periodic ticks with; None: Sidekiq's stock ones.
     pub scheduler_defaults: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Client middleware must see due jobs re-pushed: the scheduler claims them and hands them
+    /// to Ruby (`Engine::next_hand_off`) rather than pushing them (docs/design.md, §5.2).
+    pub scheduler_hand_off: bool,
 }
 
 /// One capsule: a set of queues worked by a fixed number of threads of their own.

@@ -28,17 +28,28 @@ use crate::server::config::{FetchMode, ServerConfig, DEFAULT_CAPSULE};
 use crate::server::events::Event;
 use crate::server::fetch::{self, FetchedJob};
 use crate::server::fetcher::{Fetcher, BASIC_FETCH_TIMEOUT};
+use crate::server::hand_off::{self, ClaimedJob, Outcome};
 use crate::server::heartbeat::{self, Beat, BeatReply};
 use crate::server::job_log::{JobContext, JobLog};
 use crate::server::maintenance::{self, recover};
 use crate::server::metrics_flusher;
 use crate::server::ops::{health, Probe};
 use crate::server::registry;
+use crate::server::scheduler;
 use crate::server::state::{Busy, State};
 use crate::server::supervisor::supervise;
 
 /// How much longer than one Redis timeout the last steps of a shutdown may take in all.
 const STOP_SLACK: Duration = Duration::from_secs(2);
+
+/// What the hand-off thread gets when it asks for a claimed due job.
+#[derive(Debug, PartialEq, Eq)]
+pub enum HandOffNext {
+    Job(ClaimedJob),
+    Empty,
+    /// The process is quiet and no claimed job is left.
+    Stopped,
+}
 
 /// What a worker thread gets when it asks for a job.
 #[derive(Debug, PartialEq, Eq)]
@@ -241,6 +252,40 @@ impl Engine {
         if capsule.jobs.len() <= capsule.prefetch_limit() / 2 {
             capsule.room.notify_one();
         }
+    }
+
+    /// The next due job claimed for Ruby's client middleware (docs/design.md, §5.2), waiting
+    /// up to `timeout`; `interrupt` firing ends the wait early. Claimed jobs already waiting are
+    /// still handed out once the process is quiet; after them, Stopped. Call without the GVL.
+    pub fn next_hand_off(&self, timeout: Duration, interrupt: &Receiver<()>) -> HandOffNext {
+        let hand_offs = &self.state.hand_offs;
+        let job = match hand_offs.receiver.try_recv() {
+            Ok(job) => Some(job),
+            Err(_) if self.state.quiet.load(Ordering::SeqCst) => return HandOffNext::Stopped,
+            Err(_) => crossbeam_channel::select! {
+                recv(hand_offs.receiver) -> job => job.ok(),
+                recv(self.quieted) -> _ => hand_offs.receiver.try_recv().ok(),
+                recv(interrupt) -> _ => return HandOffNext::Empty,
+                default(timeout) => return HandOffNext::Empty,
+            },
+        };
+        let Some(job) = job else {
+            return HandOffNext::Stopped;
+        };
+        if hand_offs.waiting_for_room.swap(false, Ordering::SeqCst) {
+            self.state.scheduler_wake.notify_one();
+        }
+        HandOffNext::Job(job)
+    }
+
+    /// Settles a job from `next_hand_off` (see `hand_off::complete`): false when it was no
+    /// longer this process's to settle (put back in its set meanwhile; nothing was written).
+    pub async fn complete_hand_off(
+        &self,
+        job: &ClaimedJob,
+        outcome: &Outcome,
+    ) -> RedisResult<bool> {
+        hand_off::complete(&self.conn, &self.config.identity, job, outcome).await
     }
 
     /// The job ended without being settled (its failure could not be stored, its thread was
@@ -527,6 +572,14 @@ impl Engine {
                 ));
             }
         }
+        if self.config.scheduler_hand_off {
+            let release = hand_off::release(&self.conn, &self.config.identity, &scheduler::SETS);
+            if let Err(e) = self.before(deadline, release).await {
+                self.state.events.warn(format!(
+                    "Could not put the due jobs this process claimed back in their sets: {e}; another Ferrokiq process recovers them"
+                ));
+            }
+        }
         if let Some(job_log) = self.job_log.get() {
             job_log.flush();
         }
@@ -645,17 +698,15 @@ fn spawn_tasks(
             capsule.fetcher_done.notify_waiters();
         });
     }
-    // Periodic jobs tick in every process's loop; due jobs are moved there only when no client
-    // middleware needs Ruby's poller (periodic pushes then use Sidekiq's stock job options).
+    // Due jobs and periodic ticks, pushed with the application's default job options.
     {
-        let move_due = config.scheduler_defaults.is_some();
         let defaults = config.scheduler_defaults.clone().unwrap_or_else(|| {
             serde_json::from_str(r#"{"retry":true,"queue":"default"}"#).unwrap_or_default()
         });
         let (conn, config, task_state) = (Arc::clone(conn), config.clone(), Arc::clone(state));
         handle.spawn(supervise("scheduler", Arc::clone(state), move || {
             let (conn, state) = (Arc::clone(&conn), Arc::clone(&task_state));
-            schedule_loop(conn, config.clone(), defaults.clone(), move_due, state)
+            schedule_loop(conn, config.clone(), defaults.clone(), state)
         }));
     }
     let acks = Arc::new(tokio::sync::Mutex::new(acks));

@@ -323,6 +323,7 @@ mod tests {
             dead_max_jobs: 10,
             dead_timeout: std::time::Duration::from_secs(60),
             scheduler_defaults: None,
+            scheduler_hand_off: false,
         };
         let embedded: serde_json::Value = serde_json::from_str(&info_json(&config)).unwrap();
         assert_eq!(embedded["embedded"], serde_json::Value::Bool(true));

@@ -30,3 +30,14 @@ pub fn signals(identity: &str) -> String {
 
 /// Every working list's key starts with this (followed by `identity:queue`).
 pub const WORKING_PREFIX: &str = "ferrokiq:working:";
+
+/// The list where this process keeps the members it claimed from `set` (`retry` or
+/// `schedule`) until Ruby's client middleware has seen them and they are pushed
+/// (docs/design.md, §5.2).
+pub fn hand_off(identity: &str, set: &str) -> String {
+    format!("ferrokiq:handoff:{identity}:{set}")
+}
+
+/// Hash of every hand-off list: field = list key, value = `identity` + '\n' + `set` + '\n' +
+/// when it last claimed (Redis's clock), so that any process can recover a dead one's list.
+pub const HAND_OFF_REGISTRY: &str = "ferrokiq:handoff";

@@ -179,7 +179,7 @@ pub(crate) async fn recover(
 }
 
 /// `identity` (`host:pid:nonce`) names a process on this host that is no longer running.
-fn gone_from_this_host(hostname: &str, identity: &str) -> bool {
+pub(crate) fn gone_from_this_host(hostname: &str, identity: &str) -> bool {
     let mut parts = identity.rsplitn(3, ':');
     let (_nonce, pid, host) = (parts.next(), parts.next(), parts.next());
     let Some(pid) = pid.and_then(|p| p.parse::<i32>().ok()) else {

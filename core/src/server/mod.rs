@@ -9,6 +9,7 @@ pub mod events;
 pub mod execution_tally;
 pub mod fetch;
 mod fetcher;
+pub mod hand_off;
 pub mod heartbeat;
 mod inflight;
 pub mod job_log;
@@ -26,6 +27,6 @@ mod state;
 mod supervisor;
 
 pub use config::{CapsuleConfig, FetchMode, ServerConfig};
-pub use engine::{Engine, NextJob};
+pub use engine::{Engine, HandOffNext, NextJob};
 pub use events::{Event, Level, Report};
 pub use fetch::FetchedJob;

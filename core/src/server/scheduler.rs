@@ -9,11 +9,13 @@
 //! Each move is atomic (ZREM and LPUSH in one script, keyed on the exact member), so a job is
 //! never lost between the set and its queue, and two processes can never both move it. The
 //! payload is re-pushed as Sidekiq's client would: the default job options under its own
-//! keys, `jid` and `created_at` kept, a new `enqueued_at`.
+//! keys, `jid` and `created_at` kept, a new `enqueued_at`. With client middleware configured,
+//! the same pass claims the due jobs for Ruby instead (`hand_off.rs`), at the same moment.
 
 use std::sync::LazyLock;
 use std::time::Duration;
 
+use crossbeam_channel::Sender;
 use redis::Script;
 use serde_json::{Map, Number, Value};
 
@@ -21,12 +23,10 @@ use crate::connection::RedisConnection;
 use crate::error::RedisResult;
 use crate::json::{self, EncodeError};
 use crate::payload::{new_jid, now_epoch_seconds};
+use crate::server::hand_off::{self, ClaimedJob};
 use crate::server::sets;
 
 pub const LEASE_KEY: &str = "ferrokiq:scheduler";
-/// The lease of processes that only tick periodic jobs (their due jobs are moved by Ruby's
-/// poller), so they never keep the engine's scheduler from the lease above.
-pub const PERIODIC_LEASE_KEY: &str = "ferrokiq:periodic:lease";
 const LEASE_MS: u64 = 3_000;
 /// The longest the lease holder sleeps before looking again.
 pub const MAX_NAP: Duration = Duration::from_secs(1);
@@ -130,23 +130,56 @@ pub fn requeued_payload(
 /// What one pass did.
 #[derive(Debug, Default, PartialEq)]
 pub struct Pass {
+    /// Jobs moved to their queues, or claimed for the hand-off.
     pub moved: usize,
     /// Members that are not jobs (shown with U+FFFD for bytes that are not UTF-8), and why;
     /// they went to the dead set.
     pub invalid: Vec<(String, String)>,
     /// The earliest score left in either set.
     pub next_due: Option<f64>,
+    /// The hand-off had no room for more: wait until Ruby takes some.
+    pub full: bool,
 }
 
-/// Moves what is due now; reports when the next job is due.
+/// Where a pass sends due jobs: straight to their queues, or (client middleware configured)
+/// claimed into this process's hand-off lists and onto a channel to Ruby (docs/design.md, §5.2).
+#[derive(Clone, Copy)]
+pub enum Mover<'a> {
+    Push,
+    HandOff {
+        identity: &'a str,
+        to_ruby: &'a Sender<ClaimedJob>,
+    },
+}
+
+impl Mover<'_> {
+    /// How many due jobs of one set this pass may take.
+    fn room(&self) -> usize {
+        match self {
+            Mover::Push => BATCH,
+            Mover::HandOff { to_ruby, .. } => {
+                let capacity = to_ruby.capacity().unwrap_or(BATCH);
+                capacity.saturating_sub(to_ruby.len()).min(BATCH)
+            }
+        }
+    }
+}
+
+/// Moves (or claims) what is due now; reports when the next job is due.
 pub async fn pass(
     conn: &RedisConnection,
     defaults: &Map<String, Value>,
     dead: (u64, f64),
+    mover: Mover<'_>,
 ) -> RedisResult<Pass> {
     let mut result = Pass::default();
     let now = now_epoch_seconds();
     for set in SETS {
+        let room = mover.room();
+        if room == 0 {
+            result.full = true;
+            break;
+        }
         let words = [
             b"ZRANGE".to_vec(),
             set.as_bytes().to_vec(),
@@ -155,16 +188,20 @@ pub async fn pass(
             b"BYSCORE".to_vec(),
             b"LIMIT".to_vec(),
             b"0".to_vec(),
-            BATCH.to_string().into_bytes(),
+            room.to_string().into_bytes(),
         ];
         let due: Vec<Vec<u8>> = conn.call(&words).await?;
+        let mut readable = Vec::with_capacity(due.len());
         for member in due {
             match requeued_payload(&member, defaults, now_epoch_seconds()) {
-                Ok((queue, payload)) => {
-                    let mut invocation = MOVE_DUE_SCRIPT.prepare_invoke();
-                    invocation.key(set).arg(&member).arg(&queue).arg(&payload);
-                    result.moved += conn.invoke::<usize>(&invocation).await?;
-                }
+                Ok((queue, payload)) => match mover {
+                    Mover::Push => {
+                        let mut invocation = MOVE_DUE_SCRIPT.prepare_invoke();
+                        invocation.key(set).arg(&member).arg(&queue).arg(&payload);
+                        result.moved += conn.invoke::<usize>(&invocation).await?;
+                    }
+                    Mover::HandOff { .. } => readable.push(member),
+                },
                 Err(why) => {
                     let removed: i64 = conn
                         .call(&[b"ZREM".to_vec(), set.as_bytes().to_vec(), member.clone()])
@@ -175,6 +212,17 @@ pub async fn pass(
                         result.invalid.push((shown, why));
                     }
                 }
+            }
+        }
+        if let Mover::HandOff { identity, to_ruby } = mover {
+            for member in hand_off::claim(conn, identity, set, readable).await? {
+                result.moved += 1;
+                // Room was checked above and only this task sends; a job that cannot be sent
+                // (the engine is going away) stays claimed, and the exit puts it back.
+                let _ = to_ruby.try_send(ClaimedJob {
+                    set: set.to_string(),
+                    member,
+                });
             }
         }
     }
@@ -193,6 +241,7 @@ pub async fn pass(
 /// How long to sleep after a pass.
 pub fn nap(pass: &Pass, now: f64) -> Duration {
     match pass.next_due {
+        _ if pass.full => MAX_NAP,
         _ if pass.moved >= BATCH => Duration::ZERO,
         Some(due) if due <= now => Duration::ZERO,
         Some(due) => Duration::from_secs_f64(due - now).min(MAX_NAP),
@@ -246,11 +295,17 @@ mod tests {
             moved,
             invalid: vec![],
             next_due,
+            full: false,
         };
         assert_eq!(nap(&pass(Some(10.25), 0), 10.0), Duration::from_millis(250));
         assert_eq!(nap(&pass(Some(50.0), 0), 10.0), MAX_NAP);
         assert_eq!(nap(&pass(None, 0), 10.0), MAX_NAP);
         assert_eq!(nap(&pass(Some(9.0), 0), 10.0), Duration::ZERO);
         assert_eq!(nap(&pass(Some(50.0), BATCH), 10.0), Duration::ZERO);
+        let full = Pass {
+            full: true,
+            ..pass(Some(9.0), 3)
+        };
+        assert_eq!(nap(&full, 10.0), MAX_NAP);
     }
 }

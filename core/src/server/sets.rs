@@ -1,25 +1,8 @@
-//! The sorted sets the server writes: `retry`, `dead`, and the due-job pop of the scheduler
-//! (docs/wire-format.md §1.3, §1.6, §4).
-
-use std::sync::LazyLock;
-
-use redis::Script;
+//! The sorted sets the server writes: `retry` and `dead` (docs/wire-format.md, §1.3, §1.6).
 
 use crate::connection::RedisConnection;
 use crate::error::RedisResult;
 use crate::json::ruby_float;
-
-/// Sidekiq 7's scheduler script: pops one member due at `now` (score <= now).
-const POP_DUE: &str = r"
-local key, now = KEYS[1], ARGV[1]
-local jobs = redis.call('zrange', key, '-inf', now, 'byscore', 'limit', 0, 1)
-if jobs[1] then
-  redis.call('zrem', key, jobs[1])
-  return jobs[1]
-end
-";
-
-static POP_DUE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(POP_DUE));
 
 fn score(at: f64) -> String {
     ruby_float(at).unwrap_or_else(|| "0.0".to_string())
@@ -63,11 +46,4 @@ pub async fn send_to_morgue(
         .arg(format!("-{max_jobs}"))
         .ignore();
     conn.pipeline::<()>(&pipe).await
-}
-
-/// Pops one job from `set` (`retry` or `schedule`) whose time has come.
-pub async fn pop_due(conn: &RedisConnection, set: &str, now: f64) -> RedisResult<Option<Vec<u8>>> {
-    let mut invocation = POP_DUE_SCRIPT.prepare_invoke();
-    invocation.key(set).arg(score(now));
-    conn.invoke(&invocation).await
 }

@@ -3,6 +3,8 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use crossbeam_channel::{Receiver, Sender};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
@@ -11,6 +13,7 @@ use crate::server::capsule::Capsule;
 use crate::server::events::Events;
 use crate::server::execution_tally::ExecutionTally;
 use crate::server::fetch::FetchedJob;
+use crate::server::hand_off::ClaimedJob;
 use crate::server::heartbeat;
 use crate::server::inflight::Ledger;
 use crate::server::job_log::JobContext;
@@ -20,8 +23,10 @@ pub(crate) struct State {
     pub(crate) quiet: AtomicBool,
     /// Set once the engine has stopped: its background upkeep ends too.
     pub(crate) stopped: AtomicBool,
-    /// Wakes the scheduler early (on quiet).
+    /// Wakes the scheduler early (on quiet, or when the hand-off made room).
     pub(crate) scheduler_wake: Notify,
+    /// Due jobs the scheduler claimed, on their way to Ruby's client middleware.
+    pub(crate) hand_offs: HandOffs,
     /// The capsules, the default one first: each its queues, channel and prefetch.
     pub(crate) capsules: Vec<Arc<Capsule>>,
     pub(crate) processed: AtomicU64,
@@ -66,12 +71,36 @@ impl Busy {
     }
 }
 
+/// The channel from the scheduler to the Ruby thread that runs the client middleware: bounded,
+/// so the scheduler claims no more than the middleware keeps up with.
+pub(crate) struct HandOffs {
+    pub(crate) sender: Sender<ClaimedJob>,
+    pub(crate) receiver: Receiver<ClaimedJob>,
+    /// The scheduler found no room: the next job taken wakes it.
+    pub(crate) waiting_for_room: AtomicBool,
+}
+
+impl HandOffs {
+    /// How many claimed jobs may wait for Ruby.
+    pub(crate) const CAPACITY: usize = 100;
+
+    fn new() -> HandOffs {
+        let (sender, receiver) = crossbeam_channel::bounded(Self::CAPACITY);
+        HandOffs {
+            sender,
+            receiver,
+            waiting_for_room: AtomicBool::new(false),
+        }
+    }
+}
+
 impl State {
     pub(crate) fn new(capsules: Vec<Arc<Capsule>>) -> State {
         State {
             quiet: AtomicBool::new(false),
             stopped: AtomicBool::new(false),
             scheduler_wake: Notify::new(),
+            hand_offs: HandOffs::new(),
             capsules,
             processed: AtomicU64::new(0),
             failed: AtomicU64::new(0),

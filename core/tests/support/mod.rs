@@ -156,6 +156,7 @@ pub fn config_on(host: &str, queues: &[&str], concurrency: usize) -> ServerConfi
         dead_max_jobs: 10_000,
         dead_timeout: Duration::from_secs(180 * 24 * 3600),
         scheduler_defaults: None,
+        scheduler_hand_off: false,
     }
 }
 

@@ -6,14 +6,15 @@ use std::time::Duration;
 use ferrokiq_core::payload::now_epoch_seconds;
 use ferrokiq_core::retry;
 use ferrokiq_core::rng::Rng;
+use ferrokiq_core::server::hand_off::{ClaimedJob, Outcome};
 use ferrokiq_core::server::job_log::JobContext;
 use ferrokiq_core::server::{
-    sets, CapsuleConfig, Engine, FetchMode, FetchedJob, NextJob, ServerConfig,
+    sets, CapsuleConfig, Engine, FetchMode, FetchedJob, HandOffNext, NextJob, ServerConfig,
 };
 use ferrokiq_core::RedisResult;
 use magnus::{prelude::*, Error, RArray, RHash, RModule, RString, Ruby, Value};
 
-use crate::redis::NativeRedis;
+use crate::redis::{dump, NativeRedis};
 use crate::runtime::thread_driver;
 use crate::{errors, gvl};
 
@@ -41,7 +42,7 @@ fn wait<T>(
     gvl::wait_for(ruby, &driver.runtime, &driver.wakeup, future)
 }
 
-/// The default job options as JSON (or nil: the Ruby poller schedules) to a map.
+/// The default job options as JSON (nil: Sidekiq's stock ones) to a map.
 fn scheduler_defaults(
     ruby: &Ruby,
     json: Option<String>,
@@ -124,6 +125,10 @@ impl NativeEngine {
             dead_max_jobs: options.fetch("dead_max_jobs")?,
             dead_timeout: Duration::from_secs_f64(options.fetch("dead_timeout")?),
             scheduler_defaults: scheduler_defaults(ruby, options.fetch("scheduler_defaults")?)?,
+            // Optional: true when client middleware must see due jobs re-pushed.
+            scheduler_hand_off: options
+                .lookup::<_, Option<bool>>("scheduler_hand_off")?
+                .unwrap_or(false),
         };
         let settings = redis.settings().clone();
         let engine = wait(ruby, async move {
@@ -354,13 +359,92 @@ impl NativeEngine {
         Ok(true)
     }
 
-    /// Pops one job due now from `set` ("retry" or "schedule"), or nil.
-    fn pop_due(ruby: &Ruby, rb_self: &Self, set: String) -> Result<Option<RString>, Error> {
-        let conn = rb_self.engine.connection().clone();
-        let popped = wait(ruby, async move {
-            sets::pop_due(&conn, &set, now_epoch_seconds()).await
-        })?;
-        Ok(popped.map(|payload| utf8_string(ruby, &payload)))
+    /// The next due job the scheduler claimed for the client middleware as `[set, member]`,
+    /// nil when none came within `timeout` seconds, false once the process is quiet and none is
+    /// left. Waits without the GVL.
+    fn next_hand_off(ruby: &Ruby, rb_self: &Self, timeout: f64) -> Result<Value, Error> {
+        let (interrupt_tx, interrupt_rx) = crossbeam_channel::bounded::<()>(1);
+        let engine = &rb_self.engine;
+        let timeout = Duration::from_secs_f64(timeout.max(0.0));
+        let next = gvl::without_gvl(
+            || engine.next_hand_off(timeout, &interrupt_rx),
+            &interrupt_tx,
+        )
+        .unwrap_or(HandOffNext::Empty);
+        ruby.thread_check_ints()?;
+        Ok(match next {
+            HandOffNext::Job(job) => ruby
+                .ary_new_from_values(&[
+                    ruby.str_new(&job.set).as_value(),
+                    utf8_string(ruby, &job.member).as_value(),
+                ])
+                .as_value(),
+            HandOffNext::Empty => ruby.qnil().as_value(),
+            HandOffNext::Stopped => ruby.qfalse().as_value(),
+        })
+    }
+
+    fn settle_hand_off(
+        ruby: &Ruby,
+        rb_self: &Self,
+        set: String,
+        member: RString,
+        outcome: Outcome,
+    ) -> Result<bool, Error> {
+        let job = ClaimedJob {
+            set,
+            member: bytes(member),
+        };
+        let engine = &rb_self.engine;
+        wait(ruby, async move {
+            engine.complete_hand_off(&job, &outcome).await
+        })
+    }
+
+    /// Pushes a claimed job as the client middleware left it (`job`, a Hash, stamped
+    /// `enqueued_at` = `now` and encoded as any push is) to its queue and takes it off the
+    /// hand-off list, in one script; false when it was no longer claimed.
+    fn hand_off_push(
+        ruby: &Ruby,
+        rb_self: &Self,
+        set: String,
+        member: RString,
+        job: RHash,
+        now: f64,
+    ) -> Result<bool, Error> {
+        let queue: String = job.fetch("queue")?;
+        job.aset("enqueued_at", ruby.float_from_f64(now))?;
+        let outcome = Outcome::Push {
+            queue,
+            payload: dump(ruby, job, &[])?,
+        };
+        Self::settle_hand_off(ruby, rb_self, set, member, outcome)
+    }
+
+    /// A middleware cancelled the push: the claimed job is dropped.
+    fn hand_off_cancel(
+        ruby: &Ruby,
+        rb_self: &Self,
+        set: String,
+        member: RString,
+    ) -> Result<bool, Error> {
+        Self::settle_hand_off(ruby, rb_self, set, member, Outcome::Cancel)
+    }
+
+    /// The claimed job cannot be pushed: to the dead set, trimmed as configured.
+    fn hand_off_kill(
+        ruby: &Ruby,
+        rb_self: &Self,
+        set: String,
+        member: RString,
+    ) -> Result<bool, Error> {
+        let config = rb_self.engine.config();
+        let outcome = Outcome::Dead {
+            now: now_epoch_seconds(),
+            max_jobs: config.dead_max_jobs,
+            timeout_secs: config.dead_timeout.as_secs_f64(),
+        };
+        Self::settle_hand_off(ruby, rb_self, set, member, outcome)
     }
 }
 
@@ -431,6 +515,21 @@ pub fn init(ruby: &Ruby, native: &RModule) -> Result<(), Error> {
         "send_to_morgue",
         magnus::method!(NativeEngine::send_to_morgue, 1),
     )?;
-    class.define_method("pop_due", magnus::method!(NativeEngine::pop_due, 1))?;
+    class.define_method(
+        "next_hand_off",
+        magnus::method!(NativeEngine::next_hand_off, 1),
+    )?;
+    class.define_method(
+        "hand_off_push",
+        magnus::method!(NativeEngine::hand_off_push, 4),
+    )?;
+    class.define_method(
+        "hand_off_cancel",
+        magnus::method!(NativeEngine::hand_off_cancel, 2),
+    )?;
+    class.define_method(
+        "hand_off_kill",
+        magnus::method!(NativeEngine::hand_off_kill, 2),
+    )?;
     Ok(())
 }

@@ -277,7 +277,7 @@ fn bytes_of(string: RString) -> Vec<u8> {
 /// The payload's JSON without the `skip` keys: Rust's encoder when it can, Ruby's
 /// `JSON.generate` otherwise (so that unusual values are written, or refused, exactly as
 /// Sidekiq would).
-fn dump(ruby: &Ruby, hash: RHash, skip: &[&str]) -> Result<Vec<u8>, Error> {
+pub(crate) fn dump(ruby: &Ruby, hash: RHash, skip: &[&str]) -> Result<Vec<u8>, Error> {
     let mut encoder = Encoder::new(ruby);
     match encoder.payload(hash, &Fields { skip, set: &[] }) {
         Ok(()) => Ok(encoder.finish()),
