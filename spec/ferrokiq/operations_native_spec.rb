@@ -24,7 +24,7 @@ RSpec.describe "Ferrokiq::Native::Operations", :native do
   end
 
   def get(path)
-    Net::HTTP.get_response(URI("http://#{@endpoint.address}#{path}"))
+    without_gc_stress { Net::HTTP.get_response(URI("http://#{@endpoint.address}#{path}")) }
   end
 
   it "serves what record_execution was told, by outcome and error class, from a port of its own" do
