@@ -213,8 +213,9 @@ module Sidekiq
     # survivors go to Redis together.
     def push_through_chain(template, job_class, slice, times, jid)
       survivors = []
+      fresh = Ferrokiq::Native.jids(slice.size) unless jid
       jids = slice.each_with_index.map do |job_args, index|
-        job = bulk_job(template, job_args, jid, times.is_a?(Array) ? times[index] : times)
+        job = bulk_job(template, job_args, jid || fresh[index], times.is_a?(Array) ? times[index] : times)
         accepted = pass_middleware(job_class, job) do
           verify_json(job)
           job
@@ -243,10 +244,14 @@ module Sidekiq
       raise
     end
 
+    # The template's copy with this job's fields, keys in the order `template.merge(own)` gives
+    # (Sidekiq's): one Hash per job rather than two.
     def bulk_job(template, job_args, jid, at)
-      own = { "args" => job_args, "jid" => jid || Ferrokiq::Native.jid }
-      own["at"] = at if at
-      template.merge(own)
+      job = template.dup
+      job["args"] = job_args
+      job["jid"] = jid
+      job["at"] = at if at
+      job
     end
 
     # One round trip for the whole batch. The first job decides where all of them go: its

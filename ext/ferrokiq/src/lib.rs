@@ -30,6 +30,12 @@ fn jid(ruby: &Ruby) -> Result<String, Error> {
     ferrokiq_core::payload::new_jid().map_err(|e| errors::runtime_error(ruby, &e))
 }
 
+/// `Ferrokiq::Native.jids(count)`: `count` new job ids from one read of the OS's randomness (a
+/// bulk push's slice: one system call instead of one per job).
+fn jids(ruby: &Ruby, count: usize) -> Result<Vec<String>, Error> {
+    ferrokiq_core::payload::new_jids(count).map_err(|e| errors::runtime_error(ruby, &e))
+}
+
 /// `Ferrokiq::Native.dump_json(value)`: `JSON.generate(value)`, done in Rust when it can be.
 fn dump_json(ruby: &Ruby, value: Value) -> Result<magnus::RString, Error> {
     let mut encoder = encode::Encoder::new(ruby);
@@ -68,6 +74,7 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     let native = ferrokiq.define_module("Native")?;
     native.define_singleton_method("json_unsafe", magnus::function!(json_unsafe, 1))?;
     native.define_singleton_method("jid", magnus::function!(jid, 0))?;
+    native.define_singleton_method("jids", magnus::function!(jids, 1))?;
     native.define_singleton_method("dump_json", magnus::function!(dump_json, 1))?;
     native.define_singleton_method("normalize_json", magnus::function!(normalize_json, 1))?;
     native.define_singleton_method("periodic_next", magnus::function!(periodic_next, 3))?;
