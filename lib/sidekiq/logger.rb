@@ -141,9 +141,71 @@ module Sidekiq
     end
 
     # @api private
-    # Writes to +io+ from now on (see Ferrokiq::LogPipe), keeping level and formatter.
-    def write_to(io)
-      @logdev = ::Logger::LogDevice.new(io)
+    # Hands this logger's lines to +writer+, a Ferrokiq::Native::LogWriter (see
+    # Ferrokiq::NativeLog), or back to Ruby with nil. +stringify+: the layout shows the
+    # message's `to_s` (Pretty, WithoutTimestamp) rather than its JSON.
+    def write_natively(writer, stringify: true)
+      @native_stringify = stringify
+      @native_writer = writer
+    end
+
+    # Ruby's Logger#add up to the formatter: the same level check, block and progname rules;
+    # then the native writer formats the line, or Ruby's formatter when a value needs it.
+    def add(severity, message = nil, progname = nil)
+      writer = @native_writer
+      return super unless writer
+
+      severity ||= UNKNOWN
+      return true if severity < level
+
+      progname = @progname if progname.nil?
+      if message.nil?
+        if block_given?
+          message = yield
+        else
+          message = progname
+          progname = @progname
+        end
+      end
+      queue_line(writer, format_severity(severity), progname, message)
+      true
+    end
+    alias log add
+
+    def <<(text)
+      writer = @native_writer
+      writer ? writer.text(text.to_s) : super
+    end
+
+    # The lines queued so far go to the old file, later ones to the reopened one.
+    def reopen(logdev = nil)
+      writer = @native_writer
+      return super unless writer
+
+      writer.flush
+      super
+      device = @logdev&.dev
+      device.is_a?(::IO) ? writer.reopen(device.fileno) : write_natively(nil)
+      self
+    end
+
+    def close
+      if (writer = @native_writer)
+        writer.flush
+        writer.close
+        write_natively(nil)
+      end
+      super
+    end
+
+    private
+
+    def queue_line(writer, label, progname, message)
+      # Interpolation, as the formatters do: a `to_s` that returns no String still gives text.
+      shown = @native_stringify && !message.is_a?(String) ? "#{message}" : message # rubocop:disable Style/RedundantInterpolation
+      return if writer.line(label, shown, Thread.current[Context::SLOT], Sidekiq.tid)
+
+      writer.text(format_message(label, Time.now, progname, message))
     end
   end
 end

@@ -11,7 +11,6 @@ pub mod fetch;
 mod fetcher;
 pub mod heartbeat;
 mod inflight;
-pub mod job_log;
 pub mod keys;
 mod maintenance;
 pub mod memory_limit;

@@ -7,13 +7,13 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
 
+use crate::log_writer::JobContext;
 use crate::server::capsule::Capsule;
 use crate::server::events::Events;
 use crate::server::execution_tally::ExecutionTally;
 use crate::server::fetch::FetchedJob;
 use crate::server::heartbeat;
 use crate::server::inflight::Ledger;
-use crate::server::job_log::JobContext;
 use crate::server::ops::health::Health;
 
 pub(crate) struct State {

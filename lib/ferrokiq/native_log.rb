@@ -1,0 +1,91 @@
+# frozen_string_literal: true
+
+require "ferrokiq/log_pipe"
+
+module Ferrokiq
+  # A server's logger whose lines the core formats and writes (docs/design.md, §12): Sidekiq's
+  # own logger class with one of Sidekiq's three formatters, writing to an IO with a file
+  # descriptor (standard output or error, a file, a path Ruby's LogDevice opened) that Ruby does
+  # not rotate. Ruby still checks the level and converts the message; the line's values go to
+  # a `Ferrokiq::Native::LogWriter`, which formats them exactly as the Ruby formatter would and
+  # writes them in batches. Every other logger keeps writing through Ruby.
+  class NativeLog
+    LAYOUTS = {
+      Sidekiq::Logger::Formatters::Pretty => "pretty",
+      Sidekiq::Logger::Formatters::WithoutTimestamp => "without_timestamp",
+      Sidekiq::Logger::Formatters::JSON => "json"
+    }.freeze
+    private_constant :LAYOUTS
+
+    class << self
+      # The attachment in force in this process, if any.
+      attr_accessor :current
+
+      # Hands +logger+'s lines to a native writer when it qualifies; the attachment, or nil
+      # when Ruby keeps writing them.
+      def attach(logger)
+        layout = layout_of(logger) or return
+        device = device_of(logger) or return
+        device.flush # what Ruby buffered comes first
+        new(logger, Native::LogWriter.new(device.fileno, layout), device, layout).tap(&:install)
+      end
+
+      def layout_of(logger)
+        LAYOUTS[logger.formatter.class] if logger.instance_of?(Sidekiq::Logger)
+      end
+
+      # The logger's IO, when the core can write to it. A LogDevice with a shift age rotates
+      # the file itself on writes, so that logger stays with Ruby.
+      def device_of(logger)
+        logdev = logger.instance_variable_get(:@logdev) or return
+        return unless [nil, 0].include?(logdev.instance_variable_get(:@shift_age))
+
+        device = logdev.dev
+        device if device.is_a?(::IO) && !device.closed?
+      end
+    end
+
+    attr_reader :writer
+
+    def initialize(logger, writer, device, layout)
+      @logger = logger
+      @writer = writer
+      @device = device
+      @layout = layout
+    end
+
+    def install
+      @logger.write_natively(@writer, stringify: @layout != "json")
+      # A job's `puts` must not overtake the lines queued for the same standard output.
+      @pipe = LogPipe.route(@writer) if @device.fileno == $stdout.fileno
+      self.class.current = self
+      at_exit { @writer.flush }
+    end
+
+    # Everything queued is written, then Ruby writes the logger's lines again.
+    def detach
+      @writer.flush
+      @pipe&.restore
+      @logger.write_natively(nil)
+      self.class.current = nil
+    end
+
+    # A forked child has no writer thread: its lines go through Ruby. What the parent queued
+    # is the parent's to write.
+    def forked
+      @pipe&.release
+      @logger.write_natively(nil)
+      self.class.current = nil
+    end
+
+    # `Process._fork` is Ruby's hook around every fork (Kernel#fork, Process.fork, ...).
+    module ForkHook
+      def _fork
+        pid = super
+        NativeLog.current&.forked if pid.zero?
+        pid
+      end
+    end
+    ::Process.singleton_class.prepend(ForkHook)
+  end
+end
