@@ -17,9 +17,29 @@ module Ferrokiq
     }.freeze
     private_constant :LAYOUTS
 
+    # Loggers other than the server's own are attached only when they write to a file of
+    # their own: their lines would not keep their order with the server's on a shared stream.
+    FIRST_FILE = 3
+    private_constant :FIRST_FILE
+
     class << self
-      # The attachment in force in this process, if any.
-      attr_accessor :current
+      # The attachments in force in this process.
+      def attached
+        @attached ||= []
+      end
+
+      # At server start: the server's logger (its attachment, or nil), and every other
+      # Sidekiq::Logger made so far in this process that writes to a file of its own.
+      def attach_server_loggers(server_logger)
+        primary = attach(server_logger)
+        Sidekiq::Logger::MADE.each_key do |logger|
+          next if logger.equal?(server_logger) || attached.any? { |a| a.logger.equal?(logger) }
+
+          device = device_of(logger)
+          attach(logger) if device && device.fileno >= FIRST_FILE
+        end
+        primary
+      end
 
       # Hands +logger+'s lines to a native writer when it qualifies; the attachment, or nil
       # when Ruby keeps writing them.
@@ -28,6 +48,10 @@ module Ferrokiq
         device = device_of(logger) or return
         device.flush # what Ruby buffered comes first
         new(logger, Native::LogWriter.new(device.fileno, layout), device, layout).tap(&:install)
+      end
+
+      def detach_all
+        attached.dup.each(&:detach)
       end
 
       def layout_of(logger)
@@ -45,7 +69,7 @@ module Ferrokiq
       end
     end
 
-    attr_reader :writer
+    attr_reader :logger, :writer
 
     def initialize(logger, writer, device, layout)
       @logger = logger
@@ -58,7 +82,7 @@ module Ferrokiq
       @logger.write_natively(@writer, stringify: @layout != "json")
       # A job's `puts` must not overtake the lines queued for the same standard output.
       @pipe = LogPipe.route(@writer) if @device.fileno == $stdout.fileno
-      self.class.current = self
+      self.class.attached << self
       at_exit { @writer.flush }
     end
 
@@ -67,7 +91,7 @@ module Ferrokiq
       @writer.flush
       @pipe&.restore
       @logger.write_natively(nil)
-      self.class.current = nil
+      self.class.attached.delete(self)
     end
 
     # A forked child has no writer thread: its lines go through Ruby. What the parent queued
@@ -75,14 +99,14 @@ module Ferrokiq
     def forked
       @pipe&.release
       @logger.write_natively(nil)
-      self.class.current = nil
+      self.class.attached.delete(self)
     end
 
     # `Process._fork` is Ruby's hook around every fork (Kernel#fork, Process.fork, ...).
     module ForkHook
       def _fork
         pid = super
-        NativeLog.current&.forked if pid.zero?
+        NativeLog.attached.dup.each(&:forked) if pid.zero?
         pid
       end
     end

@@ -67,7 +67,7 @@ module Sidekiq
     # The core formats and writes the logger's lines and the job lines when the logger allows
     # it (not in an embedded instance, whose host owns the logger and $stdout).
     def start_job_logger
-      @native_log = Ferrokiq::NativeLog.attach(@config.logger) unless @embedded
+      @native_log = Ferrokiq::NativeLog.attach_server_loggers(@config.logger) unless @embedded
       job_logger = JobLogger.new(@config)
       if @native_log && job_logger.writes_lines?
         @engine.log_jobs_to(@native_log.writer)
@@ -101,7 +101,7 @@ module Sidekiq
       @heartbeat.join(5)
       @engine.stop
       log_engine_events
-      @native_log&.detach
+      Ferrokiq::NativeLog.detach_all unless @embedded
     end
 
     private

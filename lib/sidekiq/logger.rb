@@ -135,9 +135,14 @@ module Sidekiq
 
     include LoggingUtils
 
+    # Every logger of this class made in this process (weakly held), for a server to find at
+    # start (Ferrokiq::NativeLog).
+    MADE = ObjectSpace::WeakMap.new
+
     def initialize(*args, **kwargs)
       super
       self.formatter = Formatters::Pretty.new
+      MADE[self] = true
     end
 
     # @api private

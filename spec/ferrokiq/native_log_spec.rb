@@ -82,7 +82,7 @@ RSpec.describe Ferrokiq::NativeLog, :native do
   let(:path) { File.join(dir, "sidekiq.log") }
 
   after do
-    described_class.current&.detach
+    described_class.detach_all
     FileUtils.rm_rf(dir)
   end
 
@@ -220,7 +220,22 @@ RSpec.describe Ferrokiq::NativeLog, :native do
     attachment.detach
     logger.info("by Ruby")
     expect(File.read(path)).to end_with("INFO: by Ruby\n")
-    expect(described_class.current).to be_nil
+    expect(described_class.attached).to be_empty
+  end
+
+  it "attaches at server start the app's other loggers that write files of their own" do
+    server_logger = Sidekiq::Logger.new(path)
+    app_log = Sidekiq::Logger.new(File.join(dir, "app.log"))
+    app_log.formatter = NativeLogCases::FORMATTERS[:json].new
+    on_stdout = Sidekiq::Logger.new($stdout)
+    in_memory = Sidekiq::Logger.new(StringIO.new)
+    expect(described_class.attach_server_loggers(server_logger).logger).to equal(server_logger)
+    attached = described_class.attached.map(&:logger)
+    expect(attached).to include(server_logger, app_log)
+    expect(attached).not_to include(on_stdout, in_memory)
+    app_log.info("structured")
+    described_class.detach_all
+    expect(JSON.parse(File.read(File.join(dir, "app.log")).lines.last)).to include("msg" => "structured")
   end
 
   describe "loggers that stay with Ruby" do
