@@ -41,6 +41,8 @@ enum Entry {
     Reopen(File),
     /// The device is closed: later lines are dropped.
     Close,
+    /// Lines queued from now on take this layout (the logger's formatter changed).
+    Layout(Layout),
     Flush(Sender<()>),
 }
 
@@ -98,6 +100,11 @@ impl LogWriter {
         self.send(Entry::Reopen(file));
     }
 
+    /// Lines queued after this take `layout`.
+    pub fn relayout(&self, layout: Layout) {
+        self.send(Entry::Layout(layout));
+    }
+
     /// Lines queued after this are dropped; the device is let go.
     pub fn close(&self) {
         self.send(Entry::Close);
@@ -120,7 +127,7 @@ impl LogWriter {
 fn write_loop(
     entries: Receiver<Entry>,
     mut out: Option<Box<dyn Write + Send>>,
-    layout: Layout,
+    mut layout: Layout,
     pid: u32,
 ) {
     let mut buffer = Vec::with_capacity(64 * 1024);
@@ -150,6 +157,7 @@ fn write_loop(
                     write_out(&mut out, &mut buffer);
                     out = None;
                 }
+                Entry::Layout(next) => layout = next,
                 Entry::Flush(done) => flushes.push(done),
             }
         }
@@ -293,6 +301,7 @@ mod tests {
         log.text(b"two\n".to_vec());
         log.close();
         log.text(b"three\n".to_vec());
+        log.relayout(Layout::Json);
         log.flush();
         assert_eq!(std::fs::read_to_string(&first).unwrap(), "one\n");
         assert_eq!(std::fs::read_to_string(&second).unwrap(), "two\n");

@@ -55,7 +55,12 @@ module Ferrokiq
       end
 
       def layout_of(logger)
-        LAYOUTS[logger.formatter.class] if logger.instance_of?(Sidekiq::Logger)
+        layout_for(logger.formatter) if logger.instance_of?(Sidekiq::Logger)
+      end
+
+      # The writer's name for one of Sidekiq's formatters (not a subclass), or nil.
+      def layout_for(formatter)
+        LAYOUTS[formatter.class]
       end
 
       # The logger's IO, when the core can write to it. A LogDevice with a shift age rotates
@@ -79,7 +84,7 @@ module Ferrokiq
     end
 
     def install
-      @logger.write_natively(@writer, stringify: @layout != "json")
+      @logger.write_natively(@writer, @layout)
       # A job's `puts` must not overtake the lines queued for the same standard output.
       @pipe = LogPipe.route(@writer) if @device.fileno == $stdout.fileno
       self.class.attached << self

@@ -29,9 +29,10 @@ module Sidekiq
 
     # True when the core writes this job's lines, so #call is not needed. A job with its own
     # log_level stays with Ruby: only Ruby's logger knows the per-thread level. So does a job
-    # whose context holds anything but Strings, which Ruby renders its own way.
+    # whose context holds anything but Strings, which Ruby renders its own way, and every job
+    # while the logger has a formatter the core cannot imitate.
     def core_writes?(item)
-      @core && !item["log_level"] && plain_context?(item)
+      @core && !item["log_level"] && @logger.natively_formatted? && plain_context?(item)
     end
 
     # What the core needs to log this job, or nil when Ruby logs it.

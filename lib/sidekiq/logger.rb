@@ -146,12 +146,27 @@ module Sidekiq
     end
 
     # @api private
-    # Hands this logger's lines to +writer+, a Ferrokiq::Native::LogWriter (see
-    # Ferrokiq::NativeLog), or back to Ruby with nil. +stringify+: the layout shows the
-    # message's `to_s` (Pretty, WithoutTimestamp) rather than its JSON.
-    def write_natively(writer, stringify: true)
-      @native_stringify = stringify
+    # Hands this logger's lines to +writer+, a Ferrokiq::Native::LogWriter formatting them in
+    # +layout+ (see Ferrokiq::NativeLog), or back to Ruby with nil.
+    def write_natively(writer, layout = nil)
+      @native_layout = writer && layout
       @native_writer = writer
+    end
+
+    # @api private
+    # Whether the native writer formats this logger's lines (its formatter is one of Sidekiq's).
+    def natively_formatted?
+      !@native_layout.nil?
+    end
+
+    # A formatter of Sidekiq's own switches the native writer's layout from the next line on;
+    # another one formats the lines in Ruby, which the writer then writes in order.
+    def formatter=(formatter)
+      super
+      writer = @native_writer or return
+      layout = Ferrokiq::NativeLog.layout_for(formatter)
+      writer.relayout(layout) if layout && layout != @native_layout
+      @native_layout = layout
     end
 
     # Ruby's Logger#add up to the formatter: the same level check, block and progname rules;
@@ -206,8 +221,11 @@ module Sidekiq
     private
 
     def queue_line(writer, label, progname, message)
+      layout = @native_layout
+      return writer.text(format_message(label, Time.now, progname, message)) unless layout
+
       # Interpolation, as the formatters do: a `to_s` that returns no String still gives text.
-      shown = @native_stringify && !message.is_a?(String) ? "#{message}" : message # rubocop:disable Style/RedundantInterpolation
+      shown = layout != "json" && !message.is_a?(String) ? "#{message}" : message # rubocop:disable Style/RedundantInterpolation
       return if writer.line(label, shown, Thread.current[Context::SLOT], Sidekiq.tid)
 
       writer.text(format_message(label, Time.now, progname, message))

@@ -215,6 +215,22 @@ RSpec.describe Ferrokiq::NativeLog, :native do
       .to contain_exactly("parent before", "child", "parent after")
   end
 
+  it "follows a formatter changed while attached, in order" do
+    logger, attachment = attached_logger(path, NativeLogCases::FORMATTERS[:pretty])
+    Sidekiq::Context.with(class: "A") do
+      logger.info("pretty")
+      attachment.writer.flush
+      logger.formatter = NativeLogCases::FORMATTERS[:json].new
+      expect_same_bytes(logger, attachment) { |l| l.info({ "as" => "json" }) }
+      logger.formatter = proc { |severity, _time, _prog, message| "custom #{severity} #{message}\n" }
+      expect(logger).not_to be_natively_formatted
+      expect(native_output(logger, attachment) { |l| l.warn("mine") }.first).to eq("custom WARN mine\n")
+      logger.formatter = NativeLogCases::FORMATTERS[:without_timestamp].new
+      expect_same_bytes(logger, attachment) { |l| l.info("plain again") }
+    end
+    expect(File.read(path).lines.drop(1).first).to match(/Z pid=\d+ tid=\w+ class=A INFO: pretty\n/)
+  end
+
   it "lets Ruby write after detaching" do
     logger, attachment = attached_logger(path, NativeLogCases::FORMATTERS[:pretty])
     attachment.detach

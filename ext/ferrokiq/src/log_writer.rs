@@ -10,6 +10,7 @@
 use std::borrow::Cow;
 use std::fs::File;
 use std::os::fd::BorrowedFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -32,7 +33,8 @@ const MAX_DEPTH: usize = 32;
 #[magnus::wrap(class = "Ferrokiq::Native::LogWriter", free_immediately, size)]
 pub struct NativeLogWriter {
     writer: Arc<LogWriter>,
-    layout: Layout,
+    /// Whether lines are queued as JSON values (see `Converter`); changed by `relayout`.
+    json: AtomicBool,
 }
 
 impl NativeLogWriter {
@@ -52,7 +54,7 @@ impl NativeLogWriter {
             .map_err(|e| errors::runtime_error(ruby, &e))?;
         Ok(NativeLogWriter {
             writer: Arc::new(writer),
-            layout,
+            json: AtomicBool::new(layout == Layout::Json),
         })
     }
 
@@ -67,7 +69,7 @@ impl NativeLogWriter {
         context: Value,
         tid: RString,
     ) -> bool {
-        let json = rb_self.layout == Layout::Json;
+        let json = rb_self.json.load(Ordering::Relaxed);
         let convert = Converter { ruby, json };
         let (Some(severity), Some(tid)) = (convert.text(severity), convert.text(tid)) else {
             return false;
@@ -114,6 +116,18 @@ impl NativeLogWriter {
         let writer = &self.writer;
         let (never_tx, _never_rx) = crossbeam_channel::bounded::<()>(1);
         gvl::without_gvl(|| writer.flush(), &never_tx);
+    }
+
+    /// Lines queued from now on take `layout` (the logger's formatter changed).
+    fn relayout(ruby: &Ruby, rb_self: &Self, layout: String) -> Result<bool, Error> {
+        let layout = Layout::named(&layout).ok_or_else(|| {
+            errors::argument_error(ruby, format!("unknown log layout {layout:?}"))
+        })?;
+        rb_self
+            .json
+            .store(layout == Layout::Json, Ordering::Relaxed);
+        rb_self.writer.relayout(layout);
+        Ok(true)
     }
 
     /// Lines queued from now on go to (a duplicate of) `fd`: the device was reopened.
@@ -241,5 +255,6 @@ pub fn init(ruby: &Ruby, native: &RModule) -> Result<(), Error> {
     class.define_method("flush", magnus::method!(NativeLogWriter::flush, 0))?;
     class.define_method("reopen", magnus::method!(NativeLogWriter::reopen, 1))?;
     class.define_method("close", magnus::method!(NativeLogWriter::close, 0))?;
+    class.define_method("relayout", magnus::method!(NativeLogWriter::relayout, 1))?;
     Ok(())
 }
