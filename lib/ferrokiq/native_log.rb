@@ -54,6 +54,15 @@ module Ferrokiq
         attached.dup.each(&:detach)
       end
 
+      # +logger+ writes through Ruby from now on, and its writer lets the device go (the
+      # logger is closing it, or writes elsewhere now).
+      def release(logger)
+        attached.select { |attachment| attachment.logger.equal?(logger) }.each do |attachment|
+          attachment.detach
+          attachment.writer.close
+        end
+      end
+
       def layout_of(logger)
         layout_for(logger.formatter) if logger.instance_of?(Sidekiq::Logger)
       end
@@ -86,7 +95,7 @@ module Ferrokiq
     def install
       @logger.write_natively(@writer, @layout)
       # A job's `puts` must not overtake the lines queued for the same standard output.
-      @pipe = LogPipe.route(@writer) if @device.fileno == $stdout.fileno
+      @pipe = LogPipe.route(@writer) if $stdout.respond_to?(:fileno) && @device.fileno == $stdout.fileno
       self.class.attached << self
       at_exit { @writer.flush }
     end

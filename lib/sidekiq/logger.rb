@@ -205,16 +205,13 @@ module Sidekiq
       writer.flush
       super
       device = @logdev&.dev
-      device.is_a?(::IO) ? writer.reopen(device.fileno) : write_natively(nil)
+      device.is_a?(::IO) ? writer.reopen(device.fileno) : Ferrokiq::NativeLog.release(self)
       self
     end
 
+    # What is queued is written first; Ruby then closes the device as ever.
     def close
-      if (writer = @native_writer)
-        writer.flush
-        writer.close
-        write_natively(nil)
-      end
+      Ferrokiq::NativeLog.release(self) if @native_writer
       super
     end
 

@@ -190,6 +190,22 @@ RSpec.describe Ferrokiq::NativeLog, :native do
       .to eq((0...300).flat_map { |i| ["native #{i}", "ruby #{i}", "raw #{i}"] })
   end
 
+  it "gives $stdout back when a logger on standard output is closed" do
+    reader, writer = IO.pipe
+    stdout = $stdout
+    $stdout = writer
+    logger = Sidekiq::Logger.new(writer)
+    described_class.attach(logger)
+    expect($stdout).to be_a(Ferrokiq::LogPipe)
+    logger.info("queued")
+    puts "after the line"
+    logger.close
+    expect($stdout).to equal(writer)
+    expect(reader.read).to match(/INFO: queued\nafter the line\n\z/)
+  ensure
+    $stdout = stdout
+  end
+
   it "flushes on close and on reopen, and follows a reopened file" do
     logger, _attachment = attached_logger(path, NativeLogCases::FORMATTERS[:pretty])
     logger.info("before rotation")

@@ -111,11 +111,15 @@ impl NativeLogWriter {
         true
     }
 
-    /// Waits (without the GVL) until everything queued so far is written.
-    fn flush(&self) {
-        let writer = &self.writer;
+    /// Waits (without the GVL) until everything queued so far is written. Ruby skips the wait
+    /// when an interrupt is pending: what there is to raise is raised, then it waits again.
+    fn flush(ruby: &Ruby, rb_self: &Self) -> Result<(), Error> {
+        let writer = &rb_self.writer;
         let (never_tx, _never_rx) = crossbeam_channel::bounded::<()>(1);
-        gvl::without_gvl(|| writer.flush(), &never_tx);
+        while gvl::without_gvl(|| writer.flush(), &never_tx).is_none() {
+            ruby.thread_check_ints()?;
+        }
+        Ok(())
     }
 
     /// Lines queued from now on take `layout` (the logger's formatter changed).
