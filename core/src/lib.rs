@@ -7,6 +7,8 @@ pub mod connection;
 pub mod error;
 pub mod json;
 pub mod listing;
+pub mod log_format;
+pub mod log_writer;
 pub mod payload;
 pub mod periodic;
 pub mod queues;

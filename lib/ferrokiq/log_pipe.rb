@@ -3,41 +3,42 @@
 require "stringio"
 
 module Ferrokiq
-  # Standard output of a server whose engine writes the per-job log lines (Sidekiq's default
-  # logger on stdout). Those lines are written by a thread of the engine, in batches; anything
-  # written to stdout directly would overtake the lines still queued there. So while the
-  # server runs, the logger's device and `$stdout` hand their text to the same queue, and the
-  # job lines, the logger's lines and a job's own `puts` reach stdout (a terminal, a file or a
-  # pipe) in the order they were written (docs/design.md, §12).
+  # Standard output of a server whose logger writes to standard output through the core
+  # (Ferrokiq::NativeLog). The core writes the logger's lines and the job lines from a thread
+  # of its own, in batches; anything written to stdout directly would overtake the lines still
+  # queued there. So while the server runs, `$stdout` hands its text to the same writer, and
+  # the job lines, the logger's lines and a job's own `puts` reach stdout (a terminal, a file
+  # or a pipe) in the order they were written (docs/design.md, §12).
   class LogPipe
-    # Routes +logger+ (a Sidekiq::Logger on stdout) and `$stdout` through +engine+. Returns
-    # the pipe; #restore undoes it.
-    def self.route(engine, logger)
-      new(engine, $stdout, logger).tap(&:install)
+    # Routes `$stdout` through +writer+ (a Ferrokiq::Native::LogWriter). Returns the pipe;
+    # #restore undoes it.
+    def self.route(writer)
+      new(writer, $stdout).tap(&:install)
     end
 
-    def initialize(engine, stdout, logger)
-      @engine = engine
+    def initialize(writer, stdout)
+      @writer = writer
       @stdout = stdout
-      @logger = logger
     end
 
     def install
-      @logger.write_to(self)
       $stdout = self
-      at_exit { @engine.flush_log }
     end
 
     # Everything written so far reaches stdout, then stdout is written directly again.
     def restore
-      @engine.flush_log
+      @writer.flush
+      release
+    end
+
+    # Stdout is written directly again, without waiting for the writer (a forked child has none).
+    def release
       $stdout = @stdout
-      @logger.write_to(@stdout)
     end
 
     def write(*texts)
       text = texts.join
-      @stdout.write(text) unless @engine.write_log(text)
+      @writer.text(text)
       text.bytesize
     end
 
@@ -57,7 +58,7 @@ module Ferrokiq
       self
     end
 
-    # The engine's writer flushes as it goes.
+    # The writer flushes as it goes.
     def flush
       self
     end
@@ -70,7 +71,7 @@ module Ferrokiq
       value
     end
 
-    # The logger's device closes its IO at exit; stdout stays open.
+    # Stdout stays open.
     def close
       nil
     end

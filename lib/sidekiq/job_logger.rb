@@ -17,12 +17,9 @@ module Sidekiq
       @core = false
     end
 
-    # Whether the lines can be written by the core: Sidekiq's default logger and layout,
-    # writing to standard output.
-    def core_capable?
-      @logger.instance_of?(Sidekiq::Logger) &&
-        @logger.formatter.instance_of?(Sidekiq::Logger::Formatters::Pretty) &&
-        @logger.instance_variable_get(:@logdev)&.dev.equal?($stdout) && @writes_lines
+    # False with `skip_default_job_logging`.
+    def writes_lines?
+      @writes_lines
     end
 
     # From now on jobs without their own log_level are logged by the core (see #core_context).
@@ -31,20 +28,18 @@ module Sidekiq
     end
 
     # True when the core writes this job's lines, so #call is not needed. A job with its own
-    # log_level stays with Ruby: only Ruby's logger knows the per-thread level.
+    # log_level stays with Ruby: only Ruby's logger knows the per-thread level. So does a job
+    # whose context holds anything but Strings, which Ruby renders its own way, and every job
+    # while the logger has a formatter the core cannot imitate.
     def core_writes?(item)
-      @core && !item["log_level"]
+      @core && !item["log_level"] && @logger.natively_formatted? && plain_context?(item)
     end
 
     # What the core needs to log this job, or nil when Ruby logs it.
     def core_context(item)
       return unless core_writes?(item) && @logger.level <= ::Logger::INFO
 
-      # Whatever a payload holds (`"class": 42`, no jid), the core gets Strings; the job itself
-      # then fails where Sidekiq's would, at its class lookup.
-      tags = item["tags"]
-      tags = nil unless tags.is_a?(Array) && tags.all?(String)
-      [shown_class(item).to_s, item["jid"].to_s, item["bid"]&.to_s, tags]
+      [shown_class(item), item["jid"], item["bid"], item["tags"]]
     end
 
     def call(_item, _queue)
@@ -70,6 +65,12 @@ module Sidekiq
     end
 
     private
+
+    def plain_context?(item)
+      shown_class(item).instance_of?(String) && item["jid"].instance_of?(String) &&
+        (!item.key?("bid") || item["bid"].instance_of?(String)) &&
+        (!item.key?("tags") || (item["tags"].instance_of?(Array) && item["tags"].all?(String)))
+    end
 
     def context_of(item)
       context = { class: shown_class(item), jid: item["jid"] }

@@ -1,6 +1,6 @@
 # frozen_string_literal: true
 
-require "ferrokiq/log_pipe"
+require "ferrokiq/native_log"
 require "ferrokiq/memory_limit"
 require "sidekiq/component"
 require "sidekiq/launcher/worker_thread_care"
@@ -68,14 +68,14 @@ module Sidekiq
 
     def stopping? = @done
 
-    # The core writes the job log lines when the logger allows it (not in an embedded
-    # instance, whose host owns $stdout).
+    # The core formats and writes the logger's lines and the job lines when the logger allows
+    # it (not in an embedded instance, whose host owns the logger and $stdout).
     def start_job_logger
+      @native_log = Ferrokiq::NativeLog.attach_server_loggers(@config.logger) unless @embedded
       job_logger = JobLogger.new(@config)
-      if job_logger.core_capable? && !@embedded
-        @engine.log_jobs_to_stdout
+      if @native_log && job_logger.writes_lines?
+        @engine.log_jobs_to(@native_log.writer)
         job_logger.hand_to_core!
-        @stdout = Ferrokiq::LogPipe.route(@engine, @config.logger)
       end
       job_logger
     end
@@ -106,7 +106,7 @@ module Sidekiq
       @hand_off&.stop(HAND_OFF_GRACE)
       @engine.stop
       log_engine_events
-      @stdout&.restore
+      Ferrokiq::NativeLog.detach_all unless @embedded
     end
 
     private

@@ -135,15 +135,97 @@ module Sidekiq
 
     include LoggingUtils
 
+    # Every logger of this class made in this process (weakly held), for a server to find at
+    # start (Ferrokiq::NativeLog).
+    MADE = ObjectSpace::WeakMap.new
+
     def initialize(*args, **kwargs)
       super
       self.formatter = Formatters::Pretty.new
+      MADE[self] = true
     end
 
     # @api private
-    # Writes to +io+ from now on (see Ferrokiq::LogPipe), keeping level and formatter.
-    def write_to(io)
-      @logdev = ::Logger::LogDevice.new(io)
+    # Hands this logger's lines to +writer+, a Ferrokiq::Native::LogWriter formatting them in
+    # +layout+ (see Ferrokiq::NativeLog), or back to Ruby with nil.
+    def write_natively(writer, layout = nil)
+      @native_layout = writer && layout
+      @native_writer = writer
+    end
+
+    # @api private
+    # Whether the native writer formats this logger's lines (its formatter is one of Sidekiq's).
+    def natively_formatted?
+      !@native_layout.nil?
+    end
+
+    # A formatter of Sidekiq's own switches the native writer's layout from the next line on;
+    # another one formats the lines in Ruby, which the writer then writes in order.
+    def formatter=(formatter)
+      super
+      writer = @native_writer or return
+      layout = Ferrokiq::NativeLog.layout_for(formatter)
+      writer.relayout(layout) if layout && layout != @native_layout
+      @native_layout = layout
+    end
+
+    # Ruby's Logger#add up to the formatter: the same level check, block and progname rules;
+    # then the native writer formats the line, or Ruby's formatter when a value needs it.
+    def add(severity, message = nil, progname = nil)
+      writer = @native_writer
+      return super unless writer
+
+      severity ||= UNKNOWN
+      return true if severity < level
+
+      progname = @progname if progname.nil?
+      if message.nil?
+        if block_given?
+          message = yield
+        else
+          message = progname
+          progname = @progname
+        end
+      end
+      queue_line(writer, format_severity(severity), progname, message)
+      true
+    end
+    alias log add
+
+    def <<(text)
+      writer = @native_writer
+      writer ? writer.text(text.to_s) : super
+    end
+
+    # The lines queued so far go to the old file, later ones to the reopened one.
+    def reopen(logdev = nil)
+      writer = @native_writer
+      return super unless writer
+
+      writer.flush
+      super
+      device = @logdev&.dev
+      device.is_a?(::IO) ? writer.reopen(device.fileno) : Ferrokiq::NativeLog.release(self)
+      self
+    end
+
+    # What is queued is written first; Ruby then closes the device as ever.
+    def close
+      Ferrokiq::NativeLog.release(self) if @native_writer
+      super
+    end
+
+    private
+
+    def queue_line(writer, label, progname, message)
+      layout = @native_layout
+      return writer.text(format_message(label, Time.now, progname, message)) unless layout
+
+      # Interpolation, as the formatters do: a `to_s` that returns no String still gives text.
+      shown = layout != "json" && !message.is_a?(String) ? "#{message}" : message # rubocop:disable Style/RedundantInterpolation
+      return if writer.line(label, shown, Thread.current[Context::SLOT], Sidekiq.tid)
+
+      writer.text(format_message(label, Time.now, progname, message))
     end
   end
 end

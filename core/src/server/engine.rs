@@ -21,6 +21,7 @@ use tokio::sync::mpsc;
 
 use crate::connection::{RedisConnection, RedisSettings};
 use crate::error::{RedisFailure, RedisResult};
+use crate::log_writer::{JobContext, LogWriter};
 use crate::payload::now_epoch_seconds;
 use crate::server::background::{acknowledge_loop, schedule_loop};
 use crate::server::capsule::Capsule;
@@ -30,7 +31,6 @@ use crate::server::fetch::{self, FetchedJob};
 use crate::server::fetcher::{Fetcher, BASIC_FETCH_TIMEOUT};
 use crate::server::hand_off::{self, ClaimedJob, Outcome};
 use crate::server::heartbeat::{self, Beat, BeatReply};
-use crate::server::job_log::{JobContext, JobLog};
 use crate::server::maintenance::{self, recover};
 use crate::server::metrics_flusher;
 use crate::server::ops::{health, Probe};
@@ -74,7 +74,7 @@ pub struct Engine {
     acks: mpsc::UnboundedSender<FetchedJob>,
     state: Arc<State>,
     /// Set when the core writes the per-job log lines (Sidekiq's default logger to stdout).
-    job_log: OnceLock<JobLog>,
+    job_log: OnceLock<Arc<LogWriter>>,
 }
 
 impl Engine {
@@ -309,33 +309,10 @@ impl Engine {
     }
 
     /// From now on the core writes the "start"/"done"/"fail" lines of jobs that come with a
-    /// log context, to standard output.
-    pub fn log_jobs_to_stdout(&self) -> std::io::Result<()> {
-        if self.job_log.get().is_none() {
-            let _ = self
-                .job_log
-                .set(JobLog::start(Box::new(std::io::stdout()))?);
-        }
-        Ok(())
-    }
-
-    /// Queues text for standard output behind the job lines already queued; false when the
-    /// core does not write standard output (the caller then writes it itself).
-    pub fn write_log(&self, bytes: Vec<u8>) -> bool {
-        match self.job_log.get() {
-            Some(job_log) => {
-                job_log.text(bytes);
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Waits until everything queued for standard output is written.
-    pub fn flush_log(&self) {
-        if let Some(job_log) = self.job_log.get() {
-            job_log.flush();
-        }
+    /// log context, through `writer` (the server logger's, docs/design.md, §12). Only the
+    /// first call counts.
+    pub fn log_jobs_to(&self, writer: Arc<LogWriter>) {
+        let _ = self.job_log.set(writer);
     }
 
     /// A worker thread started a job (shown as busy in the Web UI). With a `log` context and

@@ -12,7 +12,6 @@ mod fetcher;
 pub mod hand_off;
 pub mod heartbeat;
 mod inflight;
-pub mod job_log;
 pub mod keys;
 mod maintenance;
 pub mod memory_limit;

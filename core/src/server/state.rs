@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
 
+use crate::log_writer::JobContext;
 use crate::server::capsule::Capsule;
 use crate::server::events::Events;
 use crate::server::execution_tally::ExecutionTally;
@@ -16,7 +17,6 @@ use crate::server::fetch::FetchedJob;
 use crate::server::hand_off::ClaimedJob;
 use crate::server::heartbeat;
 use crate::server::inflight::Ledger;
-use crate::server::job_log::JobContext;
 use crate::server::ops::health::Health;
 
 pub(crate) struct State {

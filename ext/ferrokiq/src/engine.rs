@@ -3,17 +3,18 @@
 
 use std::time::Duration;
 
+use ferrokiq_core::log_writer::JobContext;
 use ferrokiq_core::payload::now_epoch_seconds;
 use ferrokiq_core::retry;
 use ferrokiq_core::rng::Rng;
 use ferrokiq_core::server::hand_off::{ClaimedJob, Outcome};
-use ferrokiq_core::server::job_log::JobContext;
 use ferrokiq_core::server::{
     sets, CapsuleConfig, Engine, FetchMode, FetchedJob, HandOffNext, NextJob, ServerConfig,
 };
 use ferrokiq_core::RedisResult;
 use magnus::{prelude::*, Error, RArray, RHash, RModule, RString, Ruby, Value};
 
+use crate::log_writer::NativeLogWriter;
 use crate::redis::{dump, NativeRedis};
 use crate::runtime::thread_driver;
 use crate::{errors, gvl};
@@ -207,32 +208,16 @@ impl NativeEngine {
             class,
             jid,
             bid,
-            tags: tags.unwrap_or_default(),
+            tags,
         });
         self.engine
             .work_started(&tid, queue, bytes(payload), context);
     }
 
-    /// The core writes the per-job lines from now on (Sidekiq's default logger, to stdout).
-    fn log_jobs_to_stdout(ruby: &Ruby, rb_self: &Self) -> Result<bool, Error> {
-        rb_self
-            .engine
-            .log_jobs_to_stdout()
-            .map_err(|e| errors::runtime_error(ruby, &e))?;
-        Ok(true)
-    }
-
-    /// Queues text for standard output in order with the core's job lines (see
-    /// `Ferrokiq::LogPipe`); false when the core does not write standard output.
-    fn write_log(&self, text: RString) -> bool {
-        self.engine.write_log(bytes(text))
-    }
-
-    /// Waits (without the GVL) until everything queued for standard output is written.
-    fn flush_log(&self) {
-        let engine = &self.engine;
-        let (never_tx, _never_rx) = crossbeam_channel::bounded::<()>(1);
-        gvl::without_gvl(|| engine.flush_log(), &never_tx);
+    /// The core writes the per-job lines from now on, through the server logger's writer.
+    fn log_jobs_to(&self, writer: &NativeLogWriter) -> bool {
+        self.engine.log_jobs_to(writer.writer());
+        true
     }
 
     fn work_finished(&self, tid: String, failed: bool) {
@@ -494,12 +479,7 @@ pub fn init(ruby: &Ruby, native: &RModule) -> Result<(), Error> {
     )?;
     class.define_method("busy", magnus::method!(NativeEngine::busy, 0))?;
     class.define_method("upkeep_tick", magnus::method!(NativeEngine::upkeep_tick, 0))?;
-    class.define_method("write_log", magnus::method!(NativeEngine::write_log, 1))?;
-    class.define_method("flush_log", magnus::method!(NativeEngine::flush_log, 0))?;
-    class.define_method(
-        "log_jobs_to_stdout",
-        magnus::method!(NativeEngine::log_jobs_to_stdout, 0),
-    )?;
+    class.define_method("log_jobs_to", magnus::method!(NativeEngine::log_jobs_to, 1))?;
     class.define_method("quiet", magnus::method!(NativeEngine::quiet, 0))?;
     class.define_method("quiet?", magnus::method!(NativeEngine::is_quiet, 0))?;
     class.define_method("requeue", magnus::method!(NativeEngine::requeue, 1))?;

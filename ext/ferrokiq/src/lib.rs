@@ -9,6 +9,7 @@ mod errors;
 mod gvl;
 mod hash_iter;
 mod iteration;
+mod log_writer;
 mod memory_limit;
 mod operations;
 mod redis;
@@ -83,6 +84,7 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     dead_set::init(&native)?;
     web_data::init(&native)?;
     engine::init(ruby, &native)?;
+    log_writer::init(ruby, &native)?;
     iteration::init(ruby, &native)?;
     operations::init(ruby, &native)?;
     memory_limit::init(ruby, &native)?;
