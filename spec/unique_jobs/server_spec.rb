@@ -4,7 +4,7 @@ require "sidekiq/api"
 require "sidekiq_unique_jobs"
 
 # Lock lifetimes, runtime conflicts and the reaper, in real `exe/sidekiq` processes
-# (docs/design.md §23).
+# (docs/design.md, §24).
 RSpec.describe "Unique jobs in the server" do
   UNIQUE_SERVER_JOBS = <<~RUBY
     require "sidekiq_unique_jobs"
@@ -30,7 +30,7 @@ RSpec.describe "Unique jobs in the server" do
       include UniqueRecording
       sidekiq_options lock: :until_executed, retry: 1
       sidekiq_retry_in { 1 }
-      def perform(fail = false)
+      def perform(fail = false, _index = 0)
         record("executed")
         raise "failed on purpose" if fail
       end
@@ -132,6 +132,20 @@ RSpec.describe "Unique jobs in the server" do
     expect(runs.map { |name, run_jid, _| [name, run_jid] }).to eq([["executed", jid]])
     expect(runs.first.last.size).to eq(1)
     expect(ExecutedJob.perform_async).to be_a(String)
+  end
+
+  # The engine releases the locks with its acknowledgements: after the LREM with reliable fetch,
+  # alone with basic fetch, where it has no working list to clean (docs/design.md, §24).
+  [["reliable"], ["basic", "--fetch", "basic"]].each do |fetch, *args|
+    it "releases the until_executed locks of many jobs on success with #{fetch} fetch" do
+      jids = Array.new(30) { |n| ExecutedJob.perform_async(false, n) }
+      expect(jids).to all(be_a(String))
+      expect(locks.grep(/:LOCKED\z/).size).to eq(30)
+      start_server(jobs: UNIQUE_SERVER_JOBS, args:)
+      eventually { locks.empty? }
+      expect(runs.map { |_, run_jid, _| run_jid }).to match_array(jids)
+      expect(ExecutedJob.perform_async(false, 0)).to be_a(String)
+    end
   end
 
   it "keeps an until_executed lock through a retry and releases it when the job dies" do

@@ -22,7 +22,7 @@ module Ferrokiq
         begin
           yield item
         rescue Exception # rubocop:disable Lint/RescueException -- any failure to store leaves no lock behind
-          pool.with { |conn| Scripts.run(conn, :release, request.digest, [request.jid]) }
+          pool.with { |conn| Scripts.release(conn, [[request.digest, request.jid]]) }
           raise
         end
       end

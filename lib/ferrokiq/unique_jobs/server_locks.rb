@@ -5,8 +5,9 @@ module Ferrokiq
     # The server's half, around the job's middleware and perform (lib/sidekiq/processor.rb),
     # with the plugin's lock lifetimes (docs/design.md, §24):
     #   until_executing            released just before perform
-    #   until_executed             confirmed before perform, released after it succeeds; a
-    #                              failure keeps it through the retries (death releases it)
+    #   until_executed             confirmed before perform, released by the engine with the
+    #                              acknowledgement of its success; a failure keeps it through
+    #                              the retries (death releases it)
     #   until_expired              never released here: its TTL ends it
     #   while_executing            a `<digest>:RUN` lock held while perform runs
     #   until_and_while_executing  the push lock released at start, then a :RUN lock
@@ -17,14 +18,15 @@ module Ferrokiq
       module_function
 
       # +basic_fetch+: the job was fetched with BRPOP, so no Redis key shows it until the next
-      # heartbeat writes its work record.
-      def around(item, basic_fetch: false, &perform)
+      # heartbeat writes its work record. +acknowledger+ (the Processor) is given an
+      # until_executed lock to release with the job's acknowledgement, once the job is settled.
+      def around(item, acknowledger, basic_fetch: false, &perform)
         type = LockRequest.type_of(item)
         return yield unless type
 
         request = LockRequest.new(item, type)
         case type
-        when :until_executed then until_executed(request, basic_fetch, &perform)
+        when :until_executed then until_executed(request, basic_fetch, acknowledger, &perform)
         when :until_executing then until_executing(request, &perform)
         when :while_executing then while_executing(request, &perform)
         when :until_and_while_executing then until_and_while_executing(request, &perform)
@@ -37,7 +39,7 @@ module Ferrokiq
         yield
       end
 
-      def until_executed(request, basic_fetch)
+      def until_executed(request, basic_fetch, acknowledger)
         if basic_fetch || may_have_expired?(request)
           now = Time.now.to_f
           argv = [request.jid, request.pttl(now), now]
@@ -47,7 +49,9 @@ module Ferrokiq
         end
 
         yield
-        Releaser.instance.release(request.digest, request.jid)
+        # The engine releases it after the job leaves its working list, in the same pipeline,
+        # so no worker thread waits for the release (docs/design.md, §24).
+        acknowledger.release_lock_on_acknowledge(request.digest, request.jid)
       end
 
       # The confirmation before perform costs a round trip per job, so it is made only when it
@@ -101,14 +105,12 @@ module Ferrokiq
       end
 
       def release(digest, jid)
-        Sidekiq.redis { |conn| Scripts.run(conn, :release, digest, [jid]) }
+        Sidekiq.redis { |conn| Scripts.release(conn, [[digest, jid]]) }
       end
 
-      # The push locks of jobs that could not be stored (a failed bulk push).
+      # The push locks of jobs that could not be stored (a failed bulk push), in one call.
       def release_all(items, pool)
-        pool.with do |conn|
-          items.each { |item| Scripts.run(conn, :release, item["lock_digest"], [item["jid"]]) }
-        end
+        pool.with { |conn| Scripts.release(conn, items.map { |item| [item["lock_digest"], item["jid"]] }) }
       end
 
       # A job declared dead (out of retries, or never retried) gives back every lock it holds,
