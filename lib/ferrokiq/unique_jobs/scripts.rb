@@ -12,22 +12,30 @@ module Ferrokiq
     #   KEYS[4] <digest>:QUEUED   LIST    (no script reads it now: RELEASE builds its names)
     #   KEYS[5] <digest>:INFO     STRING  the plugin's lock_info, if any
     module Scripts
-      # ARGV: jid, pttl (ms, 0 = none), score, now. Returns the jid when this job holds the lock
-      # (taken now, or already its own), false when another job does.
+      # KEYS[1] the digests set; ARGV groups of digest, jid, pttl (ms, 0 = none), score, now, in
+      # order (a bulk push's slice takes its locks in one call; key names are built as RELEASE
+      # builds them). Returns per group the jid when that job holds the lock (taken now, or
+      # already its own), nil when another job does.
       LOCK = <<~LUA
-        if redis.call("HLEN", KEYS[2]) > 0 then
-          if redis.call("HEXISTS", KEYS[2], ARGV[1]) == 1 then return ARGV[1] end
-          return false
+        local held = {}
+        for i = 1, #ARGV, 5 do
+          local digest, jid = ARGV[i], ARGV[i + 1]
+          local locked = digest .. ":LOCKED"
+          if redis.call("HLEN", locked) > 0 then
+            held[#held + 1] = redis.call("HEXISTS", locked, jid) == 1 and jid
+          else
+            redis.call("SET", digest, jid)
+            redis.call("HSET", locked, jid, ARGV[i + 4])
+            redis.call("ZADD", KEYS[1], ARGV[i + 3], digest)
+            local pttl = tonumber(ARGV[i + 2])
+            if pttl > 0 then
+              redis.call("PEXPIRE", digest, pttl)
+              redis.call("PEXPIRE", locked, pttl)
+            end
+            held[#held + 1] = jid
+          end
         end
-        redis.call("SET", KEYS[1], ARGV[1])
-        redis.call("HSET", KEYS[2], ARGV[1], ARGV[4])
-        redis.call("ZADD", KEYS[3], ARGV[3], KEYS[1])
-        local pttl = tonumber(ARGV[2])
-        if pttl > 0 then
-          redis.call("PEXPIRE", KEYS[1], pttl)
-          redis.call("PEXPIRE", KEYS[2], pttl)
-        end
-        return ARGV[1]
+        return held
       LUA
 
       # At execution of a job whose lock was taken at push. ARGV: jid, pttl, now. Returns 1 if
@@ -109,6 +117,12 @@ module Ferrokiq
       # SCRIPT FLUSH): one round trip per call in the steady state.
       def run(conn, name, digest, argv, before: [])
         evaluate(conn, name, before + keys(digest), argv)
+      end
+
+      # Takes the locks of +groups+ ([digest, jid, pttl, score, now] each) in one call; returns
+      # per group whether its job holds the lock.
+      def lock(conn, groups)
+        evaluate(conn, :lock, [DIGESTS], groups.flatten).map { |jid| !jid.nil? }
       end
 
       # Releases the locks of (digest, jid) +pairs+ in one call.

@@ -86,8 +86,7 @@ module Ferrokiq
         while_executing(request, &perform)
       rescue Exception # rubocop:disable Lint/RescueException -- the retry needs its lock again
         now = Time.now.to_f
-        argv = [request.jid, request.pttl(now), now, now]
-        Sidekiq.redis { |conn| Scripts.run(conn, :lock, request.digest, argv) }
+        Sidekiq.redis { |conn| Scripts.lock(conn, [[request.digest, request.jid, request.pttl(now), now, now]]) }
         raise
       end
 
@@ -96,8 +95,8 @@ module Ferrokiq
         deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + request.lock_timeout.to_f
         loop do
           now = Time.now.to_f
-          argv = [request.jid, request.pttl(now), now, now]
-          return true if Sidekiq.redis { |conn| Scripts.run(conn, :lock, request.runtime_digest, argv) }
+          group = [request.runtime_digest, request.jid, request.pttl(now), now, now]
+          return true if Sidekiq.redis { |conn| Scripts.lock(conn, [group]) }.first
           return false if Process.clock_gettime(Process::CLOCK_MONOTONIC) >= deadline
 
           sleep POLL
