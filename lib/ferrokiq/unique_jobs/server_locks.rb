@@ -41,7 +41,7 @@ module Ferrokiq
 
       def until_executed(request, basic_fetch, acknowledger)
         if basic_fetch || may_have_expired?(request)
-          now = Time.now.to_f
+          now = Process.clock_gettime(Process::CLOCK_REALTIME)
           argv = [request.jid, request.pttl(now), now]
           held = Sidekiq.redis { |conn| Scripts.run(conn, :confirm, request.digest, argv) }
           # Another job took the lock after this one's expired: the plugin skips perform too.
@@ -66,7 +66,7 @@ module Ferrokiq
         created = request.item["created_at"].to_f
         created /= 1000 if created > 100_000_000_000 # Sidekiq 8 writes milliseconds
         # A scheduled job no longer carries its `at` here, so its wait counts: on the safe side.
-        Time.now.to_f - created > ttl * 0.9
+        Process.clock_gettime(Process::CLOCK_REALTIME) - created > ttl * 0.9
       end
 
       def while_executing(request)
