@@ -63,8 +63,10 @@ def run(url, lock)
   redis.with { |conn| conn.call("CONFIG", "RESETSTAT") }
   cpu = redis_cpu(redis)
   drain_rate, server_cpu = drain(redis, url)
-  # The last releases follow the last job's end by a few milliseconds.
-  sleep 0.01 until lock.nil? || redis.with { |conn| conn.zcard("uniquejobs:digests") }.zero?
+  # The last releases follow the last job's end by a few milliseconds (until_expired's locks
+  # stay: their TTL ends them).
+  settled = now + 10
+  sleep 0.01 until lock.nil? || now > settled || redis.with { |conn| conn.zcard("uniquejobs:digests") }.zero?
   { "drain (jobs/s)" => drain_rate, "push (jobs/s)" => push_rate,
     "server CPU in drain (ns/job)" => server_cpu / JOBS * 1e9,
     "Redis CPU in drain (ns/job)" => (redis_cpu(redis) - cpu) / JOBS * 1e9,
