@@ -14,6 +14,9 @@ module Ferrokiq
     module ServerLocks
       # How often a job waiting (lock_timeout) for a runtime lock looks again.
       POLL = 0.1
+      # How long a basic-fetched job may run before a beat records it: twice the heartbeat's
+      # pause (Sidekiq::Launcher::BEAT_PAUSE, 10 s), for a beat that comes late.
+      UNRECORDED_FOR = 20
 
       module_function
 
@@ -40,7 +43,8 @@ module Ferrokiq
       end
 
       def until_executed(request, basic_fetch, acknowledger)
-        if basic_fetch || may_have_expired?(request)
+        age = age_of(request)
+        if (basic_fetch && reaper_may_look?(age)) || may_have_expired?(request, age)
           now = Process.clock_gettime(Process::CLOCK_REALTIME)
           argv = [request.jid, request.pttl(now), now]
           held = Sidekiq.redis { |conn| Scripts.run(conn, :confirm, request.digest, argv) }
@@ -55,18 +59,28 @@ module Ferrokiq
       end
 
       # The confirmation before perform costs a round trip per job, so it is made only when it
-      # can matter: the job's lock may have run out (older than nine tenths of its TTL, counted
-      # from its creation; retries keep created_at), or the job was fetched by basic fetch and
-      # the reaper must see its lock renewed. A job fetched by reliable fetch sits in a working
-      # list while it runs, where the reaper finds it.
-      def may_have_expired?(request)
+      # can matter: the job's lock may have run out (older than nine tenths of its TTL), or the
+      # job was fetched by basic fetch and the reaper could look at its lock before the
+      # heartbeat records the job. A job fetched by reliable fetch sits in a working list while
+      # it runs, where the reaper finds it.
+      def may_have_expired?(request, age)
         ttl = request.lock_ttl.to_f
-        return false unless ttl.positive?
+        ttl.positive? && age > ttl * 0.9
+      end
 
+      # A basic-fetched job shows in no Redis key until the next beat writes its work record;
+      # the reaper looks only at locks older than reaper_grace. So the age needs renewing only
+      # when the lock is that old, less the time a beat may take to come.
+      def reaper_may_look?(age)
+        age > UniqueJobs.settings.reaper_grace.to_f - UNRECORDED_FOR
+      end
+
+      # Seconds since the job was created: its lock can be no older (the lock's age counts from
+      # the push, or a later `at`; retries keep created_at), so every check is on the safe side.
+      def age_of(request)
         created = request.item["created_at"].to_f
         created /= 1000 if created > 100_000_000_000 # Sidekiq 8 writes milliseconds
-        # A scheduled job no longer carries its `at` here, so its wait counts: on the safe side.
-        Process.clock_gettime(Process::CLOCK_REALTIME) - created > ttl * 0.9
+        Process.clock_gettime(Process::CLOCK_REALTIME) - created
       end
 
       def while_executing(request)
