@@ -4,7 +4,8 @@
 # without a lock and with one each (until_executed by default, every job its own digest), run
 # alternately on one throwaway redis-server (docs/design.md, §24). Besides the rates it reports
 # Redis's CPU time and its script calls per job during the drain, which the shared machine's
-# noise blurs less.
+# noise blurs less, and how many locks were still held when the last job ended (releases that
+# trail the drain do their Redis work outside the measured time).
 #
 #   ruby bench/unique_cost.rb                      # 100k jobs, -c 10, reliable fetch, 3 pairs
 #   BENCH_JOBS=50000 PAIRS=5 FETCH=basic LOCK=until_executing ruby bench/unique_cost.rb
@@ -62,7 +63,7 @@ def run(url, lock)
   push_rate = push(redis, lock)
   redis.with { |conn| conn.call("CONFIG", "RESETSTAT") }
   cpu = redis_cpu(redis)
-  drain_rate, server_cpu = drain(redis, url)
+  drain_rate, server_cpu, held_at_end = drain(redis, url)
   # The last releases follow the last job's end by a few milliseconds (until_expired's locks
   # stay: their TTL ends them).
   settled = now + 10
@@ -70,7 +71,8 @@ def run(url, lock)
   { "drain (jobs/s)" => drain_rate, "push (jobs/s)" => push_rate,
     "server CPU in drain (ns/job)" => server_cpu / JOBS * 1e9,
     "Redis CPU in drain (ns/job)" => (redis_cpu(redis) - cpu) / JOBS * 1e9,
-    "scripts per 1,000 jobs" => scripts_per_job(redis) * 1000 }
+    "scripts per 1,000 jobs" => scripts_per_job(redis) * 1000,
+    "locks held when the drain ended" => held_at_end.to_f }
 end
 
 # The CPU seconds (user and system) process +pid+ has used so far.
@@ -79,8 +81,8 @@ def process_cpu(pid)
   (Integer(fields[11]) + Integer(fields[12])).to_f / Etc.sysconf(Etc::SC_CLK_TCK)
 end
 
-# Jobs per second from the first job taken to the last one done, and the server's CPU seconds
-# meanwhile.
+# Jobs per second from the first job taken to the last one done, the server's CPU seconds
+# meanwhile, and the locks still held then.
 def drain(redis, url)
   env = { "REDIS_URL" => url, "BENCH_JOBS" => JOBS.to_s }
   command = [RbConfig.ruby, File.join(ROOT, "exe", "sidekiq"), "-r", JOB_FILE, "-c", CONCURRENCY, "--fetch", FETCH]
@@ -89,7 +91,8 @@ def drain(redis, url)
   sleep 0.001 until started ||= (wall_clock if redis.with { |conn| conn.llen("queue:default") } < JOBS)
   cpu = process_cpu(pid)
   sleep 0.01 until (finished = redis.with { |conn| conn.get("bench:finished") })
-  [JOBS / (Float(finished) - started), process_cpu(pid) - cpu]
+  held = redis.with { |conn| conn.zcard("uniquejobs:digests") }
+  [JOBS / (Float(finished) - started), process_cpu(pid) - cpu, held]
 ensure
   if pid
     Process.kill("TERM", pid)
