@@ -7,19 +7,20 @@ module BenchClient
 
   module_function
 
-  def push_load(pool, count, active_job: false)
-    client = Sidekiq::Client.new(pool: pool)
+  def push_load(pool, count, active_job: false, lock: ENV.fetch("BENCH_LOCK", nil))
+    client = Sidekiq::Client.new(pool:)
     (0...count).each_slice(1000) do |slice|
       args = slice.map { |i| ["string", i, { "mike" => "bob" }] }
-      client.push_bulk(active_job ? active_job_batch(args) : load_batch(args))
+      client.push_bulk(active_job ? active_job_batch(args) : load_batch(args, lock))
     end
   end
 
-  # BENCH_LOCK=until_executed (or another lock type): every job takes a unique-job lock, each
-  # one its own (the args differ), to measure what locks cost the drain (docs/design.md §23).
-  def load_batch(args)
+  # With a lock type (BENCH_LOCK=until_executed, or bench/unique_cost.rb) every job takes a
+  # unique-job lock, each one its own (the args differ), to measure what locks cost the drain
+  # (docs/design.md, §24).
+  def load_batch(args, lock)
     batch = { "class" => "LoadJob", "args" => args, "retry" => 1 }
-    ENV["BENCH_LOCK"] ? batch.merge("lock" => ENV["BENCH_LOCK"]) : batch
+    lock ? batch.merge("lock" => lock) : batch
   end
 
   # What Rails 6.1's adapter pushes for `LoadActiveJob.perform_later(*args)`: the wrapper class,
@@ -30,7 +31,7 @@ module BenchClient
   end
 
   def schedule_probes(pool, count, spread:)
-    client = Sidekiq::Client.new(pool: pool)
+    client = Sidekiq::Client.new(pool:)
     start = Process.clock_gettime(Process::CLOCK_REALTIME) + 1
     count.times do |i|
       due = start + (spread * i / count)

@@ -16,6 +16,7 @@ pub mod retry;
 pub mod rng;
 pub mod search;
 pub mod server;
+pub mod unique_jobs;
 
 pub use connection::{RedisConnection, RedisSettings, TlsOptions};
 pub use error::{RedisFailure, RedisResult};

@@ -8,7 +8,6 @@ require "ferrokiq/unique_jobs/lock_request"
 require "ferrokiq/unique_jobs/scripts"
 require "ferrokiq/unique_jobs/conflict"
 require "ferrokiq/unique_jobs/client_locks"
-require "ferrokiq/unique_jobs/releaser"
 require "ferrokiq/unique_jobs/server_locks"
 require "ferrokiq/unique_jobs/reaper"
 

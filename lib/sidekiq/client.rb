@@ -12,6 +12,7 @@ module Sidekiq
     include Sidekiq::JobUtil
 
     DEFAULT_BATCH_SIZE = 1_000
+    NOTHING_REFUSED = [].freeze
 
     attr_accessor :redis_pool
 
@@ -212,28 +213,27 @@ module Sidekiq
     # Each job of the batch gets its own Hash and its own pass through the chain; the
     # survivors go to Redis together.
     def push_through_chain(template, job_class, slice, times, jid)
-      survivors = []
       fresh = Ferrokiq::Native.jids(slice.size) unless jid
-      jids = slice.each_with_index.map do |job_args, index|
+      accepted = slice.each_with_index.map do |job_args, index|
         job = bulk_job(template, job_args, jid || fresh[index], times.is_a?(Array) ? times[index] : times)
-        accepted = pass_middleware(job_class, job) do
+        pass_middleware(job_class, job) do
           verify_json(job)
           job
-        end
-        next unless accepted && admitted(accepted)
-
-        survivors << accepted
-        accepted["jid"]
+        end || nil
       end
+      candidates = accepted.compact
+      refused = refused_locks(candidates)
+      survivors = refused.empty? ? candidates : candidates.reject { |job| refused.include?(job) }
       raw_push_releasing_locks(survivors) unless survivors.empty?
-      jids
+      accepted.map { |job| job["jid"] if job && !refused.include?(job) }
     end
 
-    # A bulk job with a lock takes it as a single push would (docs/design.md, §24).
-    def admitted(job)
-      return true unless job["lock"]
+    # Unique jobs (docs/design.md, §24): the jobs whose lock another job holds. The slice's
+    # locks are taken together, in one round trip.
+    def refused_locks(jobs)
+      return NOTHING_REFUSED unless jobs.any? { |job| job["lock"] }
 
-      Ferrokiq::UniqueJobs::ClientLocks.push(job, @redis_pool) { true }
+      Ferrokiq::UniqueJobs::ClientLocks.refused_in_slice(jobs, @redis_pool)
     end
 
     def raw_push_releasing_locks(payloads)

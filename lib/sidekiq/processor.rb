@@ -25,7 +25,9 @@ module Sidekiq
       @retrier = retrier
       @reloader = config[:reloader]
       @metrics = Ferrokiq::ExecutionMetrics.for(engine)
+      @basic_fetch = config[:fetch].to_s == "basic"
       @job = nil
+      @lock_release = nil
       @done = false
     end
 
@@ -54,6 +56,13 @@ module Sidekiq
     # its prefetched jobs, which can take a blocking fetch's wait).
     def stopping?
       @done || @engine.quiet?
+    end
+
+    # The running job succeeded holding an until_executed lock: the engine releases it with
+    # the job's acknowledgement, in the same pipeline, once the job is settled; a job left
+    # unsettled keeps it, as it runs again (docs/design.md, §24).
+    def release_lock_on_acknowledge(digest, jid)
+      @lock_release = [digest, jid]
     end
 
     private
@@ -105,10 +114,19 @@ module Sidekiq
                 end
     ensure
       case outcome
-      when :settled then @engine.acknowledge(queue, jobstr)
+      when :settled then acknowledge(queue, jobstr)
       when :unsettled then @engine.abandon(queue, jobstr) unless $ERROR_INFO.is_a?(Sidekiq::Shutdown)
       end
       @job = nil
+      @lock_release = nil
+    end
+
+    def acknowledge(queue, jobstr)
+      if @lock_release
+        @engine.acknowledge_and_release(queue, jobstr, *@lock_release)
+      else
+        @engine.acknowledge(queue, jobstr)
+      end
     end
 
     # Unreadable payloads, and JSON that is no job Hash (`42`, `[]`), can never run: they are
@@ -176,7 +194,7 @@ module Sidekiq
           next run_middleware(instance, job, queue) unless job.key?("lock_digest")
 
           # Unique jobs (docs/design.md, §24): the lock's lifetime wraps middleware and perform.
-          Ferrokiq::UniqueJobs::ServerLocks.around(job, basic_fetch: @config[:fetch].to_s == "basic") do
+          Ferrokiq::UniqueJobs::ServerLocks.around(job, self, basic_fetch: @basic_fetch) do
             run_middleware(instance, job, queue)
           end
         end

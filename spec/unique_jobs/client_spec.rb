@@ -185,6 +185,21 @@ RSpec.describe "Unique jobs on the client" do
     expect(queued.size).to eq(2)
   end
 
+  # A slice takes its locks in one script call; conflicts are settled after it, in order.
+  it "replaces a waiting job from within a bulk push" do
+    ReplacingJob.perform_async(1)
+    jids = ReplacingJob.perform_bulk([[1], [2]])
+    expect(jids).to all(be_a(String))
+    expect(queued.to_h { |job| [job["args"], job["jid"]] }).to eq([1] => jids[0], [2] => jids[1])
+  end
+
+  it "stores nothing of a bulk slice whose conflict raises, and leaves none of its locks" do
+    held = RaisingConflictJob.perform_async(2)
+    expect { RaisingConflictJob.perform_bulk([[1], [2], [3]]) }.to raise_error(SidekiqUniqueJobs::Conflict)
+    expect(queued.map { |job| job["jid"] }).to eq([held])
+    expect(redis("KEYS", "uniquejobs:*:LOCKED").map { |key| redis("HKEYS", key) }).to eq([[held]])
+  end
+
   describe "deletion through the Data API" do
     def holders(digest)
       redis("HKEYS", "#{digest}:LOCKED")

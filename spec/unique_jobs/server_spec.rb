@@ -4,14 +4,14 @@ require "sidekiq/api"
 require "sidekiq_unique_jobs"
 
 # Lock lifetimes, runtime conflicts and the reaper, in real `exe/sidekiq` processes
-# (docs/design.md §23).
+# (docs/design.md, §24).
 RSpec.describe "Unique jobs in the server" do
   UNIQUE_SERVER_JOBS = <<~RUBY
     require "sidekiq_unique_jobs"
 
     SidekiqUniqueJobs.configure do |config|
       config.reaper_interval = 1
-      config.reaper_grace = 1
+      config.reaper_grace = Integer(ENV.fetch("REAPER_GRACE", "1"))
     end
 
     # Records each run, and the holders of its lock while it runs.
@@ -30,7 +30,7 @@ RSpec.describe "Unique jobs in the server" do
       include UniqueRecording
       sidekiq_options lock: :until_executed, retry: 1
       sidekiq_retry_in { 1 }
-      def perform(fail = false)
+      def perform(fail = false, _index = 0)
         record("executed")
         raise "failed on purpose" if fail
       end
@@ -101,6 +101,16 @@ RSpec.describe "Unique jobs in the server" do
       def perform = Sidekiq.redis { |c| c.rpush("ran", jid) }
     end
 
+    # Records the lock ages (the digests set's scores) while it runs.
+    class AgeJob
+      include Sidekiq::Job
+      sidekiq_options lock: :until_executed
+      def perform
+        scores = Sidekiq.redis { |c| c.call("ZRANGE", "uniquejobs:digests", 0, -1, "WITHSCORES") }
+        Sidekiq.redis { |c| c.rpush("ages", Sidekiq.dump_json(scores)) }
+      end
+    end
+
     class SleepyJob
       include Sidekiq::Job
       sidekiq_options lock: :until_executed
@@ -134,6 +144,40 @@ RSpec.describe "Unique jobs in the server" do
     expect(runs.map { |name, run_jid, _| [name, run_jid] }).to eq([["executed", jid]])
     expect(runs.first.last.size).to eq(1)
     expect(ExecutedJob.perform_async).to be_a(String)
+  end
+
+  # The engine releases the locks with its acknowledgements: after the LREM with reliable fetch,
+  # alone with basic fetch, where it has no working list to clean (docs/design.md, §24).
+  [["reliable"], ["basic", "--fetch", "basic"]].each do |fetch, *args|
+    it "releases the until_executed locks of many jobs on success with #{fetch} fetch" do
+      jids = Array.new(30) { |n| ExecutedJob.perform_async(false, n) }
+      expect(jids).to all(be_a(String))
+      expect(locks.grep(/:LOCKED\z/).size).to eq(30)
+      start_server(jobs: UNIQUE_SERVER_JOBS, args:)
+      eventually { locks.empty? }
+      expect(runs.map { |_, run_jid, _| run_jid }).to match_array(jids)
+      expect(ExecutedJob.perform_async(false, 0)).to be_a(String)
+    end
+  end
+
+  # With basic fetch the age is renewed before perform only when the reaper could look at the
+  # lock before a beat records the job (docs/design.md, §24).
+  it "renews a basic-fetched lock's age only when the reaper could reach it" do
+    pushed_at = AgeJob.perform_async && lock_age
+    young = start_server(jobs: UNIQUE_SERVER_JOBS, args: ["--fetch", "basic"], env: { "REAPER_GRACE" => "60" })
+    eventually { locks.empty? }
+    young.stop
+    # A reaper_grace of 1 s: within a beat's reach at once.
+    pushed_again_at = AgeJob.perform_async && lock_age
+    start_server(jobs: UNIQUE_SERVER_JOBS, args: ["--fetch", "basic"])
+    eventually { locks.empty? }
+    first, second = redis_json_list("ages").map { |scores| scores.flatten.last.to_f }
+    expect(first).to eq(pushed_at)
+    expect(second).to be > pushed_again_at
+  end
+
+  def lock_age
+    Sidekiq.redis { |conn| conn.call("ZRANGE", "uniquejobs:digests", 0, -1, "WITHSCORES") }.flatten.last.to_f
   end
 
   it "keeps an until_executed lock through a retry and releases it when the job dies" do

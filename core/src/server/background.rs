@@ -10,7 +10,7 @@ use crate::connection::RedisConnection;
 use crate::payload::now_epoch_seconds;
 use crate::rng::Rng;
 use crate::server::config::ServerConfig;
-use crate::server::fetch::{self, FetchedJob};
+use crate::server::fetch::{self, Acknowledgement};
 use crate::server::fetcher::{MAX_RETRY_PAUSE, RETRY_PAUSE};
 use crate::server::state::State;
 use crate::server::{hand_off, heartbeat, maintenance, periodic, scheduler};
@@ -199,10 +199,13 @@ fn report_invalid(state: &State, pass: &scheduler::Pass) {
 /// the acknowledgement itself); when idle it waits for the next one.
 const ACK_INTERVAL: Duration = Duration::from_millis(2);
 
+/// Writes acknowledgements: the LREMs of reliable fetch (none with basic fetch, where only the
+/// unique-job locks that finished jobs give back are sent; docs/design.md, §24).
 pub(crate) async fn acknowledge_loop(
     conn: Arc<RedisConnection>,
     identity: String,
-    acks: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<FetchedJob>>>,
+    reliable: bool,
+    acks: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Acknowledgement>>>,
     state: Arc<State>,
 ) {
     // Held for the task's life; a restarted acknowledger takes it over.
@@ -226,7 +229,7 @@ pub(crate) async fn acknowledge_loop(
         // Keep trying: an unacknowledged job would run again after a restart.
         let mut pause = RETRY_PAUSE;
         let mut reported = false;
-        while let Err(e) = fetch::acknowledge(&conn, &identity, &batch).await {
+        while let Err(e) = fetch::acknowledge(&conn, &identity, &batch, reliable).await {
             if !std::mem::replace(&mut reported, true) {
                 state.events.warn(format!(
                     "Failed to acknowledge {} jobs: {e}; trying again",
@@ -236,7 +239,9 @@ pub(crate) async fn acknowledge_loop(
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(MAX_RETRY_PAUSE);
         }
-        state.ledger.release(&batch);
+        if reliable {
+            state.ledger.release(batch.iter().map(|ack| &ack.job));
+        }
         let written = batch.len() as u64;
         state.acks_pending.fetch_sub(written, Ordering::SeqCst);
         batch.clear();

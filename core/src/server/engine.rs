@@ -27,7 +27,7 @@ use crate::server::background::{acknowledge_loop, schedule_loop};
 use crate::server::capsule::Capsule;
 use crate::server::config::{FetchMode, ServerConfig, DEFAULT_CAPSULE};
 use crate::server::events::Event;
-use crate::server::fetch::{self, FetchedJob};
+use crate::server::fetch::{self, Acknowledgement, FetchedJob};
 use crate::server::fetcher::{Fetcher, BASIC_FETCH_TIMEOUT};
 use crate::server::hand_off::{self, ClaimedJob, Outcome};
 use crate::server::heartbeat::{self, Beat, BeatReply};
@@ -38,6 +38,7 @@ use crate::server::registry;
 use crate::server::scheduler;
 use crate::server::state::{Busy, State};
 use crate::server::supervisor::supervise;
+use crate::unique_jobs::LockRelease;
 
 /// How much longer than one Redis timeout the last steps of a shutdown may take in all.
 const STOP_SLACK: Duration = Duration::from_secs(2);
@@ -71,7 +72,7 @@ pub struct Engine {
     /// Dropping it ends the thread that drives the runtime.
     _driver: DriverThread,
     conn: Arc<RedisConnection>,
-    acks: mpsc::UnboundedSender<FetchedJob>,
+    acks: mpsc::UnboundedSender<Acknowledgement>,
     state: Arc<State>,
     /// Set when the core writes the per-job log lines (Sidekiq's default logger to stdout).
     job_log: OnceLock<Arc<LogWriter>>,
@@ -299,12 +300,27 @@ impl Engine {
     /// The job finished (successfully, or with its failure handled): forget it in Redis.
     pub fn acknowledge(&self, job: FetchedJob) {
         if self.config.fetch == FetchMode::Reliable {
-            // The acknowledger outlives every caller; if it is gone the process is exiting
-            // and the job stays in the working list, to be recovered: never lost.
-            self.state.acks_pending.fetch_add(1, Ordering::SeqCst);
-            if self.acks.send(job).is_err() {
-                self.state.acks_pending.fetch_sub(1, Ordering::SeqCst);
-            }
+            self.send_acknowledgement(Acknowledgement { job, lock: None });
+        }
+    }
+
+    /// The job succeeded and gives back its until_executed lock: the acknowledger releases it
+    /// in the pipeline of the job's LREM, after it (with basic fetch, alone), so no worker
+    /// thread waits for the release (docs/design.md, §24).
+    pub fn acknowledge_and_release(&self, job: FetchedJob, lock: LockRelease) {
+        self.send_acknowledgement(Acknowledgement {
+            job,
+            lock: Some(lock),
+        });
+    }
+
+    fn send_acknowledgement(&self, ack: Acknowledgement) {
+        // The acknowledger outlives every caller; if it is gone the process is exiting and the
+        // job stays in the working list, to be recovered: never lost (a lock it gave back stays
+        // too, until the reaper finds it orphaned).
+        self.state.acks_pending.fetch_add(1, Ordering::SeqCst);
+        if self.acks.send(ack).is_err() {
+            self.state.acks_pending.fetch_sub(1, Ordering::SeqCst);
         }
     }
 
@@ -657,7 +673,7 @@ impl Drop for DriverThread {
 fn spawn_tasks(
     handle: &tokio::runtime::Handle,
     fetchers: Vec<Fetcher>,
-    acks: mpsc::UnboundedReceiver<FetchedJob>,
+    acks: mpsc::UnboundedReceiver<Acknowledgement>,
     conn: &Arc<RedisConnection>,
     config: &ServerConfig,
     state: &Arc<State>,
@@ -689,10 +705,12 @@ fn spawn_tasks(
     let acks = Arc::new(tokio::sync::Mutex::new(acks));
     let (ack_conn, identity, task_state) =
         (Arc::clone(conn), config.identity.clone(), Arc::clone(state));
+    let reliable = config.fetch == FetchMode::Reliable;
     handle.spawn(supervise("acknowledger", Arc::clone(state), move || {
         acknowledge_loop(
             Arc::clone(&ack_conn),
             identity.clone(),
+            reliable,
             Arc::clone(&acks),
             Arc::clone(&task_state),
         )

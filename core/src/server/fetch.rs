@@ -13,9 +13,10 @@ use std::sync::LazyLock;
 use redis::Script;
 
 use crate::connection::RedisConnection;
-use crate::error::RedisResult;
+use crate::error::{RedisFailure, RedisResult};
 use crate::server::keys;
 use crate::server::state::State;
+use crate::unique_jobs::{self, LockRelease};
 
 /// A job taken from a queue and not yet acknowledged.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -225,23 +226,62 @@ pub async fn basic(
     }))
 }
 
-/// Removes acknowledged jobs from the working lists, in one round trip (scanning from the
-/// tail, where the oldest jobs are).
+/// A finished job to forget in Redis, with the unique-job lock it gives back, if any
+/// (docs/design.md, §24).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Acknowledgement {
+    pub job: FetchedJob,
+    pub lock: Option<LockRelease>,
+}
+
+/// Removes acknowledged jobs from the working lists (scanning from the tail, where the oldest
+/// jobs are) and releases the locks they give back, in one round trip. Basic fetch keeps no
+/// working lists (`working_lists` false): only the releases are sent.
+///
+/// The releases come after every LREM of the batch, so a lock is never free while its job is
+/// still in a working list: if the process dies between the two, the job is gone and its lock
+/// stays until the reaper finds it orphaned, where the other order could let a twin be pushed
+/// and run while recovery puts the finished job back on its queue (docs/design.md, §24).
 pub async fn acknowledge(
     conn: &RedisConnection,
     identity: &str,
-    jobs: &[FetchedJob],
+    acks: &[Acknowledgement],
+    working_lists: bool,
 ) -> RedisResult<()> {
-    if jobs.is_empty() {
-        return Ok(());
+    match send_acknowledgements(conn, identity, acks, working_lists, false).await {
+        // The server has not seen the release script (a restart, SCRIPT FLUSH): once more with
+        // its text. The LREMs that ran already find nothing the second time.
+        Err(RedisFailure::Command(message)) if message.starts_with("NOSCRIPT") => {
+            send_acknowledgements(conn, identity, acks, working_lists, true).await
+        }
+        other => other,
     }
-    let mut pipe = redis::Pipeline::with_capacity(jobs.len());
-    for job in jobs {
-        pipe.cmd("LREM")
-            .arg(keys::working(identity, &job.queue))
-            .arg(-1)
-            .arg(&job.payload)
-            .ignore();
+}
+
+async fn send_acknowledgements(
+    conn: &RedisConnection,
+    identity: &str,
+    acks: &[Acknowledgement],
+    working_lists: bool,
+    script_text: bool,
+) -> RedisResult<()> {
+    let mut pipe = redis::Pipeline::with_capacity(acks.len() + 1);
+    if working_lists {
+        for ack in acks {
+            pipe.cmd("LREM")
+                .arg(keys::working(identity, &ack.job.queue))
+                .arg(-1)
+                .arg(&ack.job.payload)
+                .ignore();
+        }
+    }
+    unique_jobs::pipe_release(
+        &mut pipe,
+        acks.iter().filter_map(|ack| ack.lock.as_ref()),
+        script_text,
+    );
+    if pipe.is_empty() {
+        return Ok(());
     }
     conn.pipeline::<()>(&pipe).await
 }

@@ -11,6 +11,7 @@ use ferrokiq_core::server::hand_off::{ClaimedJob, Outcome};
 use ferrokiq_core::server::{
     sets, CapsuleConfig, Engine, FetchMode, FetchedJob, HandOffNext, NextJob, ServerConfig,
 };
+use ferrokiq_core::unique_jobs::{self, LockRelease};
 use ferrokiq_core::RedisResult;
 use magnus::{prelude::*, Error, RArray, RHash, RModule, RString, Ruby, Value};
 
@@ -192,6 +193,24 @@ impl NativeEngine {
             queue,
             payload: bytes(payload),
         });
+    }
+
+    /// The job succeeded and gives back its until_executed lock (`digest`, held by `jid`): the
+    /// engine releases it with the acknowledgement (docs/design.md, §24).
+    fn acknowledge_and_release(
+        &self,
+        queue: String,
+        payload: RString,
+        digest: String,
+        jid: String,
+    ) {
+        self.engine.acknowledge_and_release(
+            FetchedJob {
+                queue,
+                payload: bytes(payload),
+            },
+            LockRelease { digest, jid },
+        );
     }
 
     /// The job ended unsettled: it stays in the working list for the sweep.
@@ -455,6 +474,10 @@ pub fn init(ruby: &Ruby, native: &RModule) -> Result<(), Error> {
         "compress_backtrace",
         magnus::function!(compress_backtrace, 1),
     )?;
+    // The lock release script, for the Ruby side's own releases (docs/design.md, §24).
+    let release = ruby.str_new(unique_jobs::RELEASE);
+    release.freeze();
+    native.const_set("UNIQUE_RELEASE_SCRIPT", release)?;
     let class = native.define_class("Engine", ruby.class_object())?;
     class.define_singleton_method("new", magnus::function!(NativeEngine::new, 2))?;
     class.define_method("next_job", magnus::method!(NativeEngine::next_job, 1))?;
@@ -464,6 +487,10 @@ pub fn init(ruby: &Ruby, native: &RModule) -> Result<(), Error> {
     )?;
     class.define_method("capsules", magnus::method!(NativeEngine::capsules, 0))?;
     class.define_method("acknowledge", magnus::method!(NativeEngine::acknowledge, 2))?;
+    class.define_method(
+        "acknowledge_and_release",
+        magnus::method!(NativeEngine::acknowledge_and_release, 4),
+    )?;
     class.define_method("abandon", magnus::method!(NativeEngine::abandon, 2))?;
     class.define_method(
         "work_started",

@@ -21,7 +21,7 @@ module Ferrokiq
         end
         return if items.empty?
 
-        Sidekiq.redis { |conn| items.each { |item| Scripts.run(conn, :release, item["lock_digest"], [item["jid"]]) } }
+        Sidekiq.redis { |conn| Scripts.release(conn, items.map { |item| [item["lock_digest"], item["jid"]] }) }
       end
 
       # Before a whole list or set goes: its jobs' locks, page by page, but only when any lock

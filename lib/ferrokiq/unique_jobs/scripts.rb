@@ -9,25 +9,33 @@ module Ferrokiq
     #   KEYS[1] <digest>          STRING  the holder's jid
     #   KEYS[2] <digest>:LOCKED   HASH    jid => lock time: the lock itself
     #   KEYS[3] uniquejobs:digests ZSET   digest => when the job may run (the reaper's age)
-    #   KEYS[4] <digest>:QUEUED   LIST    (release only) wakes the plugin's waiting processes
-    #   KEYS[5] <digest>:INFO     STRING  (release only) the plugin's lock_info, if any
+    #   KEYS[4] <digest>:QUEUED   LIST    (no script reads it now: RELEASE builds its names)
+    #   KEYS[5] <digest>:INFO     STRING  the plugin's lock_info, if any
     module Scripts
-      # ARGV: jid, pttl (ms, 0 = none), score, now. Returns the jid when this job holds the lock
-      # (taken now, or already its own), false when another job does.
+      # KEYS[1] the digests set; ARGV groups of digest, jid, pttl (ms, 0 = none), score, now, in
+      # order (a bulk push's slice takes its locks in one call; key names are built as RELEASE
+      # builds them). Returns per group the jid when that job holds the lock (taken now, or
+      # already its own), nil when another job does.
       LOCK = <<~LUA
-        if redis.call("HLEN", KEYS[2]) > 0 then
-          if redis.call("HEXISTS", KEYS[2], ARGV[1]) == 1 then return ARGV[1] end
-          return false
+        local held = {}
+        for i = 1, #ARGV, 5 do
+          local digest, jid = ARGV[i], ARGV[i + 1]
+          local locked = digest .. ":LOCKED"
+          if redis.call("HLEN", locked) > 0 then
+            held[#held + 1] = redis.call("HEXISTS", locked, jid) == 1 and jid
+          else
+            redis.call("SET", digest, jid)
+            redis.call("HSET", locked, jid, ARGV[i + 4])
+            redis.call("ZADD", KEYS[1], ARGV[i + 3], digest)
+            local pttl = tonumber(ARGV[i + 2])
+            if pttl > 0 then
+              redis.call("PEXPIRE", digest, pttl)
+              redis.call("PEXPIRE", locked, pttl)
+            end
+            held[#held + 1] = jid
+          end
         end
-        redis.call("SET", KEYS[1], ARGV[1])
-        redis.call("HSET", KEYS[2], ARGV[1], ARGV[4])
-        redis.call("ZADD", KEYS[3], ARGV[3], KEYS[1])
-        local pttl = tonumber(ARGV[2])
-        if pttl > 0 then
-          redis.call("PEXPIRE", KEYS[1], pttl)
-          redis.call("PEXPIRE", KEYS[2], pttl)
-        end
-        return ARGV[1]
+        return held
       LUA
 
       # At execution of a job whose lock was taken at push. ARGV: jid, pttl, now. Returns 1 if
@@ -51,41 +59,10 @@ module Ferrokiq
         return 2
       LUA
 
-      # ARGV: jid. Releases the lock if this job holds it; another holder's lock is left alone.
-      # Releasing a runtime (:RUN) lock also wakes the plugin's processes waiting for it, as the
-      # plugin's unlock does. Returns 1 when released, 0 when the job did not hold it.
-      RELEASE = <<~LUA
-        if redis.call("HDEL", KEYS[2], ARGV[1]) == 0 then return 0 end
-        if redis.call("HLEN", KEYS[2]) == 0 then
-          redis.call("DEL", KEYS[1], KEYS[2], KEYS[5])
-          redis.call("ZREM", KEYS[3], KEYS[1])
-          if string.sub(KEYS[1], -4) == ":RUN" then
-            redis.call("LPUSH", KEYS[4], "1")
-            redis.call("PEXPIRE", KEYS[4], 5000)
-          end
-        end
-        return 1
-      LUA
-
-      # The releaser's batch: RELEASE for each (digest, jid) pair in ARGV, with KEYS[1] the
-      # digests set. The per-lock key names are built here from the digests rather than passed
-      # as KEYS: one call for hundreds of locks costs Redis a few microseconds per lock instead
-      # of a script call each (Sidekiq's data does not live in Redis Cluster, where undeclared
-      # keys are refused). Returns how many were released.
-      RELEASE_MANY = <<~LUA
-        local released = 0
-        for i = 1, #ARGV, 2 do
-          local digest, locked = ARGV[i], ARGV[i] .. ":LOCKED"
-          if redis.call("HDEL", locked, ARGV[i + 1]) == 1 then
-            released = released + 1
-            if redis.call("HLEN", locked) == 0 then
-              redis.call("DEL", digest, locked, digest .. ":INFO")
-              redis.call("ZREM", KEYS[1], digest)
-            end
-          end
-        end
-        return released
-      LUA
+      # KEYS[1] the digests set, ARGV (digest, jid) pairs: releases each lock its job holds (a
+      # :RUN lock also wakes the plugin's waiting processes). The engine sends the same script
+      # with its acknowledgements, so its text lives once, in Rust (core/src/unique_jobs.rs).
+      RELEASE = Native::UNIQUE_RELEASE_SCRIPT
 
       # The reaper's removal of one orphan. ARGV: the jids it found dead, the cutoff. Only locks
       # whose age is still past the cutoff go, so a job that started meanwhile keeps its lock.
@@ -124,15 +101,8 @@ module Ferrokiq
         return deleted
       LUA
 
-      SHAS = {
-        lock: Digest::SHA1.hexdigest(LOCK), confirm: Digest::SHA1.hexdigest(CONFIRM),
-        release: Digest::SHA1.hexdigest(RELEASE), reap: Digest::SHA1.hexdigest(REAP),
-        delete_waiting: Digest::SHA1.hexdigest(DELETE_WAITING), release_many: Digest::SHA1.hexdigest(RELEASE_MANY)
-      }.freeze
-      SOURCES = {
-        lock: LOCK, confirm: CONFIRM, release: RELEASE, reap: REAP, delete_waiting: DELETE_WAITING,
-        release_many: RELEASE_MANY
-      }.freeze
+      SOURCES = { lock: LOCK, confirm: CONFIRM, release: RELEASE, reap: REAP, delete_waiting: DELETE_WAITING }.freeze
+      SHAS = SOURCES.transform_values { |source| Digest::SHA1.hexdigest(source) }.freeze
 
       DIGESTS = "uniquejobs:digests"
 
@@ -146,7 +116,21 @@ module Ferrokiq
       # EVALSHA, and EVAL once when the server has not seen the script (a restart, a failover,
       # SCRIPT FLUSH): one round trip per call in the steady state.
       def run(conn, name, digest, argv, before: [])
-        all_keys = before + keys(digest)
+        evaluate(conn, name, before + keys(digest), argv)
+      end
+
+      # Takes the locks of +groups+ ([digest, jid, pttl, score, now] each) in one call; returns
+      # per group whether its job holds the lock.
+      def lock(conn, groups)
+        evaluate(conn, :lock, [DIGESTS], groups.flatten).map { |jid| !jid.nil? }
+      end
+
+      # Releases the locks of (digest, jid) +pairs+ in one call.
+      def release(conn, pairs)
+        evaluate(conn, :release, [DIGESTS], pairs.flatten)
+      end
+
+      def evaluate(conn, name, all_keys, argv)
         conn.call("EVALSHA", SHAS.fetch(name), all_keys.size, *all_keys, *argv)
       rescue StandardError => e
         raise unless e.message.start_with?("NOSCRIPT")

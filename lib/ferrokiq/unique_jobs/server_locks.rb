@@ -5,26 +5,31 @@ module Ferrokiq
     # The server's half, around the job's middleware and perform (lib/sidekiq/processor.rb),
     # with the plugin's lock lifetimes (docs/design.md, §24):
     #   until_executing            released just before perform
-    #   until_executed             confirmed before perform, released after it succeeds; a
-    #                              failure keeps it through the retries (death releases it)
+    #   until_executed             confirmed before perform, released by the engine with the
+    #                              acknowledgement of its success; a failure keeps it through
+    #                              the retries (death releases it)
     #   until_expired              never released here: its TTL ends it
     #   while_executing            a `<digest>:RUN` lock held while perform runs
     #   until_and_while_executing  the push lock released at start, then a :RUN lock
     module ServerLocks
       # How often a job waiting (lock_timeout) for a runtime lock looks again.
       POLL = 0.1
+      # How long a basic-fetched job may run before a beat records it: twice the heartbeat's
+      # pause (Sidekiq::Launcher::BEAT_PAUSE, 10 s), for a beat that comes late.
+      UNRECORDED_FOR = 20
 
       module_function
 
       # +basic_fetch+: the job was fetched with BRPOP, so no Redis key shows it until the next
-      # heartbeat writes its work record.
-      def around(item, basic_fetch: false, &perform)
+      # heartbeat writes its work record. +acknowledger+ (the Processor) is given an
+      # until_executed lock to release with the job's acknowledgement, once the job is settled.
+      def around(item, acknowledger, basic_fetch: false, &perform)
         type = LockRequest.type_of(item)
         return yield unless type
 
         request = LockRequest.new(item, type)
         case type
-        when :until_executed then until_executed(request, basic_fetch, &perform)
+        when :until_executed then until_executed(request, basic_fetch, acknowledger, &perform)
         when :until_executing then until_executing(request, &perform)
         when :while_executing then while_executing(request, &perform)
         when :until_and_while_executing then until_and_while_executing(request, &perform)
@@ -37,9 +42,10 @@ module Ferrokiq
         yield
       end
 
-      def until_executed(request, basic_fetch)
-        if basic_fetch || may_have_expired?(request)
-          now = Time.now.to_f
+      def until_executed(request, basic_fetch, acknowledger)
+        age = age_of(request)
+        if (basic_fetch && reaper_may_look?(age)) || may_have_expired?(request, age)
+          now = Process.clock_gettime(Process::CLOCK_REALTIME)
           argv = [request.jid, request.pttl(now), now]
           held = Sidekiq.redis { |conn| Scripts.run(conn, :confirm, request.digest, argv) }
           # Another job took the lock after this one's expired: the plugin skips perform too.
@@ -47,22 +53,34 @@ module Ferrokiq
         end
 
         yield
-        Releaser.instance.release(request.digest, request.jid)
+        # The engine releases it after the job leaves its working list, in the same pipeline,
+        # so no worker thread waits for the release (docs/design.md, §24).
+        acknowledger.release_lock_on_acknowledge(request.digest, request.jid)
       end
 
       # The confirmation before perform costs a round trip per job, so it is made only when it
-      # can matter: the job's lock may have run out (older than nine tenths of its TTL, counted
-      # from its creation; retries keep created_at), or the job was fetched by basic fetch and
-      # the reaper must see its lock renewed. A job fetched by reliable fetch sits in a working
-      # list while it runs, where the reaper finds it.
-      def may_have_expired?(request)
+      # can matter: the job's lock may have run out (older than nine tenths of its TTL), or the
+      # job was fetched by basic fetch and the reaper could look at its lock before the
+      # heartbeat records the job. A job fetched by reliable fetch sits in a working list while
+      # it runs, where the reaper finds it.
+      def may_have_expired?(request, age)
         ttl = request.lock_ttl.to_f
-        return false unless ttl.positive?
+        ttl.positive? && age > ttl * 0.9
+      end
 
+      # A basic-fetched job shows in no Redis key until the next beat writes its work record;
+      # the reaper looks only at locks older than reaper_grace. So the age needs renewing only
+      # when the lock is that old, less the time a beat may take to come.
+      def reaper_may_look?(age)
+        age > UniqueJobs.settings.reaper_grace.to_f - UNRECORDED_FOR
+      end
+
+      # Seconds since the job was created: its lock can be no older (the lock's age counts from
+      # the push, or a later `at`; retries keep created_at), so every check is on the safe side.
+      def age_of(request)
         created = request.item["created_at"].to_f
         created /= 1000 if created > 100_000_000_000 # Sidekiq 8 writes milliseconds
-        # A scheduled job no longer carries its `at` here, so its wait counts: on the safe side.
-        Time.now.to_f - created > ttl * 0.9
+        Process.clock_gettime(Process::CLOCK_REALTIME) - created
       end
 
       def while_executing(request)
@@ -82,8 +100,7 @@ module Ferrokiq
         while_executing(request, &perform)
       rescue Exception # rubocop:disable Lint/RescueException -- the retry needs its lock again
         now = Time.now.to_f
-        argv = [request.jid, request.pttl(now), now, now]
-        Sidekiq.redis { |conn| Scripts.run(conn, :lock, request.digest, argv) }
+        Sidekiq.redis { |conn| Scripts.lock(conn, [[request.digest, request.jid, request.pttl(now), now, now]]) }
         raise
       end
 
@@ -92,8 +109,8 @@ module Ferrokiq
         deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + request.lock_timeout.to_f
         loop do
           now = Time.now.to_f
-          argv = [request.jid, request.pttl(now), now, now]
-          return true if Sidekiq.redis { |conn| Scripts.run(conn, :lock, request.runtime_digest, argv) }
+          group = [request.runtime_digest, request.jid, request.pttl(now), now, now]
+          return true if Sidekiq.redis { |conn| Scripts.lock(conn, [group]) }.first
           return false if Process.clock_gettime(Process::CLOCK_MONOTONIC) >= deadline
 
           sleep POLL
@@ -101,14 +118,12 @@ module Ferrokiq
       end
 
       def release(digest, jid)
-        Sidekiq.redis { |conn| Scripts.run(conn, :release, digest, [jid]) }
+        Sidekiq.redis { |conn| Scripts.release(conn, [[digest, jid]]) }
       end
 
-      # The push locks of jobs that could not be stored (a failed bulk push).
+      # The push locks of jobs that could not be stored (a failed bulk push), in one call.
       def release_all(items, pool)
-        pool.with do |conn|
-          items.each { |item| Scripts.run(conn, :release, item["lock_digest"], [item["jid"]]) }
-        end
+        pool.with { |conn| Scripts.release(conn, items.map { |item| [item["lock_digest"], item["jid"]] }) }
       end
 
       # A job declared dead (out of retries, or never retried) gives back every lock it holds,
