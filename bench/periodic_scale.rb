@@ -14,6 +14,8 @@
 #
 #   ruby bench/periodic_scale.rb                          # 10,000 schedules, 3 processes, 130 s
 #   SCHEDULES=1000 PROCESSES=2 DURATION=70 ruby bench/periodic_scale.rb
+#   MIDDLEWARE=1 ruby bench/periodic_scale.rb  # a client middleware: ticks go through Ruby's
+#                                             # hand-off (docs/design.md, §5.1)
 #
 # Build first (rake compile). Benchmarks are measurements, not tests.
 
@@ -28,6 +30,7 @@ ROOT = File.expand_path("..", __dir__)
 SCHEDULES = Integer(ENV.fetch("SCHEDULES", 10_000))
 PROCESSES = Integer(ENV.fetch("PROCESSES", 3))
 DURATION = Float(ENV.fetch("DURATION", 130))
+MIDDLEWARE = ENV.fetch("MIDDLEWARE", "") == "1"
 IDLE_WINDOW = 20.0
 JOB_FILE = File.join(Dir.tmpdir, "ferrokiq-periodic-scale-#{Process.pid}.rb")
 
@@ -55,6 +58,16 @@ File.write(JOB_FILE, <<~RUBY)
 
   Sidekiq.configure_server do |config|
     config.server_middleware { |chain| chain.add(RecordEnqueuedAt) }
+  end
+RUBY
+# A client middleware that only passes the job on, as tracing middleware mostly does.
+File.write(JOB_FILE, <<~RUBY, mode: "a") if MIDDLEWARE
+  class PassThrough
+    def call(*) = yield
+  end
+
+  Sidekiq.configure_server do |config|
+    config.client_middleware { |chain| chain.add(PassThrough) }
   end
 RUBY
 
@@ -106,7 +119,7 @@ end
 
 # [name, tick, pushed, started] of each job whose tick falls in the window.
 def samples_in(samples, window_start, window_end)
-  samples.map { |line| line.split }
+  samples.map(&:split)
          .map { |name, tick, pushed, started| [name, Float(tick), Float(pushed), Float(started)] }
          .select { |_, tick, _, _| tick >= window_start && tick < window_end }
 end
@@ -150,7 +163,7 @@ Bench.with_redis do |url|
   idle, busy, window_start = measure(url, redis)
   samples = redis.with { |conn| conn.call("LRANGE", "bench:ticks", 0, -1) }
   puts "\n#{SCHEDULES} schedules (a 6-field cron each, once a minute), #{PROCESSES} Ferrokiq processes, " \
-       "#{DURATION.round} s measured"
+       "#{DURATION.round} s measured#{", with a client middleware" if MIDDLEWARE}"
   report(samples, window_start, window_start + DURATION)
   report_load(idle, busy)
 ensure

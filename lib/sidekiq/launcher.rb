@@ -9,8 +9,8 @@ require "sidekiq/scheduled"
 
 module Sidekiq
   # Starts and stops everything a server process runs: the Rust engine (fetching,
-  # acknowledgements, the scheduler), each capsule's worker threads, the heartbeat and, with
-  # client middleware, the thread that re-pushes due jobs through it.
+  # acknowledgements, the scheduler), each capsule's worker threads, the heartbeat and the thread
+  # that pushes through the client middleware the due jobs the scheduler hands to Ruby.
   class Launcher
     # identity and hostname, shared with plugins' components.
     include Component
@@ -57,8 +57,9 @@ module Sidekiq
       @heartbeat = start_heartbeat
       Ferrokiq::UniqueJobs::Reaper.new(@config).start
       # The engine's scheduler claims due jobs for this thread when client middleware must see
-      # their re-push (docs/design.md, §5.2).
-      @hand_off = Scheduled::HandOff.new(@config, @engine).start if hand_off?
+      # their re-push (docs/design.md, §5.2), and periodic jobs with a unique-job lock even
+      # without middleware (docs/design.md, §5.1): the schedule is the cluster's, so always.
+      @hand_off = Scheduled::HandOff.new(@config, @engine).start
       @job_logger = start_job_logger
       @retrier = JobRetry.new(@config, @engine)
       @processors = capsules.each_with_index.flat_map do |capsule, lane|

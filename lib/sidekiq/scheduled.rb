@@ -6,9 +6,11 @@ module Sidekiq
   # Due jobs of the retry and schedule sets reach their queues through the engine's scheduler,
   # on time (docs/design.md, §5). With client middleware configured the scheduler claims them
   # and the thread here re-pushes each through the middleware, as Sidekiq 7's poller does
-  # (docs/design.md, §5.2).
+  # (docs/design.md, §5.2); periodic ticks' jobs come the same way (docs/design.md, §5.1).
   module Scheduled
     SETS = %w[retry schedule].freeze
+    # The engine's name for a periodic tick's job claimed for Ruby (docs/design.md, §5.1).
+    PERIODIC = "periodic"
 
     # Sidekiq 7's re-push of a due job up to the Redis write: the job normalized, then passed
     # through the client middleware (which may change it, or cancel it with nil/false).
@@ -21,6 +23,45 @@ module Sidekiq
 
         verify_json(accepted)
         accepted
+      end
+
+      # Stores a prepared job with the block (the engine's push of the claimed bytes). A due job
+      # keeps the lock taken at its first push, so nothing more is taken here.
+      def store(job)
+        yield job
+      end
+    end
+
+    # A periodic tick's job, pushed as sidekiq-scheduler and sidekiq-cron push it through
+    # Sidekiq::Client: with the job class itself when it is loaded (its sidekiq_options under the
+    # entry's own keys), through the middleware, and with its unique-job lock taken at the push.
+    class PeriodicPusher < Repusher
+      def prepare(item)
+        super(item.merge("class" => job_class(item["class"])))
+      end
+
+      # As Client#push: a job with a lock takes it once the middleware agreed; nil when another
+      # job holds it (that tick is then dropped). A lock whose job was not pushed (no longer
+      # claimed) is given back at once.
+      def store(job)
+        return yield(job) unless job["lock"]
+
+        Ferrokiq::UniqueJobs::ClientLocks.push(job, redis_pool) do |locked|
+          yield(locked).tap { |pushed| release_lock(locked) unless pushed }
+        end
+      end
+
+      private
+
+      def job_class(name)
+        klass = Object.const_get(name.to_s)
+        klass.respond_to?(:get_sidekiq_options) ? klass : name
+      rescue NameError
+        name
+      end
+
+      def release_lock(job)
+        Ferrokiq::UniqueJobs::ServerLocks.release_all([job], redis_pool) if job["lock_digest"]
       end
     end
 
@@ -37,7 +78,8 @@ module Sidekiq
       def initialize(config, engine)
         @config = config
         @engine = engine
-        @repusher = Repusher.new(config:)
+        @pushers = { PERIODIC => PeriodicPusher.new(config:) }
+        @pushers.default = Repusher.new(config:)
         @done = false
         @sleeper = Ferrokiq::Sleeper.new
         @failing = false
@@ -90,16 +132,28 @@ module Sidekiq
         settled = case job
                   when :dead then @engine.hand_off_kill(set, member)
                   when nil then @engine.hand_off_cancel(set, member)
-                  else @engine.hand_off_push(set, member, job, Time.now.to_f)
+                  else push(set, member, job)
                   end
         back_online
         @config.logger.debug { "enqueued #{set}: #{member}" } if settled
       end
 
+      # The push as the middleware left the job; a lock held by another job (or its conflict
+      # strategy raising) drops it, as Sidekiq::Client#push would not push it.
+      def push(set, member, job)
+        pushed = @pushers[set].store(job) { |stored| @engine.hand_off_push(set, member, stored, Time.now.to_f) }
+        pushed.nil? ? @engine.hand_off_cancel(set, member) : pushed
+      rescue Ferrokiq::RedisError
+        raise
+      rescue StandardError => e
+        @config.handle_exception(e, { context: "Could not push a #{set} job", jobstr: member })
+        @engine.hand_off_cancel(set, member)
+      end
+
       # The job through the middleware; :dead when it cannot be pushed (not a job, or a
       # middleware raised), as the engine treats an unreadable member (docs/design.md, §5).
       def prepare(set, member)
-        @repusher.prepare(Sidekiq.load_json(member))
+        @pushers[set].prepare(Sidekiq.load_json(member))
       rescue Ferrokiq::RedisError
         raise
       rescue StandardError => e

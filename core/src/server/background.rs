@@ -70,7 +70,7 @@ pub(crate) async fn schedule_loop(
                         scheduler::nap(&pass, now_epoch_seconds())
                     });
                 match nap {
-                    Ok(nap) => periodic_pass(&conn, &defaults, &state, &mut schedule)
+                    Ok(nap) => periodic_pass(&conn, &defaults, &config, &state, &mut schedule)
                         .await
                         .map(|due| match due {
                             Some(due) => nap.min(Duration::from_secs_f64(
@@ -152,7 +152,8 @@ async fn recover_hand_offs(
         if moved > 0 {
             state.events.warn(format!(
                 "Put {moved} due jobs back in the {} set that process {} had claimed but not pushed (it is gone)",
-                owner.set, owner.identity
+                hand_off::home_set(&owner.set),
+                owner.identity
             ));
         }
     }
@@ -163,10 +164,25 @@ async fn recover_hand_offs(
 async fn periodic_pass(
     conn: &RedisConnection,
     defaults: &serde_json::Map<String, serde_json::Value>,
+    config: &ServerConfig,
     state: &State,
     schedule: &mut periodic::Schedule,
 ) -> crate::error::RedisResult<Option<f64>> {
-    let tick = schedule.pass(conn, defaults, now_epoch_seconds()).await?;
+    // Ticks Ruby must see (client middleware, a lock) are claimed for it (docs/design.md, §5.1).
+    let hand_off = periodic::HandOff {
+        identity: &config.identity,
+        to_ruby: &state.hand_offs.sender,
+        middleware: config.scheduler_hand_off,
+    };
+    let tick = schedule
+        .pass(conn, defaults, hand_off, now_epoch_seconds())
+        .await?;
+    if tick.full {
+        state
+            .hand_offs
+            .waiting_for_room
+            .store(true, Ordering::SeqCst);
+    }
     if tick.reloaded {
         for (name, why) in &schedule.invalid {
             state

@@ -35,7 +35,6 @@ use crate::server::maintenance::{self, recover};
 use crate::server::metrics_flusher;
 use crate::server::ops::{health, Probe};
 use crate::server::registry;
-use crate::server::scheduler;
 use crate::server::state::{Busy, State};
 use crate::server::supervisor::supervise;
 use crate::unique_jobs::LockRelease;
@@ -565,13 +564,13 @@ impl Engine {
                 ));
             }
         }
-        if self.config.scheduler_hand_off {
-            let release = hand_off::release(&self.conn, &self.config.identity, &scheduler::SETS);
-            if let Err(e) = self.before(deadline, release).await {
-                self.state.events.warn(format!(
-                    "Could not put the due jobs this process claimed back in their sets: {e}; another Ferrokiq process recovers them"
-                ));
-            }
+        // Periodic jobs may be claimed even without client middleware (a job class with a lock,
+        // docs/design.md, §5.1), so every list is released.
+        let release = hand_off::release(&self.conn, &self.config.identity, &hand_off::SETS);
+        if let Err(e) = self.before(deadline, release).await {
+            self.state.events.warn(format!(
+                "Could not put the due jobs this process claimed back in their sets: {e}; another Ferrokiq process recovers them"
+            ));
         }
         if let Some(job_log) = self.job_log.get() {
             job_log.flush();

@@ -19,7 +19,24 @@ use crate::json::ruby_float;
 use crate::server::keys;
 use crate::server::registry::DEAD_AFTER;
 
-/// A member claimed from `set` (`retry` or `schedule`), as stored (exact bytes).
+/// The hand-off "set" of periodic jobs: a tick's job claimed by the tick's own script rather
+/// than taken from a sorted set (docs/design.md, §5.1). Recovered into `schedule`, due at once.
+pub const PERIODIC: &str = "periodic";
+
+/// Every hand-off list a process may have, by set.
+pub const SETS: [&str; 3] = ["retry", "schedule", PERIODIC];
+
+/// Where a recovered member goes: its own set, or `schedule` (due now) for a periodic job, whose
+/// tick is already claimed; the scheduler then pushes it as any due job, once.
+pub fn home_set(set: &str) -> &str {
+    if set == PERIODIC {
+        "schedule"
+    } else {
+        set
+    }
+}
+
+/// A member claimed from `set` (`retry`, `schedule` or `periodic`), as stored (exact bytes).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClaimedJob {
     pub set: String,
@@ -208,7 +225,7 @@ async fn recover_list(
     let mut invocation = RECOVER_SCRIPT.prepare_invoke();
     invocation
         .key(keys::hand_off(&owner.identity, &owner.set))
-        .key(&owner.set)
+        .key(home_set(&owner.set))
         .key(keys::HAND_OFF_REGISTRY)
         .key(&owner.identity)
         .arg(DEAD_AFTER.as_secs())

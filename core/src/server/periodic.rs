@@ -15,12 +15,17 @@
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
+use crossbeam_channel::Sender;
 use redis::Script;
 use serde_json::{Map, Number, Value};
 
 use crate::connection::RedisConnection;
 use crate::error::RedisResult;
+use crate::json;
+use crate::payload::new_jid;
 use crate::periodic::{scheduler_time, Rule};
+use crate::server::hand_off::{ClaimedJob, PERIODIC};
+use crate::server::keys;
 use crate::server::scheduler::requeued_payload;
 
 pub const SCHEDULES: &str = "schedules";
@@ -39,9 +44,12 @@ pub fn pushed_key(name: &str) -> String {
     format!("sidekiq-scheduler:pushed:{name}")
 }
 
+// The tick's claim, shared by both scripts: returns 0 unless this call claimed the tick.
 // KEYS: pushed set, last-tick hash, last_times, next_times.
 // ARGV: name, tick (member and score), queue, payload, now, last time text, next time text.
-const CLAIM_AND_PUSH: &str = r"
+macro_rules! claim_tick {
+    () => {
+        r"
 local last = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '-1')
 if last >= tonumber(ARGV[2]) then return 0 end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
@@ -50,13 +58,37 @@ redis.call('EXPIRE', KEYS[1], 86400)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], 0, tonumber(ARGV[5]) - 86400)
 if ARGV[7] ~= '' then redis.call('HSET', KEYS[4], ARGV[1], ARGV[7]) end
 if fresh == 0 then return 0 end
+redis.call('HSET', KEYS[3], ARGV[1], ARGV[6])
+"
+    };
+}
+
+// The claimed tick's job goes to its queue.
+const CLAIM_AND_PUSH: &str = concat!(
+    claim_tick!(),
+    r"
 redis.call('SADD', 'queues', ARGV[3])
 redis.call('LPUSH', 'queue:' .. ARGV[3], ARGV[4])
-redis.call('HSET', KEYS[3], ARGV[1], ARGV[6])
 return 1
-";
+"
+);
+
+// The claimed tick's job goes onto this process's periodic hand-off list, for Ruby's client
+// middleware (docs/design.md, §5.2). KEYS[5]: that list, KEYS[6]: the hand-off registry.
+// ARGV[3] is unused (the middleware picks the queue); ARGV[8]: the registry value's
+// `identity \n periodic` head.
+const CLAIM_FOR_HAND_OFF: &str = concat!(
+    claim_tick!(),
+    r"
+redis.call('LPUSH', KEYS[5], ARGV[4])
+redis.call('HSET', KEYS[6], KEYS[5], ARGV[8] .. '\n' .. redis.call('TIME')[1])
+return 1
+"
+);
 
 static CLAIM_AND_PUSH_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(CLAIM_AND_PUSH));
+static CLAIM_FOR_HAND_OFF_SCRIPT: LazyLock<Script> =
+    LazyLock::new(|| Script::new(CLAIM_FOR_HAND_OFF));
 
 /// Keys of an entry that describe the schedule, not the job.
 const SCHEDULE_KEYS: [&str; 11] = [
@@ -82,6 +114,9 @@ pub struct Entry {
     pub since: f64,
     enabled_by_default: bool,
     include_metadata: bool,
+    /// The job asks for a unique-job lock, which only Ruby's client can take (docs/design.md,
+    /// §5.1): its ticks go through the hand-off even without client middleware.
+    locked: bool,
     /// The job as pushed, before `jid`/`enqueued_at`.
     template: Map<String, Value>,
     /// After a pass that handled its due tick: the next tick (None: no more ticks). Until then
@@ -129,9 +164,16 @@ impl Entry {
             since,
             enabled_by_default: truthy(config.get("enabled"), true),
             include_metadata: truthy(config.get("include_metadata"), false),
+            locked: truthy(template.get("lock"), false),
             template,
             upcoming: None,
         })
+    }
+
+    /// Whether a tick's job must go through Ruby: client middleware is configured, or the job
+    /// takes a lock at push.
+    pub fn needs_ruby(&self, middleware: bool) -> bool {
+        middleware || self.locked
     }
 
     /// The job for a tick, as Sidekiq's client would push it.
@@ -141,6 +183,27 @@ impl Entry {
         defaults: &Map<String, Value>,
         now: f64,
     ) -> Result<(String, Vec<u8>), String> {
+        let bytes =
+            serde_json::to_vec(&Value::Object(self.job(tick))).map_err(|e| e.to_string())?;
+        requeued_payload(&bytes, defaults, now)
+    }
+
+    /// The job for a tick as handed to Ruby, which pushes it as `Sidekiq::Client#push` does
+    /// (the class's options, the middleware, a lock): the entry's own keys and a `jid`, so that
+    /// the claimed bytes are unique, and nothing the client adds itself.
+    pub fn hand_off_member(&self, tick: f64) -> Result<Vec<u8>, String> {
+        let mut job = self.job(tick);
+        job.insert(
+            "jid".into(),
+            Value::String(new_jid().map_err(|e| e.to_string())?),
+        );
+        let mut out = Vec::with_capacity(128);
+        json::write_object(&mut out, &job).map_err(|e| e.to_string())?;
+        Ok(out)
+    }
+
+    /// The entry's job with this tick's metadata, before the client's normalisation.
+    fn job(&self, tick: f64) -> Map<String, Value> {
         let mut job = self.template.clone();
         if self.include_metadata {
             if let Some(Value::Array(args)) = job.get_mut("args") {
@@ -152,8 +215,7 @@ impl Entry {
                 args.push(Value::Object(metadata));
             }
         }
-        let bytes = serde_json::to_vec(&Value::Object(job)).map_err(|e| e.to_string())?;
-        requeued_payload(&bytes, defaults, now)
+        job
     }
 }
 
@@ -181,6 +243,26 @@ pub struct Tick {
     pub next_due: Option<f64>,
     /// Whether the schedule was read again (its problems are then in `Schedule::invalid`).
     pub reloaded: bool,
+    /// A tick for Ruby found the hand-off full: it is tried again once Ruby takes a job.
+    pub full: bool,
+}
+
+/// Where a tick's job goes when Ruby must see it (docs/design.md, §5.1): claimed onto this
+/// process's `periodic` hand-off list and sent to the thread that runs the client middleware.
+#[derive(Clone, Copy)]
+pub struct HandOff<'a> {
+    pub identity: &'a str,
+    pub to_ruby: &'a Sender<ClaimedJob>,
+    /// Client middleware is configured: every tick goes to Ruby, not only those of locked jobs.
+    pub middleware: bool,
+}
+
+impl HandOff<'_> {
+    fn has_room(&self) -> bool {
+        self.to_ruby
+            .capacity()
+            .is_none_or(|capacity| self.to_ruby.len() < capacity)
+    }
 }
 
 fn tick_member(tick: f64) -> String {
@@ -283,11 +365,12 @@ impl Schedule {
         Ok(())
     }
 
-    /// Pushes each due tick once; reports the earliest tick to come.
+    /// Pushes each due tick once (or claims it for Ruby); reports the earliest tick to come.
     pub async fn pass(
         &mut self,
         conn: &RedisConnection,
         defaults: &Map<String, Value>,
+        hand_off: HandOff<'_>,
         now: f64,
     ) -> RedisResult<Tick> {
         let (reloaded, toggles) = self.refresh(conn, now).await?;
@@ -317,7 +400,20 @@ impl Schedule {
                 .previous(entry.since, now)
                 .filter(|due| enabled && now - due <= GRACE);
             if let Some(due) = due {
-                let (queue, payload) = match entry.payload(due, defaults, now) {
+                let to_ruby = entry.needs_ruby(hand_off.middleware);
+                if to_ruby && !hand_off.has_room() {
+                    // Not handled: the next pass tries the tick again.
+                    tick.full = true;
+                    continue;
+                }
+                let built = if to_ruby {
+                    entry
+                        .hand_off_member(due)
+                        .map(|member| (String::new(), member))
+                } else {
+                    entry.payload(due, defaults, now)
+                };
+                let (queue, payload) = match built {
                     Ok(job) => job,
                     Err(why) => {
                         tick.invalid.push((entry.name.clone(), why));
@@ -325,7 +421,12 @@ impl Schedule {
                         continue;
                     }
                 };
-                let mut invocation = CLAIM_AND_PUSH_SCRIPT.prepare_invoke();
+                let script = if to_ruby {
+                    &*CLAIM_FOR_HAND_OFF_SCRIPT
+                } else {
+                    &*CLAIM_AND_PUSH_SCRIPT
+                };
+                let mut invocation = script.prepare_invoke();
                 invocation
                     .key(pushed_key(&entry.name))
                     .key(LAST_TICKS)
@@ -338,7 +439,22 @@ impl Schedule {
                     .arg(now)
                     .arg(scheduler_time(due))
                     .arg(next.map(scheduler_time).unwrap_or_default());
-                tick.pushed += conn.invoke::<usize>(&invocation).await?;
+                if to_ruby {
+                    invocation
+                        .key(keys::hand_off(hand_off.identity, PERIODIC))
+                        .key(keys::HAND_OFF_REGISTRY)
+                        .arg(format!("{}\n{PERIODIC}", hand_off.identity));
+                }
+                let claimed = conn.invoke::<usize>(&invocation).await?;
+                if to_ruby && claimed == 1 {
+                    // Room was checked above and only this task sends; a job that cannot be
+                    // sent (the engine is going away) stays claimed, and the exit puts it back.
+                    let _ = hand_off.to_ruby.try_send(ClaimedJob {
+                        set: PERIODIC.to_string(),
+                        member: payload,
+                    });
+                }
+                tick.pushed += claimed;
             }
             // Only once the due tick is handled: a failed claim is tried again next pass.
             entry.upcoming = Some(next);

@@ -5,7 +5,9 @@ module Ferrokiq
     # One schedule entry as sidekiq-scheduler's `prepare_schedule` stores it in the `schedules`
     # hash: string keys, `class` defaulting to the entry's name, `queue` taken from the job
     # class's `sidekiq_options` when the class is loaded, non-Array `args` wrapped. The Rust
-    # scheduler reads these hashes (docs/design.md, "Periodic jobs").
+    # scheduler reads these hashes (docs/design.md, §5.1). Ferrokiq adds the class's `lock` the
+    # same way: the Rust scheduler cannot see the class, and the tick of a job with a lock must
+    # be pushed by Ruby's client, which takes the lock.
     module Entry
       RULE_KEYS = %w[cron every at in interval].freeze
       # Keys that describe the schedule rather than the job (the rest goes into the payload), as
@@ -20,8 +22,10 @@ module Ferrokiq
         return nil unless for_this_environment?(entry["rails_env"])
 
         entry["class"] ||= name.to_s
-        entry["queue"] ||= queue_of(entry["class"])
+        entry["queue"] ||= class_option(entry["class"], "queue")
         entry.delete("queue") if entry["queue"].nil?
+        entry["lock"] ||= class_option(entry["class"], "lock")
+        entry.delete("lock") if entry["lock"].nil?
         entry["args"] = wrap_args(entry["args"]) if entry.key?("args")
         entry
       end
@@ -67,12 +71,13 @@ module Ferrokiq
         Array(list).flat_map { |item| item.to_s.split(",") }.map(&:strip).include?(ENV.fetch("RAILS_ENV", nil))
       end
 
-      # The class's own queue, as the plugin infers it; nil for unknown or ActiveJob classes.
-      def queue_of(class_name)
+      # One of the class's own sidekiq_options as a String (its queue, as the plugin infers it);
+      # nil for unknown or ActiveJob classes.
+      def class_option(class_name, key)
         klass = Object.const_get(class_name.to_s)
         return nil unless klass.respond_to?(:get_sidekiq_options)
 
-        klass.get_sidekiq_options["queue"]&.to_s
+        klass.get_sidekiq_options[key]&.to_s
       rescue NameError
         nil
       end
