@@ -97,7 +97,8 @@ RSpec.describe "Unique jobs in the server" do
 
     class ExpiringJob
       include Sidekiq::Job
-      sidekiq_options lock: :until_expired, lock_ttl: 2
+      # Long enough for a loaded machine to run the job and push again within it.
+      sidekiq_options lock: :until_expired, lock_ttl: 8
       def perform = Sidekiq.redis { |c| c.rpush("ran", jid) }
     end
 
@@ -216,11 +217,14 @@ RSpec.describe "Unique jobs in the server" do
   end
 
   it "keeps an until_expired lock after the job ran, until its TTL ends" do
+    # The TTL runs from the push: the server is up first, so the job runs well within it.
+    start_server(jobs: UNIQUE_SERVER_JOBS).wait_until_running
     jid = ExpiringJob.perform_async
-    start_server(jobs: UNIQUE_SERVER_JOBS)
     eventually { redis_list("ran") == [jid] }
+    # The reaper (every second here, 1 s grace) frees locks whose job is gone; not this one.
+    sleep 3
     expect(ExpiringJob.perform_async).to be_nil
-    eventually(timeout: 10, interval: 0.2) { ExpiringJob.perform_async }
+    eventually(timeout: 20, interval: 0.2) { ExpiringJob.perform_async }
   end
 
   describe "server conflict strategies" do

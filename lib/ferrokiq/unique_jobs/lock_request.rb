@@ -39,6 +39,10 @@ module Ferrokiq
         TYPES[name.to_s]
       end
 
+      # An until_expired lock without a TTL never ends: its score is a century away (a finite
+      # number, which every reader of the set parses).
+      NEVER = 100 * 365 * 86_400
+
       attr_reader :item, :type
 
       def initialize(item, type)
@@ -103,9 +107,15 @@ module Ferrokiq
         (ttl * 1000).to_i
       end
 
-      # The digests set's score: when the job may run (now, or its `at`).
+      # The digests set's score, the age the reaper reads: when the job may run (now, or its
+      # `at`). An until_expired lock outlives its job by design, so its score is when its TTL
+      # ends (never, without one): the reaper, which frees locks whose job is gone, leaves it
+      # alone until then, and afterwards only drops the stale entry (docs/design.md, §24).
       def score(now = Time.now.to_f)
-        item["at"] ? item["at"].to_f : now
+        return item["at"] ? item["at"].to_f : now unless type == :until_expired
+
+        ttl = pttl(now)
+        now + (ttl.positive? ? ttl / 1000.0 : NEVER)
       end
 
       # What the server does when another job holds the lock; `on_conflict` is one strategy for
