@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use crossbeam_channel::Sender;
+use futures_util::future::join_all;
 use redis::Script;
 use serde_json::{Map, Number, Value};
 
@@ -39,6 +40,8 @@ pub const SINCE: &str = "ferrokiq:periodic:since";
 pub const GRACE: f64 = 60.0;
 /// Reread the whole schedule at least this often, even when `schedules_changed` did not move.
 const RELOAD_EVERY: f64 = 30.0;
+/// The most tick claims in flight at once in a pass.
+const CLAIMS_AT_ONCE: usize = 1_000;
 
 pub fn pushed_key(name: &str) -> String {
     format!("sidekiq-scheduler:pushed:{name}")
@@ -258,10 +261,12 @@ pub struct HandOff<'a> {
 }
 
 impl HandOff<'_> {
-    fn has_room(&self) -> bool {
-        self.to_ruby
-            .capacity()
-            .is_none_or(|capacity| self.to_ruby.len() < capacity)
+    /// How many more jobs the channel to Ruby takes now (only this task sends, so no fewer by
+    /// the time the claims are sent).
+    fn room(&self) -> usize {
+        self.to_ruby.capacity().map_or(usize::MAX, |capacity| {
+            capacity.saturating_sub(self.to_ruby.len())
+        })
     }
 }
 
@@ -366,6 +371,11 @@ impl Schedule {
     }
 
     /// Pushes each due tick once (or claims it for Ruby); reports the earliest tick to come.
+    ///
+    /// The claims of all the ticks due in a pass are sent together, up to `CLAIMS_AT_ONCE` at a
+    /// time, over the multiplexed connection: ticks due at the same moment (every entry of a
+    /// `* * * * *` cron, or thousands of schedules) then wait for one round trip, not for one
+    /// each in turn.
     pub async fn pass(
         &mut self,
         conn: &RedisConnection,
@@ -378,7 +388,55 @@ impl Schedule {
             reloaded,
             ..Tick::default()
         };
-        for entry in &mut self.entries {
+        let claims = self.plan(defaults, hand_off, &toggles, now, &mut tick);
+        let mut failure = None;
+        for batch in claims.chunks(CLAIMS_AT_ONCE) {
+            let replies = join_all(
+                batch
+                    .iter()
+                    .map(|claim| conn.invoke::<usize>(&claim.invocation)),
+            )
+            .await;
+            for (claim, reply) in batch.iter().zip(replies) {
+                match reply {
+                    Ok(claimed) => {
+                        if claim.to_ruby && claimed == 1 {
+                            // Room was counted when planning and only this task sends; a job
+                            // that cannot be sent (the engine is going away) stays claimed,
+                            // and the exit puts it back.
+                            let _ = hand_off.to_ruby.try_send(ClaimedJob {
+                                set: PERIODIC.to_string(),
+                                member: claim.payload.clone(),
+                            });
+                        }
+                        tick.pushed += claimed;
+                        // Only once the due tick is handled: a failed claim is tried again
+                        // next pass.
+                        self.entries[claim.entry].upcoming = Some(claim.next);
+                    }
+                    Err(error) => failure = failure.or(Some(error)),
+                }
+            }
+        }
+        match failure {
+            Some(error) => Err(error),
+            None => Ok(tick),
+        }
+    }
+
+    /// The claims this pass must send, one per due tick; entries with nothing due only report
+    /// their next tick.
+    fn plan(
+        &mut self,
+        defaults: &Map<String, Value>,
+        hand_off: HandOff<'_>,
+        toggles: &HashMap<String, bool>,
+        now: f64,
+        tick: &mut Tick,
+    ) -> Vec<Claim> {
+        let mut room = hand_off.room();
+        let mut claims = Vec::new();
+        for (index, entry) in self.entries.iter_mut().enumerate() {
             match entry.upcoming {
                 Some(Some(next)) if now < next => {
                     tick.next_due = Some(tick.next_due.map_or(next, |due: f64| due.min(next)));
@@ -399,68 +457,77 @@ impl Schedule {
                 .rule
                 .previous(entry.since, now)
                 .filter(|due| enabled && now - due <= GRACE);
-            if let Some(due) = due {
-                let to_ruby = entry.needs_ruby(hand_off.middleware);
-                if to_ruby && !hand_off.has_room() {
+            let Some(due) = due else {
+                entry.upcoming = Some(next);
+                continue;
+            };
+            let to_ruby = entry.needs_ruby(hand_off.middleware);
+            if to_ruby {
+                if room == 0 {
                     // Not handled: the next pass tries the tick again.
                     tick.full = true;
                     continue;
                 }
-                let built = if to_ruby {
-                    entry
-                        .hand_off_member(due)
-                        .map(|member| (String::new(), member))
-                } else {
-                    entry.payload(due, defaults, now)
-                };
-                let (queue, payload) = match built {
-                    Ok(job) => job,
-                    Err(why) => {
-                        tick.invalid.push((entry.name.clone(), why));
-                        entry.upcoming = Some(next);
-                        continue;
-                    }
-                };
-                let script = if to_ruby {
-                    &*CLAIM_FOR_HAND_OFF_SCRIPT
-                } else {
-                    &*CLAIM_AND_PUSH_SCRIPT
-                };
-                let mut invocation = script.prepare_invoke();
-                invocation
-                    .key(pushed_key(&entry.name))
-                    .key(LAST_TICKS)
-                    .key(LAST_TIMES)
-                    .key(NEXT_TIMES)
-                    .arg(&entry.name)
-                    .arg(tick_member(due))
-                    .arg(&queue)
-                    .arg(&payload)
-                    .arg(now)
-                    .arg(scheduler_time(due))
-                    .arg(next.map(scheduler_time).unwrap_or_default());
-                if to_ruby {
-                    invocation
-                        .key(keys::hand_off(hand_off.identity, PERIODIC))
-                        .key(keys::HAND_OFF_REGISTRY)
-                        .arg(format!("{}\n{PERIODIC}", hand_off.identity));
-                }
-                let claimed = conn.invoke::<usize>(&invocation).await?;
-                if to_ruby && claimed == 1 {
-                    // Room was checked above and only this task sends; a job that cannot be
-                    // sent (the engine is going away) stays claimed, and the exit puts it back.
-                    let _ = hand_off.to_ruby.try_send(ClaimedJob {
-                        set: PERIODIC.to_string(),
-                        member: payload,
-                    });
-                }
-                tick.pushed += claimed;
+                room -= 1;
             }
-            // Only once the due tick is handled: a failed claim is tried again next pass.
-            entry.upcoming = Some(next);
+            let built = if to_ruby {
+                entry
+                    .hand_off_member(due)
+                    .map(|member| (String::new(), member))
+            } else {
+                entry.payload(due, defaults, now)
+            };
+            let (queue, payload) = match built {
+                Ok(job) => job,
+                Err(why) => {
+                    tick.invalid.push((entry.name.clone(), why));
+                    entry.upcoming = Some(next);
+                    continue;
+                }
+            };
+            let script = if to_ruby {
+                &*CLAIM_FOR_HAND_OFF_SCRIPT
+            } else {
+                &*CLAIM_AND_PUSH_SCRIPT
+            };
+            let mut invocation = script.prepare_invoke();
+            invocation
+                .key(pushed_key(&entry.name))
+                .key(LAST_TICKS)
+                .key(LAST_TIMES)
+                .key(NEXT_TIMES)
+                .arg(&entry.name)
+                .arg(tick_member(due))
+                .arg(&queue)
+                .arg(&payload)
+                .arg(now)
+                .arg(scheduler_time(due))
+                .arg(next.map(scheduler_time).unwrap_or_default());
+            if to_ruby {
+                invocation
+                    .key(keys::hand_off(hand_off.identity, PERIODIC))
+                    .key(keys::HAND_OFF_REGISTRY)
+                    .arg(format!("{}\n{PERIODIC}", hand_off.identity));
+            }
+            claims.push(Claim {
+                entry: index,
+                to_ruby,
+                payload,
+                invocation,
+                next,
+            });
         }
-        Ok(tick)
+        claims
     }
+}
+
+/// One due tick's claim, planned before any is sent.
+struct Claim {
+    entry: usize,
+    to_ruby: bool,
+    payload: Vec<u8>,
+    invocation: redis::ScriptInvocation<'static>,
+    next: Option<f64>,
 }
 
 #[cfg(test)]
