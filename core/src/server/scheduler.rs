@@ -16,6 +16,7 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use crossbeam_channel::Sender;
+use futures_util::future::join_all;
 use redis::Script;
 use serde_json::{Map, Number, Value};
 
@@ -192,13 +193,14 @@ pub async fn pass(
         ];
         let due: Vec<Vec<u8>> = conn.call(&words).await?;
         let mut readable = Vec::with_capacity(due.len());
+        let mut moves = Vec::new();
         for member in due {
             match requeued_payload(&member, defaults, now_epoch_seconds()) {
                 Ok((queue, payload)) => match mover {
                     Mover::Push => {
                         let mut invocation = MOVE_DUE_SCRIPT.prepare_invoke();
                         invocation.key(set).arg(&member).arg(&queue).arg(&payload);
-                        result.moved += conn.invoke::<usize>(&invocation).await?;
+                        moves.push(invocation);
                     }
                     Mover::HandOff { .. } => readable.push(member),
                 },
@@ -213,6 +215,18 @@ pub async fn pass(
                     }
                 }
             }
+        }
+        // Jobs due together are moved together: their scripts (a batch's worth at most) go out
+        // at once over the multiplexed connection, so the last of them waits one round trip,
+        // not one per job before it. Each script still moves its one member or nothing.
+        for moved in join_all(
+            moves
+                .iter()
+                .map(|invocation| conn.invoke::<usize>(invocation)),
+        )
+        .await
+        {
+            result.moved += moved?;
         }
         if let Mover::HandOff { identity, to_ruby } = mover {
             for member in hand_off::claim(conn, identity, set, readable).await? {
