@@ -6,15 +6,15 @@
 # server's CPU time per job (user and system, from /proc), and the context switches per job of
 # all its threads (voluntary: a thread slept, on the GVL, a lock or a wait for work;
 # involuntary: the kernel preempted it). With PERF=1 each drain is also recorded by
-# `perf record -g` (PERF_ARGS to change the options), with STACKPROF=1 sampled in Ruby by
-# stackprof (Debian's ruby-stackprof, loaded only here through bench/stackprof_server.rb);
-# the files are kept in OUT (printed). APP_FILE replaces the file the server loads (for
-# experiments: one that requires bench/realistic_app.rb and changes something).
+# `perf record -g` (PERF_ARGS to change the options; `--call-graph dwarf` names the C
+# functions under Ruby's frames). Logs and recordings are kept in OUT (printed). Ruby-level
+# samplers are no help here: on Ruby 3.1 stackprof samples only the main thread. APP_FILE
+# replaces the file the server loads (for experiments: one that requires
+# bench/realistic_app.rb and changes something).
 #
 #   ruby bench/realistic_profile.rb                              # Ferrokiq, 20k jobs, -c 1,10,25
 #   SIDE=sidekiq CONCURRENCIES=10 ruby bench/realistic_profile.rb
 #   PERF=1 CONCURRENCIES=10 ruby bench/realistic_profile.rb && perf report -i <OUT>/ferrokiq-c10.perf
-#   STACKPROF=1 CONCURRENCIES=1 ruby bench/realistic_profile.rb && stackprof <OUT>/ferrokiq-c1.dump
 #
 # Build first (rake compile). Benchmarks are measurements, not tests.
 
@@ -34,7 +34,6 @@ ROUNDS = Integer(ENV.fetch("ROUNDS", 1))
 SIDE = ENV.fetch("SIDE", "ferrokiq")
 OUT = ENV.fetch("OUT") { Dir.mktmpdir("ferrokiq-profile") }.tap { |dir| FileUtils.mkdir_p(dir) }
 JOB_FILE = File.expand_path(ENV.fetch("APP_FILE", File.join(__dir__, "realistic_app.rb")))
-STACKPROF_FILE = File.join(__dir__, "stackprof_server.rb")
 
 def now
   Process.clock_gettime(Process::CLOCK_REALTIME)
@@ -57,15 +56,12 @@ def switches(pid)
 end
 
 def server_command(concurrency)
-  ruby = [RbConfig.ruby]
-  ruby += ["-r", STACKPROF_FILE] if ENV["STACKPROF"]
   sidekiq = SIDE == "sidekiq" ? "/usr/bin/sidekiq" : File.join(ROOT, "exe", "sidekiq")
-  [*ruby, sidekiq, "-r", JOB_FILE, "-c", concurrency]
+  [RbConfig.ruby, sidekiq, "-r", JOB_FILE, "-c", concurrency]
 end
 
 def server_env(url, label)
-  env = { "REDIS_URL" => url, "BENCH_JOBS" => JOBS.to_s, "APP_LOG" => File.join(OUT, "#{label}.app.log"),
-          "STACKPROF_OUT" => File.join(OUT, "#{label}.dump") }
+  env = { "REDIS_URL" => url, "BENCH_JOBS" => JOBS.to_s, "APP_LOG" => File.join(OUT, "#{label}.app.log") }
   SIDE == "sidekiq" ? Bench.peer_env(env) : env
 end
 
