@@ -212,7 +212,10 @@ fn report_invalid(state: &State, pass: &scheduler::Pass) {
 
 /// Under load the acknowledger wakes on a short timer and writes everything that arrived
 /// meanwhile in one pipeline, rather than being woken for every job (a wake-up costs more than
-/// the acknowledgement itself); when idle it waits for the next one.
+/// the acknowledgement itself); when idle it waits for the next one. It goes back to waiting
+/// only after a whole interval brought nothing: a worker thread whose acknowledgement finds
+/// it waiting pays for the wake-up (a write to the runtime's eventfd, with the GVL held) and
+/// the engine thread for a round of its loop (docs/performance.md, §3).
 const ACK_INTERVAL: Duration = Duration::from_millis(2);
 
 /// Writes acknowledgements: the LREMs of reliable fetch (none with basic fetch, where only the
@@ -227,8 +230,11 @@ pub(crate) async fn acknowledge_loop(
     // Held for the task's life; a restarted acknowledger takes it over.
     let mut acks = acks.lock().await;
     let mut batch = Vec::new();
+    // Whether the last interval brought acknowledgements: then the next ones are waited for
+    // on the timer, never by parking on the channel.
+    let mut ticking = false;
     loop {
-        if batch.is_empty() {
+        if batch.is_empty() && !ticking {
             match acks.recv().await {
                 Some(job) => batch.push(job),
                 None => return,
@@ -239,8 +245,15 @@ pub(crate) async fn acknowledge_loop(
         while batch.len() < 1000 {
             match acks.try_recv() {
                 Ok(job) => batch.push(job),
-                Err(_) => break,
+                Err(mpsc::error::TryRecvError::Empty) => break,
+                // Every sender is gone: what is in hand is written, then the task ends.
+                Err(mpsc::error::TryRecvError::Disconnected) if batch.is_empty() => return,
+                Err(mpsc::error::TryRecvError::Disconnected) => break,
             }
+        }
+        ticking = !batch.is_empty();
+        if batch.is_empty() {
+            continue;
         }
         // Keep trying: an unacknowledged job would run again after a restart.
         let mut pause = RETRY_PAUSE;
@@ -261,9 +274,5 @@ pub(crate) async fn acknowledge_loop(
         let written = batch.len() as u64;
         state.acks_pending.fetch_sub(written, Ordering::SeqCst);
         batch.clear();
-        // Stay on the timer while acknowledgements keep coming.
-        if let Ok(job) = acks.try_recv() {
-            batch.push(job);
-        }
     }
 }
