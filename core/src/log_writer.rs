@@ -132,39 +132,73 @@ fn write_loop(
 ) {
     let mut buffer = Vec::with_capacity(64 * 1024);
     while let Ok(first) = entries.recv() {
-        let mut flushes = Vec::new();
-        for entry in std::iter::once(first).chain(entries.try_iter().take(1000)) {
-            match entry {
-                Entry::Line(line) => format_line(&mut buffer, layout, pid, &line),
-                Entry::Job {
-                    at,
-                    tid,
-                    context,
-                    elapsed,
-                    message,
-                } => format_line(
-                    &mut buffer,
-                    layout,
-                    pid,
-                    &job_line(at, tid, context, elapsed, message),
-                ),
-                Entry::Text(bytes) => buffer.extend_from_slice(&bytes),
-                Entry::Reopen(file) => {
-                    write_out(&mut out, &mut buffer);
-                    out = Some(Box::new(file));
-                }
-                Entry::Close => {
-                    write_out(&mut out, &mut buffer);
-                    out = None;
-                }
-                Entry::Layout(next) => layout = next,
-                Entry::Flush(done) => flushes.push(done),
+        let mut next = Some(first);
+        loop {
+            write_batch(
+                &entries,
+                next.take(),
+                &mut out,
+                &mut layout,
+                pid,
+                &mut buffer,
+            );
+            // While jobs run, lines keep coming. Parked in `recv`, this thread would be woken by
+            // the next line: a system call on the logging thread, with the GVL held, per batch of
+            // one or two lines. So it naps for a gather interval instead, and parks again only
+            // after an interval that brought nothing.
+            std::thread::sleep(GATHER);
+            if entries.is_empty() {
+                break;
             }
         }
-        write_out(&mut out, &mut buffer);
-        for done in flushes {
-            let _ = done.send(());
+    }
+}
+
+/// How long the writer waits for more lines after writing a batch, before parking.
+const GATHER: Duration = Duration::from_millis(2);
+
+/// Formats and writes `first` and up to 1,000 queued entries after it, then answers the flush
+/// requests among them.
+fn write_batch(
+    entries: &Receiver<Entry>,
+    first: Option<Entry>,
+    out: &mut Option<Box<dyn Write + Send>>,
+    layout: &mut Layout,
+    pid: u32,
+    buffer: &mut Vec<u8>,
+) {
+    let mut flushes = Vec::new();
+    for entry in first.into_iter().chain(entries.try_iter().take(1000)) {
+        match entry {
+            Entry::Line(line) => format_line(buffer, *layout, pid, &line),
+            Entry::Job {
+                at,
+                tid,
+                context,
+                elapsed,
+                message,
+            } => format_line(
+                buffer,
+                *layout,
+                pid,
+                &job_line(at, tid, context, elapsed, message),
+            ),
+            Entry::Text(bytes) => buffer.extend_from_slice(&bytes),
+            Entry::Reopen(file) => {
+                write_out(out, buffer);
+                *out = Some(Box::new(file));
+            }
+            Entry::Close => {
+                write_out(out, buffer);
+                *out = None;
+            }
+            Entry::Layout(next) => *layout = next,
+            Entry::Flush(done) => flushes.push(done),
         }
+    }
+    write_out(out, buffer);
+    for done in flushes {
+        let _ = done.send(());
     }
 }
 
