@@ -4,6 +4,7 @@ require "optparse"
 require "sidekiq"
 require "sidekiq/launcher"
 require "sidekiq/systemd"
+require "ferrokiq/malloc_arenas"
 require "ferrokiq/operations"
 require "ferrokiq/queue_limit_settings"
 require "sidekiq/cli/config_file"
@@ -231,6 +232,8 @@ module Sidekiq
     end
 
     def boot_application
+      # Before the app starts threads of its own, which would take arenas past the limit.
+      Ferrokiq::MallocArenas.limit!
       %w[RACK_ENV RAILS_ENV].each { |name| ENV[name] = @environment }
       path = @config[:require]
       if File.file?(path)

@@ -31,6 +31,21 @@ fn jid(ruby: &Ruby) -> Result<String, Error> {
     ferrokiq_core::payload::new_jid().map_err(|e| errors::runtime_error(ruby, &e))
 }
 
+/// `Ferrokiq::Native.limit_malloc_arenas(count)`: glibc's `M_ARENA_MAX` for this process
+/// (true when set; false where the C library is not glibc).
+fn limit_malloc_arenas(count: i32) -> bool {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: mallopt only changes the allocator's tuning; any thread may call it.
+        unsafe { libc::mallopt(libc::M_ARENA_MAX, count) == 1 }
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        let _ = count;
+        false
+    }
+}
+
 /// `Ferrokiq::Native.jids(count)`: `count` new job ids from one read of the OS's randomness (a
 /// bulk push's slice: one system call instead of one per job).
 fn jids(ruby: &Ruby, count: usize) -> Result<Vec<String>, Error> {
@@ -76,6 +91,10 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     native.define_singleton_method("json_unsafe", magnus::function!(json_unsafe, 1))?;
     native.define_singleton_method("jid", magnus::function!(jid, 0))?;
     native.define_singleton_method("jids", magnus::function!(jids, 1))?;
+    native.define_singleton_method(
+        "limit_malloc_arenas",
+        magnus::function!(limit_malloc_arenas, 1),
+    )?;
     native.define_singleton_method("dump_json", magnus::function!(dump_json, 1))?;
     native.define_singleton_method("normalize_json", magnus::function!(normalize_json, 1))?;
     native.define_singleton_method("periodic_next", magnus::function!(periodic_next, 3))?;

@@ -1,0 +1,20 @@
+# frozen_string_literal: true
+
+module Ferrokiq
+  # glibc gives threads that allocate at the same time arenas of their own (up to eight per
+  # core), and memory freed in one arena is not reused by the others: a server whose Ruby worker
+  # threads and Rust threads all allocate ends a busy drain holding memory no job uses. Two
+  # arenas, what Ruby deployments commonly set with MALLOC_ARENA_MAX=2, keep the server's RSS at
+  # Sidekiq's level (docs/performance.md, §8). Only the `sidekiq` command does this; an app's own
+  # MALLOC_ARENA_MAX wins, and an embedded server leaves the host's allocator alone.
+  module MallocArenas
+    COUNT = 2
+
+    # Whether the limit was set.
+    def self.limit!(env = ENV)
+      return false if env.key?("MALLOC_ARENA_MAX")
+
+      Native.limit_malloc_arenas(COUNT)
+    end
+  end
+end
