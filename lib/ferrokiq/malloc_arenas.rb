@@ -3,12 +3,13 @@
 module Ferrokiq
   # glibc gives threads that allocate at the same time arenas of their own (up to eight per
   # core), and memory freed in one arena is not reused by the others: a server whose Ruby worker
-  # threads and Rust threads all allocate ends a busy drain holding memory no job uses. Two
-  # arenas, what Ruby deployments commonly set with MALLOC_ARENA_MAX=2, keep the server's RSS at
-  # Sidekiq's level (docs/performance.md, §8). Only the `sidekiq` command does this; an app's own
-  # MALLOC_ARENA_MAX wins, and an embedded server leaves the host's allocator alone.
+  # threads and Rust threads all allocate ends a busy drain holding memory no job uses. Four
+  # arenas keep most of that away; two (what Ruby deployments often set) kept RSS at Sidekiq's
+  # level but cost a fifth of the bare drain's rate in contention (docs/performance.md, §8).
+  # Only the `sidekiq` command does this; an app's own MALLOC_ARENA_MAX wins, and an embedded
+  # server leaves the host's allocator alone.
   module MallocArenas
-    COUNT = 2
+    COUNT = 4
 
     # Whether the limit was set.
     def self.limit!(env = ENV)
