@@ -36,6 +36,14 @@ pub fn home_set(set: &str) -> &str {
     }
 }
 
+/// How many more claimed jobs the channel to Ruby takes now. Only the scheduler task sends, so
+/// there is no less room by the time its claims are sent.
+pub fn room(to_ruby: &crossbeam_channel::Sender<ClaimedJob>) -> usize {
+    to_ruby.capacity().map_or(usize::MAX, |capacity| {
+        capacity.saturating_sub(to_ruby.len())
+    })
+}
+
 /// A member claimed from `set` (`retry`, `schedule` or `periodic`), as stored (exact bytes).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClaimedJob {

@@ -25,7 +25,7 @@ use crate::error::RedisResult;
 use crate::json;
 use crate::payload::new_jid;
 use crate::periodic::{scheduler_time, Rule};
-use crate::server::hand_off::{ClaimedJob, PERIODIC};
+use crate::server::hand_off::{self, ClaimedJob, PERIODIC};
 use crate::server::keys;
 use crate::server::scheduler::requeued_payload;
 
@@ -260,16 +260,6 @@ pub struct HandOff<'a> {
     pub middleware: bool,
 }
 
-impl HandOff<'_> {
-    /// How many more jobs the channel to Ruby takes now (only this task sends, so no fewer by
-    /// the time the claims are sent).
-    fn room(&self) -> usize {
-        self.to_ruby.capacity().map_or(usize::MAX, |capacity| {
-            capacity.saturating_sub(self.to_ruby.len())
-        })
-    }
-}
-
 fn tick_member(tick: f64) -> String {
     if tick.fract() == 0.0 {
         format!("{}", tick as i64)
@@ -434,7 +424,7 @@ impl Schedule {
         now: f64,
         tick: &mut Tick,
     ) -> Vec<Claim> {
-        let mut room = hand_off.room();
+        let mut room = hand_off::room(hand_off.to_ruby);
         let mut claims = Vec::new();
         for (index, entry) in self.entries.iter_mut().enumerate() {
             match entry.upcoming {

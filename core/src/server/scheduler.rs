@@ -158,10 +158,7 @@ impl Mover<'_> {
     fn room(&self) -> usize {
         match self {
             Mover::Push => BATCH,
-            Mover::HandOff { to_ruby, .. } => {
-                let capacity = to_ruby.capacity().unwrap_or(BATCH);
-                capacity.saturating_sub(to_ruby.len()).min(BATCH)
-            }
+            Mover::HandOff { to_ruby, .. } => hand_off::room(to_ruby).min(BATCH),
         }
     }
 }
