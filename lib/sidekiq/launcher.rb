@@ -56,6 +56,7 @@ module Sidekiq
       tick
       @heartbeat = start_heartbeat
       Ferrokiq::UniqueJobs::Reaper.new(@config).start
+      warn_custom_enq
       # The engine's scheduler claims due jobs for this thread when client middleware must see
       # their re-push (docs/design.md, §5.2), and periodic jobs with a unique-job lock even
       # without middleware (docs/design.md, §5.1): the schedule is the cluster's, so always.
@@ -68,6 +69,15 @@ module Sidekiq
     end
 
     def stopping? = @done
+
+    # Sidekiq 7's poller would move due jobs with this class; the engine's scheduler moves them
+    # itself (docs/design.md, §5), so a custom mover would silently do nothing.
+    def warn_custom_enq
+      return unless @config[:scheduled_enq]
+
+      @config.logger.warn("config[:scheduled_enq] (#{@config[:scheduled_enq]}) is not used: Ferrokiq's scheduler " \
+                          "moves due jobs itself; call it with #enqueue_jobs yourself if it must run")
+    end
 
     # The core formats and writes the logger's lines and the job lines when the logger allows
     # it (not in an embedded instance, whose host owns the logger and $stdout).

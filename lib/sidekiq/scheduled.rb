@@ -1,6 +1,7 @@
 # frozen_string_literal: true
 
 require "sidekiq/client"
+require "sidekiq/scheduled/enq"
 
 module Sidekiq
   # Due jobs of the retry and schedule sets reach their queues through the engine's scheduler,

@@ -119,7 +119,9 @@ RSpec.describe "sidekiq command line" do
 
   it "keeps config[:config_file] for plugins, and on Heroku (DYNO) logs without timestamps under the dyno's name" do
     jobs = <<~RUBY
+      CustomEnq = Class.new
       Sidekiq.configure_server do |config|
+        config[:scheduled_enq] = CustomEnq
         config.on(:startup) { Sidekiq.redis { |conn| conn.set("config_file", config[:config_file]) } }
       end
     RUBY
@@ -133,5 +135,7 @@ RSpec.describe "sidekiq command line" do
     lines = server.log.lines.grep(/ INFO: /)
     expect(lines).not_to be_empty
     expect(lines).to all(start_with("pid=#{server.pid} tid="))
+    # A custom mover of due jobs would never run: the server says so.
+    expect(server.log).to include("WARN: config[:scheduled_enq] (CustomEnq) is not used")
   end
 end
