@@ -141,7 +141,7 @@ impl Entry {
         let Value::Object(config) = serde_json::from_slice(json).map_err(|e| e.to_string())? else {
             return Err("not a JSON object".to_string());
         };
-        let rule = Rule::from_entry(&config)?;
+        let rule = Rule::from_entry(name, &config)?;
         let mut template = Map::new();
         template.insert(
             "class".into(),

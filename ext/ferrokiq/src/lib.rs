@@ -71,14 +71,20 @@ fn normalize_json(ruby: &Ruby, text: String) -> Result<String, Error> {
         .map_err(|e| errors::argument_error(ruby, e.to_string()))
 }
 
-/// `Ferrokiq::Native.periodic_next(entry_json, since, now)`: the first tick after `now` of a
-/// `schedules` entry registered at `since`, computed as the server's scheduler does (for the Web
-/// UI's "next run"); nil when no tick is left. A rule the scheduler cannot read is an
+/// `Ferrokiq::Native.periodic_next(name, entry_json, since, now)`: the first tick after `now` of
+/// the `schedules` entry `name` registered at `since`, computed as the server's scheduler does
+/// (for the Web UI's "next run"); nil when no tick is left. A rule the scheduler cannot read is an
 /// ArgumentError with its reason.
-fn periodic_next(ruby: &Ruby, entry: String, since: f64, now: f64) -> Result<Option<f64>, Error> {
+fn periodic_next(
+    ruby: &Ruby,
+    name: String,
+    entry: String,
+    since: f64,
+    now: f64,
+) -> Result<Option<f64>, Error> {
     let entry: serde_json::Map<String, serde_json::Value> =
         serde_json::from_str(&entry).map_err(|e| errors::argument_error(ruby, e.to_string()))?;
-    let rule = ferrokiq_core::periodic::Rule::from_entry(&entry)
+    let rule = ferrokiq_core::periodic::Rule::from_entry(&name, &entry)
         .map_err(|e| errors::argument_error(ruby, e))?;
     Ok(rule.next(since, now))
 }
@@ -97,7 +103,7 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     )?;
     native.define_singleton_method("dump_json", magnus::function!(dump_json, 1))?;
     native.define_singleton_method("normalize_json", magnus::function!(normalize_json, 1))?;
-    native.define_singleton_method("periodic_next", magnus::function!(periodic_next, 3))?;
+    native.define_singleton_method("periodic_next", magnus::function!(periodic_next, 4))?;
     redis::init(ruby, &native)?;
     search::init(&native)?;
     dead_set::init(&native)?;

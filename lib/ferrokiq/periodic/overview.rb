@@ -46,7 +46,7 @@ module Ferrokiq
         rows.each do |row|
           next unless row.enabled
 
-          tick = Ferrokiq::Native.periodic_next(row.stored, (row.since || now).to_f, now.to_f)
+          tick = Ferrokiq::Native.periodic_next(row.name, row.stored, (row.since || now).to_f, now.to_f)
           row.next_run = tick && Time.at(tick)
         rescue ArgumentError => e
           row.problem = e.message
