@@ -3,6 +3,7 @@
 require "erb"
 require "yaml"
 require "ferrokiq/periodic/scheduler_api"
+require "sidekiq/cron/configuration"
 
 module Ferrokiq
   # Periodic jobs (sidekiq-scheduler's configuration and API) built in. At startup a server
@@ -19,11 +20,16 @@ module Ferrokiq
       config.logger.info("Periodic jobs: the cluster runs a newer schedule than this process's") if outcome == :older
     end
 
-    # sidekiq-cron's config/schedule.yml (or .yaml), ERB first: a Hash of name => job or an
-    # Array of jobs with `name`. Jobs of source "schedule" no longer listed are deleted.
+    # sidekiq-cron's schedule file (`cron_schedule_file`, config/schedule.yml by default, or its
+    # .yaml twin), ERB first: a Hash of name => job or an Array of jobs with `name`. Jobs of
+    # source "schedule" no longer listed are deleted. Nothing is loaded when sidekiq-cron's
+    # `enabled` is false.
     def load_cron_schedule_file(dir = Dir.pwd)
-      path = %w[schedule.yml schedule.yaml].map { |name| File.join(dir, "config", name) }
-                                           .find { |file| File.exist?(file) }
+      settings = Sidekiq::Cron.configuration
+      return unless settings.enabled
+
+      file = File.expand_path(settings.cron_schedule_file.to_s, dir)
+      path = [file, file.sub(/\.yml\z/, ".yaml")].find { |candidate| File.exist?(candidate) }
       return unless path
 
       jobs = YAML.safe_load(ERB.new(File.read(path)).result, aliases: true) || {}

@@ -36,6 +36,8 @@ pub const LAST_TIMES: &str = "sidekiq-scheduler:last_times";
 pub const NEXT_TIMES: &str = "sidekiq-scheduler:next_times";
 pub const LAST_TICKS: &str = "ferrokiq:periodic:last";
 pub const SINCE: &str = "ferrokiq:periodic:since";
+/// Ticks pushed per entry with rufus' `times` (docs/design.md, §5.1).
+pub const RUNS: &str = "ferrokiq:periodic:runs";
 /// How late a missed tick may still be pushed (sidekiq-cron's default grace period).
 pub const GRACE: f64 = 60.0;
 /// Reread the whole schedule at least this often, even when `schedules_changed` did not move.
@@ -48,11 +50,15 @@ pub fn pushed_key(name: &str) -> String {
 }
 
 // The tick's claim, shared by both scripts: returns 0 unless this call claimed the tick.
-// KEYS: pushed set, last-tick hash, last_times, next_times.
-// ARGV: name, tick (member and score), queue, payload, now, last time text, next time text.
+// KEYS: pushed set, last-tick hash, last_times, next_times, runs.
+// ARGV: name, tick (member and score), queue, payload, now, last time text, next time text,
+// the entry's `times` ('' when unlimited), which its count in runs must stay under.
 macro_rules! claim_tick {
     () => {
         r"
+if ARGV[8] ~= '' and tonumber(redis.call('HGET', KEYS[5], ARGV[1]) or '0') >= tonumber(ARGV[8]) then
+  return 0
+end
 local last = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '-1')
 if last >= tonumber(ARGV[2]) then return 0 end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
@@ -61,6 +67,7 @@ redis.call('EXPIRE', KEYS[1], 86400)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], 0, tonumber(ARGV[5]) - 86400)
 if ARGV[7] ~= '' then redis.call('HSET', KEYS[4], ARGV[1], ARGV[7]) end
 if fresh == 0 then return 0 end
+if ARGV[8] ~= '' then redis.call('HINCRBY', KEYS[5], ARGV[1], 1) end
 redis.call('HSET', KEYS[3], ARGV[1], ARGV[6])
 "
     };
@@ -77,14 +84,14 @@ return 1
 );
 
 // The claimed tick's job goes onto this process's periodic hand-off list, for Ruby's client
-// middleware (docs/design.md, §5.2). KEYS[5]: that list, KEYS[6]: the hand-off registry.
-// ARGV[3] is unused (the middleware picks the queue); ARGV[8]: the registry value's
+// middleware (docs/design.md, §5.2). KEYS[6]: that list, KEYS[7]: the hand-off registry.
+// ARGV[3] is unused (the middleware picks the queue); ARGV[9]: the registry value's
 // `identity \n periodic` head.
 const CLAIM_FOR_HAND_OFF: &str = concat!(
     claim_tick!(),
     r"
-redis.call('LPUSH', KEYS[5], ARGV[4])
-redis.call('HSET', KEYS[6], KEYS[5], ARGV[8] .. '\n' .. redis.call('TIME')[1])
+redis.call('LPUSH', KEYS[6], ARGV[4])
+redis.call('HSET', KEYS[7], KEYS[6], ARGV[9] .. '\n' .. redis.call('TIME')[1])
 return 1
 "
 );
@@ -142,6 +149,7 @@ impl Entry {
             return Err("not a JSON object".to_string());
         };
         let rule = Rule::from_entry(name, &config)?;
+        rule.check(since)?;
         let mut template = Map::new();
         template.insert(
             "class".into(),
@@ -222,6 +230,13 @@ impl Entry {
     }
 }
 
+/// `schedules`, `ferrokiq:periodic:since` and `:runs`.
+type ChangedSchedule = (
+    HashMap<String, Vec<u8>>,
+    HashMap<String, f64>,
+    HashMap<String, u64>,
+);
+
 /// The newest `schedules_changed` member, the size of `schedules`, and the Web UI toggles.
 type ChangeMarks = (Vec<(String, f64)>, u64, HashMap<String, Vec<u8>>);
 
@@ -231,6 +246,9 @@ pub struct Schedule {
     pub entries: Vec<Entry>,
     /// Entries that cannot tick, and why (reported once per reload).
     pub invalid: Vec<(String, String)>,
+    /// Ticks pushed so far per entry with a `times` limit (read at reload, counted on after
+    /// each claim; the claim script holds the limit in any case).
+    runs: HashMap<String, u64>,
     /// What `schedules_changed` and `schedules` looked like when read.
     fingerprint: Option<(Option<f64>, u64)>,
     read_at: f64,
@@ -310,8 +328,8 @@ impl Schedule {
         let mut pipe = redis::Pipeline::new();
         pipe.cmd("HGETALL").arg(SCHEDULES);
         pipe.cmd("HGETALL").arg(SINCE);
-        let (configs, since): (HashMap<String, Vec<u8>>, HashMap<String, f64>) =
-            conn.pipeline(&pipe).await?;
+        pipe.cmd("HGETALL").arg(RUNS);
+        let (configs, since, runs): ChangedSchedule = conn.pipeline(&pipe).await?;
         let mut register = redis::Pipeline::new();
         let mut entries = Vec::with_capacity(configs.len());
         let mut invalid = Vec::new();
@@ -341,6 +359,7 @@ impl Schedule {
             .collect();
         for name in stale {
             register.cmd("HDEL").arg(SINCE).arg(name);
+            register.cmd("HDEL").arg(RUNS).arg(name);
         }
         if !register.is_empty() {
             conn.pipeline::<()>(&register).await?;
@@ -357,6 +376,7 @@ impl Schedule {
         entries.sort_by(|a, b| a.name.cmp(&b.name));
         self.entries = entries;
         self.invalid = invalid;
+        self.runs = runs;
         Ok(())
     }
 
@@ -400,6 +420,10 @@ impl Schedule {
                             });
                         }
                         tick.pushed += claimed;
+                        if claimed == 1 && claim.counted {
+                            let entry = &self.entries[claim.entry];
+                            *self.runs.entry(entry.name.clone()).or_default() += 1;
+                        }
                         // Only once the due tick is handled: a failed claim is tried again
                         // next pass.
                         self.entries[claim.entry].upcoming = Some(claim.next);
@@ -434,6 +458,13 @@ impl Schedule {
                 }
                 Some(None) => continue,
                 _ => {}
+            }
+            let times = entry.rule.times();
+            let runs = self.runs.get(&entry.name).copied().unwrap_or(0);
+            if times.is_some_and(|times| runs >= times) {
+                // rufus' `times` reached: the entry never ticks again.
+                entry.upcoming = Some(None);
+                continue;
             }
             let next = entry.rule.next(entry.since, now);
             if let Some(next) = next {
@@ -486,13 +517,15 @@ impl Schedule {
                 .key(LAST_TICKS)
                 .key(LAST_TIMES)
                 .key(NEXT_TIMES)
+                .key(RUNS)
                 .arg(&entry.name)
                 .arg(tick_member(due))
                 .arg(&queue)
                 .arg(&payload)
                 .arg(now)
                 .arg(scheduler_time(due))
-                .arg(next.map(scheduler_time).unwrap_or_default());
+                .arg(next.map(scheduler_time).unwrap_or_default())
+                .arg(times.map(|times| times.to_string()).unwrap_or_default());
             if to_ruby {
                 invocation
                     .key(keys::hand_off(hand_off.identity, PERIODIC))
@@ -501,6 +534,7 @@ impl Schedule {
             }
             claims.push(Claim {
                 entry: index,
+                counted: times.is_some(),
                 to_ruby,
                 payload,
                 invocation,
@@ -514,6 +548,8 @@ impl Schedule {
 /// One due tick's claim, planned before any is sent.
 struct Claim {
     entry: usize,
+    /// The entry has a `times` limit, so a pushed tick counts.
+    counted: bool,
     to_ruby: bool,
     payload: Vec<u8>,
     invocation: redis::ScriptInvocation<'static>,

@@ -86,7 +86,15 @@ fn periodic_next(
         serde_json::from_str(&entry).map_err(|e| errors::argument_error(ruby, e.to_string()))?;
     let rule = ferrokiq_core::periodic::Rule::from_entry(&name, &entry)
         .map_err(|e| errors::argument_error(ruby, e))?;
+    rule.check(since)
+        .map_err(|e| errors::argument_error(ruby, e))?;
     Ok(rule.next(since, now))
+}
+
+/// `Ferrokiq::Native.natural_crons(text)`: the cron lines a natural-language cron stands for;
+/// an ArgumentError saying which word was not understood otherwise.
+fn natural_crons(ruby: &Ruby, text: String) -> Result<Vec<String>, Error> {
+    ferrokiq_core::periodic::natural_crons(&text).map_err(|e| errors::argument_error(ruby, e))
 }
 
 #[magnus::init]
@@ -104,6 +112,7 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     native.define_singleton_method("dump_json", magnus::function!(dump_json, 1))?;
     native.define_singleton_method("normalize_json", magnus::function!(normalize_json, 1))?;
     native.define_singleton_method("periodic_next", magnus::function!(periodic_next, 4))?;
+    native.define_singleton_method("natural_crons", magnus::function!(natural_crons, 1))?;
     redis::init(ruby, &native)?;
     search::init(&native)?;
     dead_set::init(&native)?;

@@ -16,9 +16,10 @@ module Ferrokiq
       # interval, the first present, as the scheduler takes it); +next_run+ (set by
       # #add_next_runs) is nil when disabled or when no tick is left; +problem+ is why the
       # scheduler cannot read the rule, if so; +stored+ and +since+ are the entry's JSON and the
-      # time the server counts it from.
+      # time the server counts it from; +runs+ the ticks pushed so far of an entry with rufus'
+      # `times`.
       Row = Struct.new(:name, :rule, :klass, :queue, :args, :description, :enabled, :last_run, :next_run,
-                       :problem, :cron_name, :stored, :since, keyword_init: true) do
+                       :problem, :cron_name, :stored, :since, :runs, keyword_init: true) do
         # The name people know the job by: a sidekiq-cron job's own name, else the entry's.
         def label
           cron_name || name
@@ -29,22 +30,23 @@ module Ferrokiq
 
       # Every entry, sorted by name, without its next run.
       def rows
-        entries, states, last_times, since, cron_enqueued = read_all
+        entries, states, last_times, since, runs, cron_enqueued = read_all
         entries.sort.map do |name, json|
           entry = parse(json)
           Row.new(name:, rule: rule_of(entry), klass: entry["class"] || name, queue: entry["queue"] || "default",
                   args: Entry.wrap_args(entry["args"]), description: entry["description"].to_s,
                   enabled: enabled_state(states[name], entry), last_run: latest(last_times[name], cron_enqueued[name]),
-                  cron_name: cron_name(name), stored: json, since: since[name])
+                  cron_name: cron_name(name), stored: json, since: since[name], runs: runs[name].to_i)
         end
       end
 
       # Sets the next run of each enabled row: the next tick as the server computes it (Rust,
       # core/src/periodic.rs), about 20 µs for a cron, so only for the rows shown. An entry the
-      # server has not registered yet counts from now, as it will.
+      # server has not registered yet counts from now, as it will; one that pushed its `times`
+      # ticks has none left.
       def add_next_runs(rows, now = Time.now)
         rows.each do |row|
-          next unless row.enabled
+          next unless row.enabled && !times_reached?(row)
 
           tick = Ferrokiq::Native.periodic_next(row.name, row.stored, (row.since || now).to_f, now.to_f)
           row.next_run = tick && Time.at(tick)
@@ -78,6 +80,14 @@ module Ferrokiq
       end
 
       # The entry name a sidekiq-cron job (named +cron_name+) is stored under.
+      # Whether an `every`/`interval` entry with rufus' `times` option pushed them all.
+      def times_reached?(row)
+        key, = row.rule
+        options = %w[every interval].include?(key) && Array(parse(row.stored)[key])[1]
+        times = options.is_a?(Hash) && options["times"]
+        times.is_a?(Integer) && row.runs >= times
+      end
+
       def cron_entry(cron_name)
         Sidekiq::Cron::Job.key_for(cron_name)
       end
@@ -95,11 +105,13 @@ module Ferrokiq
       def read_all
         replies = Sidekiq.redis do |conn|
           conn.pipelined do |pipe|
-            [Store::SCHEDULES, Store::STATES, Store::LAST_TIMES, Store::SINCE].each { |key| pipe.call("HGETALL", key) }
+            [Store::SCHEDULES, Store::STATES, Store::LAST_TIMES, Store::SINCE, Store::RUNS].each do |key|
+              pipe.call("HGETALL", key)
+            end
             pipe.call("SMEMBERS", Sidekiq::Cron::Job::JOBS)
           end
         end
-        [*replies.first(4), cron_enqueue_times(replies.last)]
+        [*replies.first(5), cron_enqueue_times(replies.last)]
       end
 
       # entry name => the last "Enqueue now" sidekiq-cron recorded for the job.

@@ -23,11 +23,13 @@ module Ferrokiq
       NEXT_TIMES = "sidekiq-scheduler:next_times"
       LAST_TICKS = "ferrokiq:periodic:last"
       SINCE = "ferrokiq:periodic:since"
+      # Ticks pushed per entry with rufus' `times`; a changed entry counts afresh.
+      RUNS = "ferrokiq:periodic:runs"
       DIGESTS = "ferrokiq:periodic:digests"
       # Digests remembered to recognise an older schedule.
       DIGESTS_KEPT = 100
 
-      # KEYS: schedules, schedules_changed, digests, since. ARGV: digest, now, force, kept,
+      # KEYS: schedules, schedules_changed, digests, since, runs. ARGV: digest, now, force, kept,
       # then name/JSON pairs. Returns 1 when written, 0 when already current, -1 when older.
       PUBLISH = <<~LUA
         local current = redis.call('ZRANGE', KEYS[3], -1, -1)[1]
@@ -42,6 +44,7 @@ module Ferrokiq
           if not wanted[name] and string.sub(name, 1, 9) ~= 'cron_job:' then
             redis.call('HDEL', KEYS[1], name)
             redis.call('HDEL', KEYS[4], name)
+            redis.call('HDEL', KEYS[5], name)
             redis.call('ZADD', KEYS[2], ARGV[2], name)
           end
         end
@@ -49,6 +52,7 @@ module Ferrokiq
           if redis.call('HGET', KEYS[1], name) ~= json then
             redis.call('HSET', KEYS[1], name, json)
             redis.call('HSET', KEYS[4], name, since)
+            redis.call('HDEL', KEYS[5], name)
             redis.call('ZADD', KEYS[2], ARGV[2], name)
           end
         end
@@ -63,7 +67,7 @@ module Ferrokiq
         pairs = entries.sort.flat_map { |name, entry| [name, Sidekiq.dump_json(entry)] }
         digest = Digest::SHA256.hexdigest(Sidekiq.dump_json(pairs))
         result = Sidekiq.redis do |conn|
-          conn.call("EVAL", PUBLISH, 4, SCHEDULES, CHANGED, DIGESTS, SINCE,
+          conn.call("EVAL", PUBLISH, 5, SCHEDULES, CHANGED, DIGESTS, SINCE, RUNS,
                     digest, Time.now.to_f, force ? "1" : "0", DIGESTS_KEPT, *pairs)
         end
         { 1 => :written, 0 => :current, -1 => :older }.fetch(result)
@@ -93,6 +97,7 @@ module Ferrokiq
           conn.pipelined do |pipe|
             pipe.call("HSET", SCHEDULES, name.to_s, json)
             pipe.call("HSET", SINCE, name.to_s, Time.now.to_i)
+            pipe.call("HDEL", RUNS, name.to_s)
             pipe.call("ZADD", CHANGED, Time.now.to_f, name.to_s)
           end
         end
@@ -102,7 +107,7 @@ module Ferrokiq
         Sidekiq.redis do |conn|
           conn.pipelined do |pipe|
             pipe.call("HDEL", SCHEDULES, name.to_s)
-            [SINCE, LAST_TICKS, LAST_TIMES, NEXT_TIMES, STATES].each { |key| pipe.call("HDEL", key, name.to_s) }
+            [SINCE, RUNS, LAST_TICKS, LAST_TIMES, NEXT_TIMES, STATES].each { |key| pipe.call("HDEL", key, name.to_s) }
             pipe.call("ZADD", CHANGED, Time.now.to_f, name.to_s)
           end
         end

@@ -3,6 +3,7 @@
 require "time"
 require "sidekiq"
 require "ferrokiq/periodic/store"
+require "sidekiq/cron/configuration"
 
 module Sidekiq
   # sidekiq-cron's API, built into Ferrokiq (docs/design.md, "Periodic jobs").
@@ -93,6 +94,7 @@ module Sidekiq
         @errors = []
         @errors << "'name' must be set" if name.empty?
         @errors << "'cron' must be set" if cron.empty?
+        @errors.concat(cron_errors) unless cron.empty?
         @errors << "'klass' (or class) must be set" if klass.empty?
         @errors.empty?
       end
@@ -156,6 +158,21 @@ module Sidekiq
       end
 
       private
+
+      # Why the scheduler could not tick `cron` (the Rust parser's reason, which names the word
+      # it did not understand), and, in the :strict parsing mode, a natural-language line that
+      # stands for several crons.
+      def cron_errors
+        if Sidekiq::Cron.configuration.natural_cron_parsing_mode == :strict && cron.match?(/\A\s*[a-zA-Z]/) &&
+           Ferrokiq::Native.natural_crons(cron).size > 1
+          return ["'cron' -> #{cron.inspect}: multiple crons in one natural-language line (:strict mode)"]
+        end
+
+        Ferrokiq::Native.periodic_next(key, Sidekiq.dump_json({ "cron" => cron }), Time.now.to_f, Time.now.to_f)
+        []
+      rescue ArgumentError => e
+        ["'cron' -> #{cron.inspect}: #{e.message}"]
+      end
 
       def stored_status
         status = Sidekiq.redis { |conn| conn.hget(key, "status") }
