@@ -1153,6 +1153,14 @@ mod tests {
         assert_eq!(expand("* * * 11~4 5~1", half), "* * * 2 0");
         assert_eq!(expand("* * * 11~4/2 *", half), "* * * 12,2,4 *");
         assert_eq!(expand("0 12 * * mon~fri", half), "0 12 * * 3");
+        for line in [
+            "~30/10 * * * ~4/2",
+            "30~/10 * * * 4~/2",
+            "* * * 11~4/2 *",
+            "~ ~ ~ ~ ~",
+        ] {
+            assert!(CronRule::parse(line).is_ok(), "{line}");
+        }
         assert!(CronRule::parse("70~80 * * * *").is_err());
         assert!(CronRule::parse("~/0 * * * *").is_err());
     }
