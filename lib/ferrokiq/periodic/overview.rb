@@ -41,9 +41,9 @@ module Ferrokiq
       end
 
       # Sets the next run of each enabled row: the next tick as the server computes it (Rust,
-      # core/src/periodic.rs), about 20 µs for a cron, so only for the rows shown. An entry the
-      # server has not registered yet counts from now, as it will; one that pushed its `times`
-      # ticks has none left.
+      # core/src/periodic/rule.rs), about 20 µs for a cron, so only for the rows shown. An entry
+      # the server has not registered yet counts from now, as it will; one that pushed its
+      # `times` ticks has none left.
       def add_next_runs(rows, now = Time.now)
         rows.each do |row|
           next unless row.enabled && !times_reached?(row)
