@@ -48,8 +48,10 @@ module Sidekiq
       return unless accepted
       return store_single(accepted) unless accepted["lock"]
 
-      # Unique jobs (docs/design.md, §24): the lock is taken once the middleware has agreed.
-      Ferrokiq::UniqueJobs::ClientLocks.push(accepted, @redis_pool) { |locked| store_single(locked) }
+      # Unique jobs (docs/design.md, §24): the lock is taken once the middleware has agreed,
+      # in the push's own round trip.
+      verify_json(accepted)
+      accepted["jid"] if store_locked([accepted]).empty?
     end
 
     # Pushes many jobs of one class: args is an Array of Arrays; `at` may be one timestamp or
@@ -222,18 +224,23 @@ module Sidekiq
         end || nil
       end
       candidates = accepted.compact
-      refused = refused_locks(candidates)
-      survivors = refused.empty? ? candidates : candidates.reject { |job| refused.include?(job) }
-      raw_push_releasing_locks(survivors) unless survivors.empty?
+      refused = store_slice(candidates)
       accepted.map { |job| job["jid"] if job && !refused.include?(job) }
     end
 
-    # Unique jobs (docs/design.md, §24): the jobs whose lock another job holds. The slice's
-    # locks are taken together, in one round trip.
-    def refused_locks(jobs)
-      return NOTHING_REFUSED unless jobs.any? { |job| job["lock"] }
+    # Stores the slice's jobs; returns those not stored (their lock is held by another job).
+    def store_slice(jobs)
+      return NOTHING_REFUSED if jobs.empty?
+      return store_locked(jobs) if jobs.any? { |job| job["lock"] }
 
-      Ferrokiq::UniqueJobs::ClientLocks.refused_in_slice(jobs, @redis_pool)
+      raw_push(jobs)
+      NOTHING_REFUSED
+    end
+
+    # Unique jobs (docs/design.md, §24): the locks and the jobs that got theirs, in one round
+    # trip where the connection allows; returns the jobs whose lock another job holds.
+    def store_locked(jobs)
+      Ferrokiq::UniqueJobs::ClientLocks.push_slice(jobs, @redis_pool) { |stored| raw_push_releasing_locks(stored) }
     end
 
     def raw_push_releasing_locks(payloads)

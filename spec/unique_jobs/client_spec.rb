@@ -3,9 +3,9 @@
 require "sidekiq/api"
 require "sidekiq_unique_jobs"
 
-# Locks taken at push (docs/design.md §23), against the test redis-server.
-RSpec.describe "Unique jobs on the client" do
-  UNIQUE_CLIENT_JOBS = <<~RUBY
+# Locks taken at push (docs/design.md, §24), against the test redis-server.
+RSpec.describe "Unique jobs on the client" do # rubocop:disable Metrics/BlockLength
+  UNIQUE_CLIENT_JOBS = <<~RUBY # rubocop:disable Lint/ConstantDefinitionInBlock
     class UntilExecutedJob
       include Sidekiq::Job
       sidekiq_options lock: :until_executed
@@ -86,6 +86,62 @@ RSpec.describe "Unique jobs on the client" do
     item = { "class" => "MyJob", "queue" => "default", "args" => [1, "a"], "lock" => "until_executed" }
     request = Ferrokiq::UniqueJobs::LockRequest.new(item, :until_executed).write_fields!(Time.now.to_f)
     expect(request.digest).to eq("uniquejobs:80d4ccd5ffe93c8b9644227f32ff5063")
+  end
+
+  # The digest's JSON is written in Rust (JSON.generate for what it cannot write exactly): the
+  # plugin's own formula, JSON.generate(digestable.sort), over values that stress the writer.
+  it "digests every kind of argument exactly as the plugin's JSON.generate does" do
+    values = [0, -1, 2**62, 2**64, 1.0, -0.0, 0.1, 1e20, 1e16, 1.5e-7, 123_456_789.123456789, 2.5e-300, 1e100,
+              "", "é", "日本語", "😀", "\u2028\u2029", %("quote\\back\nline\ttab\u0001\u001f/), "\x7f",
+              nil, true, false, [], {}, [1, [2, [3.5]]], { "k" => { "n" => [nil, "v"] } }, { "é" => "ü" },
+              :sym, "bin".b, 10**30]
+    values.each_slice(3).with_index do |args, index|
+      item = { "class" => "DigestJob#{index}", "queue" => "q", "args" => args, "lock" => "until_executed" }
+      item["apartment"] = "tenant" if index.odd?
+      expected_pairs = item.slice("class", "queue", "apartment").merge("lock_args" => args).sort
+      expected = "uniquejobs:#{Digest::MD5.hexdigest(JSON.generate(expected_pairs))}"
+      request = Ferrokiq::UniqueJobs::LockRequest.new(item, :until_executed).write_fields!(Time.now.to_f)
+      expect(request.digest).to eq(expected), "args #{args.inspect}"
+    end
+    across = { "class" => "AcrossJob", "queue" => "q", "args" => [1.25], "unique_across_queues" => true,
+               "unique_across_workers" => true }
+    request = Ferrokiq::UniqueJobs::LockRequest.new(across, :until_executed).write_fields!(Time.now.to_f)
+    expect(request.digest).to eq("uniquejobs:#{Digest::MD5.hexdigest(JSON.generate([["lock_args", [1.25]]]))}")
+  end
+
+  # sidekiq-unique-jobs 8.1's queue_and_lock: the lock and the push are one script.
+  it "takes the lock and stores a single job in one round trip, with the payload Ruby writes" do
+    redis("CONFIG", "RESETSTAT")
+    jid = UntilExecutedJob.perform_async(3, "é", 1.5)
+    stats = redis("INFO", "commandstats")
+    calls = ->(name) { stats[/^cmdstat_#{name}:calls=(\d+)/, 1].to_i }
+    expect(calls["evalsha"] + calls["eval"]).to eq(1)
+    expect([calls["lpush"], calls["sadd"], calls["hset"]]).to eq([1, 1, 1])
+    stored = redis("LRANGE", "queue:default", 0, -1)
+    expect(stored.size).to eq(1)
+    payload = JSON.parse(stored.first)
+    expect(stored.first).to eq(JSON.generate(payload))
+    expect(payload.keys).to eq(%w[retry queue lock args class jid created_at lock_timeout lock_ttl lock_prefix
+                                  lock_args lock_digest enqueued_at])
+    expect(payload).to include("jid" => jid, "args" => [3, "é", 1.5])
+    expect(UntilExecutedJob.perform_in(60, 3, "é", 1.5)).to be_nil
+    expect(redis("ZCARD", "schedule")).to eq(0)
+  end
+
+  it "schedules a job with its lock in one script, and locks a slice with one script per slice" do
+    redis("CONFIG", "RESETSTAT")
+    at = Time.now.to_f + 600
+    jid = UntilExecutedJob.perform_at(at, 8)
+    jids = UntilExecutedJob.perform_bulk([[9], [10], [9]], batch_size: 2)
+    stats = redis("INFO", "commandstats")
+    expect(stats.scan(/^cmdstat_eval(?:sha)?:calls=(\d+)/).sum { |(count)| count.to_i }).to eq(3)
+    member, score = redis("ZRANGE", "schedule", 0, -1, "WITHSCORES").flatten
+    expect(JSON.parse(member)).to include("jid" => jid)
+    expect(JSON.parse(member)).not_to include("at", "enqueued_at")
+    expect(score.to_f).to be_within(0.001).of(at)
+    expect(jids[0..1]).to all(be_a(String))
+    expect(jids[2]).to be_nil
+    expect(queued.map { |job| job["args"] }).to eq([[10], [9]])
   end
 
   it "keeps the lock in the plugin's keys, with a finite TTL" do
@@ -200,7 +256,7 @@ RSpec.describe "Unique jobs on the client" do
     expect(redis("KEYS", "uniquejobs:*:LOCKED").map { |key| redis("HKEYS", key) }).to eq([[held]])
   end
 
-  describe "deletion through the Data API" do
+  describe "deletion through the Data API" do # rubocop:disable Metrics/BlockLength
     def holders(digest)
       redis("HKEYS", "#{digest}:LOCKED")
     end

@@ -21,7 +21,7 @@ RSpec.describe "Sidekiq::Web locks", :web do # rubocop:disable Metrics/BlockLeng
 
   # Takes a lock as the client does (the same script), scored +score+.
   def lock!(digest, jid: SecureRandom.hex(12), score: now, pttl: 0)
-    Sidekiq.redis { |conn| Ferrokiq::UniqueJobs::Scripts.lock(conn, [[digest, jid, pttl, score, now]]) }
+    Sidekiq.redis { |conn| Ferrokiq::UniqueJobs::Scripts.lock(conn, [[digest, jid, pttl, score, now, 1, ""]]) }
     jid
   end
 

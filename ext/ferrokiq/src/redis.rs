@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use ferrokiq_core::json::ruby_float;
 use ferrokiq_core::payload::new_jids;
+use ferrokiq_core::unique_jobs::{self, ClientLock, LockedPush};
 use ferrokiq_core::{client, RedisConnection, RedisResult, RedisSettings, TlsOptions};
 use magnus::{
     prelude::*, Error, Integer, RArray, RHash, RModule, RString, Ruby, TryConvert, Value,
@@ -219,6 +220,57 @@ impl NativeRedis {
         Ok(Some(jids))
     }
 
+    /// Unique jobs (docs/design.md, §24): stores job Hashes as `push` (or `schedule`, when the
+    /// first has `at`) writes them, each only when it gets its client lock, in one round trip.
+    /// `locks` runs 1:1 with `payloads`: nil for a job that takes no lock, else `[digest, jid,
+    /// pttl_ms, score, limit, info_json_or_nil]`. `now` is Ruby's clock (`enqueued_at`, and the
+    /// lock's time). Returns per job whether it was stored; nothing is sent unless every payload
+    /// could be serialized.
+    fn lock_and_push(
+        ruby: &Ruby,
+        rb_self: &Self,
+        payloads: RArray,
+        locks: RArray,
+        now: f64,
+    ) -> Result<RArray, Error> {
+        let first: RHash = payloads.entry(0)?;
+        let scheduled = first.get("at").is_some();
+        let queue: Option<String> = if scheduled {
+            None
+        } else {
+            Some(first.fetch("queue")?)
+        };
+        let lock_time = ruby_float(now)
+            .ok_or_else(|| errors::argument_error(ruby, format!("not a finite time: {now}")))?;
+        let now = ruby.float_from_f64(now);
+        let mut jobs = Vec::with_capacity(payloads.len());
+        for i in 0..payloads.len() {
+            let hash: RHash = payloads.entry(i as isize)?;
+            let (at, payload) = if scheduled {
+                let at: Value = hash.fetch("at")?;
+                hash.delete::<_, Value>("enqueued_at")?;
+                (Some(score(ruby, at)?), dump(ruby, hash, &["at"])?)
+            } else {
+                hash.aset("enqueued_at", now)?;
+                (None, dump(ruby, hash, &[])?)
+            };
+            let lock: Option<RArray> = locks.entry(i as isize)?;
+            jobs.push(LockedPush {
+                lock: lock.map(|lock| client_lock(ruby, lock)).transpose()?,
+                at,
+                payload,
+            });
+        }
+        let stored = rb_self.round_trip(ruby, |conn| async move {
+            unique_jobs::queue_and_lock(&conn, queue.as_deref(), &lock_time, &jobs).await
+        })?;
+        let out = ruby.ary_new_capa(stored.len());
+        for flag in stored {
+            out.push(flag)?;
+        }
+        Ok(out)
+    }
+
     /// Sends one command (an Array of Strings) and returns the reply as a Ruby value.
     fn call(ruby: &Ruby, rb_self: &Self, words: RArray) -> Result<Value, Error> {
         let words = command_words(words)?;
@@ -291,6 +343,19 @@ pub(crate) fn dump(ruby: &Ruby, hash: RHash, skip: &[&str]) -> Result<Vec<u8>, E
     }
 }
 
+/// `[digest, jid, pttl_ms, score, limit, info_json_or_nil]` (see `lock_and_push`).
+fn client_lock(ruby: &Ruby, lock: RArray) -> Result<ClientLock, Error> {
+    let info: Option<RString> = lock.entry(5)?;
+    Ok(ClientLock {
+        digest: lock.entry(0)?,
+        jid: lock.entry(1)?,
+        pttl: lock.entry(2)?,
+        score: score(ruby, lock.entry(3)?)?,
+        limit: lock.entry(4)?,
+        info: info.map(bytes_of),
+    })
+}
+
 /// The ZSET score Sidekiq writes for `at`: `at.to_s` of a Float or Integer.
 fn score(ruby: &Ruby, at: Value) -> Result<String, Error> {
     if let Some(int) = Integer::from_value(at) {
@@ -312,6 +377,10 @@ pub fn init(ruby: &Ruby, native: &RModule) -> Result<(), Error> {
     class.define_method("push", magnus::method!(NativeRedis::push, 3))?;
     class.define_method("schedule", magnus::method!(NativeRedis::schedule, 1))?;
     class.define_method("push_bulk", magnus::method!(NativeRedis::push_bulk, 4))?;
+    class.define_method(
+        "lock_and_push",
+        magnus::method!(NativeRedis::lock_and_push, 3),
+    )?;
     class.define_method("call", magnus::method!(NativeRedis::call, 1))?;
     class.define_method("pipeline", magnus::method!(NativeRedis::pipeline, 2))?;
     Ok(())
