@@ -43,6 +43,12 @@ RSpec.describe "Unique jobs on the client" do # rubocop:disable Metrics/BlockLen
       def perform(*); end
     end
 
+    class LimitedJob
+      include Sidekiq::Job
+      sidekiq_options lock: :until_executed, lock_limit: 2
+      def perform(*); end
+    end
+
     class WhileExecutingJob
       include Sidekiq::Job
       sidekiq_options lock: :while_executing
@@ -109,9 +115,16 @@ RSpec.describe "Unique jobs on the client" do # rubocop:disable Metrics/BlockLen
     expect(request.digest).to eq("uniquejobs:#{Digest::MD5.hexdigest(JSON.generate([["lock_args", [1.25]]]))}")
   end
 
+  # Counts start after a push has loaded the script (a first EVALSHA meets NOSCRIPT).
+  def reset_stats_with_script_loaded
+    UntilExecutedJob.perform_async("warm-up")
+    redis("DEL", "queue:default")
+    redis("CONFIG", "RESETSTAT")
+  end
+
   # sidekiq-unique-jobs 8.1's queue_and_lock: the lock and the push are one script.
   it "takes the lock and stores a single job in one round trip, with the payload Ruby writes" do
-    redis("CONFIG", "RESETSTAT")
+    reset_stats_with_script_loaded
     jid = UntilExecutedJob.perform_async(3, "é", 1.5)
     stats = redis("INFO", "commandstats")
     calls = ->(name) { stats[/^cmdstat_#{name}:calls=(\d+)/, 1].to_i }
@@ -129,7 +142,7 @@ RSpec.describe "Unique jobs on the client" do # rubocop:disable Metrics/BlockLen
   end
 
   it "schedules a job with its lock in one script, and locks a slice with one script per slice" do
-    redis("CONFIG", "RESETSTAT")
+    reset_stats_with_script_loaded
     at = Time.now.to_f + 600
     jid = UntilExecutedJob.perform_at(at, 8)
     jids = UntilExecutedJob.perform_bulk([[9], [10], [9]], batch_size: 2)
@@ -142,6 +155,76 @@ RSpec.describe "Unique jobs on the client" do # rubocop:disable Metrics/BlockLen
     expect(jids[0..1]).to all(be_a(String))
     expect(jids[2]).to be_nil
     expect(queued.map { |job| job["args"] }).to eq([[10], [9]])
+  end
+
+  describe "lock_limit" do # rubocop:disable Metrics/BlockLength
+    it "lets up to lock_limit jobs hold one digest, in single and bulk pushes" do
+      first = LimitedJob.perform_async(1)
+      second = LimitedJob.perform_async(1)
+      expect([first, second]).to all(be_a(String))
+      expect(LimitedJob.perform_async(1)).to be_nil
+      digest = queued.first["lock_digest"]
+      expect(redis("HKEYS", "#{digest}:LOCKED")).to contain_exactly(first, second)
+      expect(queued.first).to include("lock_limit" => 2)
+      jids = LimitedJob.perform_bulk([[2], [2], [2], [3]])
+      expect(jids.map(&:class)).to eq([String, String, NilClass, String])
+      expect(queued.size).to eq(5)
+    end
+
+    it "counts a Ruby plugin process's holders in the :LOCKED hash" do
+      redis("HSET", "#{digest_of("LimitedJob", [4])}:LOCKED", "a" * 24, Time.now.to_f.to_s)
+      expect(LimitedJob.perform_async(4)).to be_a(String)
+      expect(LimitedJob.perform_async(4)).to be_nil
+      expect(redis("HLEN", "#{digest_of("LimitedJob", [4])}:LOCKED")).to eq(2)
+    end
+
+    it "keeps each holder's lock until the last of them is released" do
+      first = LimitedJob.perform_async(5)
+      second = LimitedJob.perform_async(5)
+      digest = queued.first["lock_digest"]
+      Sidekiq.redis { |conn| Ferrokiq::UniqueJobs::Scripts.release(conn, [[digest, first]]) }
+      expect(redis("HKEYS", "#{digest}:LOCKED")).to eq([second])
+      expect(redis("ZSCORE", "uniquejobs:digests", digest)).not_to be_nil
+      expect(LimitedJob.perform_async(5)).to be_a(String)
+      expect(LimitedJob.perform_async(5)).to be_nil
+    end
+  end
+
+  describe "lock_info" do # rubocop:disable Metrics/BlockLength
+    def info_of(digest)
+      JSON.parse(redis("GET", "#{digest}:INFO"))
+    end
+
+    it "writes the plugin's :INFO record with the lock's TTL when set globally, and drops it with the lock" do
+      SidekiqUniqueJobs.configure { |config| config.lock_info = true }
+      at = Time.now.to_f + 120
+      jid = UntilExecutedJob.perform_at(at, 1, "a")
+      digest = JSON.parse(redis("ZRANGE", "schedule", 0, -1).first)["lock_digest"]
+      info = info_of(digest)
+      expect(info.keys).to eq(%w[worker queue limit timeout ttl type lock_args time at])
+      expect(info).to include("worker" => "UntilExecutedJob", "queue" => "default", "limit" => nil, "timeout" => 0.0,
+                              "ttl" => 86_400, "type" => "until_executed", "lock_args" => [1, "a"])
+      expect(info["at"]).to be_within(0.001).of(at)
+      expect(info["time"]).to be_within(60).of(Time.now.to_f)
+      expect(redis("PTTL", "#{digest}:INFO")).to be_within(1000).of(redis("PTTL", "#{digest}:LOCKED"))
+      expect(redis("PTTL", "#{digest}:INFO")).to be > 86_400_000
+      Sidekiq.redis { |conn| Ferrokiq::UniqueJobs::Scripts.release(conn, [[digest, jid]]) }
+      expect(redis("EXISTS", "#{digest}:INFO")).to eq(0)
+    end
+
+    it "follows the job's own lock_info over the global setting, in bulk pushes too" do
+      jids = Sidekiq::Client.push_bulk("class" => "InfoJob", "args" => [[1], [2]], "lock" => "until_executing",
+                                       "lock_info" => true, "lock_limit" => 3)
+      digests = queued.map { |job| job["lock_digest"] }
+      expect(digests.map { |digest| info_of(digest).values_at("worker", "type", "limit") })
+        .to eq([["InfoJob", "until_executing", 3]] * 2)
+      expect(jids).to all(be_a(String))
+      UntilExecutedJob.perform_async(9)
+      expect(redis("EXISTS", "#{queued.first["lock_digest"]}:INFO")).to eq(0)
+      SidekiqUniqueJobs.configure { |config| config.lock_info = true }
+      Sidekiq::Client.push("class" => "InfoJob", "args" => [3], "lock" => "until_executed", "lock_info" => false)
+      expect(redis("EXISTS", "#{queued.first["lock_digest"]}:INFO")).to eq(0)
+    end
   end
 
   it "keeps the lock in the plugin's keys, with a finite TTL" do

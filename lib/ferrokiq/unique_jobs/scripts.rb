@@ -69,7 +69,8 @@ module Ferrokiq
 
       # The reaper's removal of one orphan. ARGV: the jids it found dead, the cutoff. Only locks
       # whose age is still past the cutoff go, so a job that started meanwhile keeps its lock.
-      # Returns how many holders were removed.
+      # KEYS[6], when given: the plugin's expiring digests, which lose the digest too (a deletion
+      # from the Web UI). Returns how many holders were removed.
       REAP = <<~LUA
         local score = redis.call("ZSCORE", KEYS[3], KEYS[1])
         if score and tonumber(score) > tonumber(ARGV[#ARGV]) then return 0 end
@@ -78,6 +79,7 @@ module Ferrokiq
         if redis.call("HLEN", KEYS[2]) == 0 then
           redis.call("DEL", KEYS[1], KEYS[2], KEYS[5])
           redis.call("ZREM", KEYS[3], KEYS[1])
+          if KEYS[6] then redis.call("ZREM", KEYS[6], KEYS[1]) end
         end
         return removed
       LUA
@@ -118,8 +120,8 @@ module Ferrokiq
 
       # EVALSHA, and EVAL once when the server has not seen the script (a restart, a failover,
       # SCRIPT FLUSH): one round trip per call in the steady state.
-      def run(conn, name, digest, argv, before: [])
-        evaluate(conn, name, before + keys(digest), argv)
+      def run(conn, name, digest, argv, before: [], after: [])
+        evaluate(conn, name, before + keys(digest) + after, argv)
       end
 
       # Takes the locks of +groups+ ([digest, jid, pttl, score, now, limit, info] each) in one
