@@ -68,14 +68,15 @@ for i = 3, #ARGV, 8 do
     if redis.call('HLEN', locked) >= tonumber(ARGV[i + 4]) then
       ok = redis.call('HEXISTS', locked, jid) == 1
     else
-      local pttl = tonumber(ARGV[i + 2])
-      redis.call('SET', digest, jid)
+      local pttl, info = tonumber(ARGV[i + 2]), ARGV[i + 5]
       redis.call('HSET', locked, jid, now)
-      if ARGV[i + 5] ~= '' then redis.call('SET', digest .. ':INFO', ARGV[i + 5]) end
       if pttl > 0 then
-        redis.call('PEXPIRE', digest, pttl)
+        redis.call('SET', digest, jid, 'PX', pttl)
         redis.call('PEXPIRE', locked, pttl)
-        if ARGV[i + 5] ~= '' then redis.call('PEXPIRE', digest .. ':INFO', pttl) end
+        if info ~= '' then redis.call('SET', digest .. ':INFO', info, 'PX', pttl) end
+      else
+        redis.call('SET', digest, jid)
+        if info ~= '' then redis.call('SET', digest .. ':INFO', info) end
       end
       scores[#scores + 1] = ARGV[i + 3]
       scores[#scores + 1] = digest

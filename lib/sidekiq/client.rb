@@ -187,14 +187,24 @@ module Sidekiq
 
     # One batch, one round trip; returns its jids in order, nil where a middleware said no.
     def push_batch(template, job_class, slice, times, jid)
-      # A job with a lock needs its own Hash for its lock fields.
-      (jid.nil? && !template["lock"] && fast_bulk(template, slice, times)) ||
-        push_through_chain(template, job_class, slice, times, jid)
+      (jid.nil? && fast_bulk(template, slice, times)) || push_through_chain(template, job_class, slice, times, jid)
+    end
+
+    # Unique jobs (docs/design.md, §24): as fast_bulk, each job with its lock, written and locked
+    # in Rust when its lock needs no Ruby per job. Nil when not (nothing was sent).
+    def fast_locked_bulk(template, slice, times)
+      return unless native_bulk? && times.nil?
+
+      Ferrokiq::UniqueJobs::ClientLocks.push_bulk(template, slice, @redis_pool) do
+        verify_args(template["wrapped"] || template["class"], slice)
+      end
     end
 
     # With no client middleware nobody sees the per-job Hashes, so Rust writes each job's JSON
-    # straight from +template+ and the slice. Nil when that is not possible (nothing was sent).
+    # straight from +template+ and the slice (with its lock: fast_locked_bulk). Nil when that is
+    # not possible (nothing was sent).
     def fast_bulk(template, slice, times)
+      return fast_locked_bulk(template, slice, times) if template["lock"]
       return unless native_bulk?
 
       @redis_pool.with do |conn|

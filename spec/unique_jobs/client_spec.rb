@@ -227,6 +227,41 @@ RSpec.describe "Unique jobs on the client" do # rubocop:disable Metrics/BlockLen
     end
   end
 
+  # With no client middleware a bulk slice's locked jobs are written in Rust, digest included;
+  # through the middleware each gets a Ruby Hash. Both must store the same bytes.
+  it "writes a bulk push's locked jobs in Rust exactly as the general path does" do
+    passing = Class.new { def call(*) = yield }
+    chain = Sidekiq::Middleware::Chain.new.tap { |middleware| middleware.add(passing) }
+    args = [[1, "é", 2.5, { "k" => [nil, true, -0.0] }], [2**40, 1e20], [%("\\\u2028\u0001)], [[]]]
+    volatile = %w[jid created_at enqueued_at]
+    stored = lambda do |client|
+      redis("FLUSHDB")
+      jids = client.push_bulk("class" => UntilExecutedJob, "args" => args + [args.first])
+      expect(jids.map(&:class)).to eq([String] * 4 + [NilClass])
+      redis("LRANGE", "queue:default", 0, -1).reverse.map do |raw|
+        expect(raw).to eq(JSON.generate(JSON.parse(raw)))
+        JSON.parse(raw).map { |key, value| [key, volatile.include?(key) ? key : value] }
+      end
+    end
+    expect(Ferrokiq::UniqueJobs::LockRequest).to receive(:new).once.and_call_original
+    fast = stored.call(Sidekiq::Client.new)
+    RSpec::Mocks.space.proxy_for(Ferrokiq::UniqueJobs::LockRequest).reset
+    expect(stored.call(Sidekiq::Client.new(chain:))).to eq(fast)
+    digests = args.map { |job_args| digest_of("UntilExecutedJob", job_args) }
+    expect(fast.map { |pairs| pairs.to_h["lock_digest"] }).to eq(digests)
+  end
+
+  it "logs the jobs a Rust-written bulk push left out with on_conflict: :log" do
+    logged = StringIO.new
+    SidekiqUniqueJobs.configure { |config| config.logger = Logger.new(logged) }
+    held = LoggedConflictJob.perform_async(1)
+    jids = LoggedConflictJob.perform_bulk([[1], [2]])
+    expect(jids[0]).to be_nil
+    expect(logged.string).to include("because lock_digest: (#{digest_of("LoggedConflictJob", [1])}) already exists")
+    expect(logged.string).not_to include(held)
+    expect(queued.size).to eq(2)
+  end
+
   it "keeps the lock in the plugin's keys, with a finite TTL" do
     jid = UntilExecutedJob.perform_async(1)
     digest = queued.first["lock_digest"]

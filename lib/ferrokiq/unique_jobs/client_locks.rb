@@ -105,6 +105,29 @@ module Ferrokiq
         request if request.client_lock?
       end
 
+      # A bulk push's slice of jobs, each with its own lock, written and locked in Rust when the
+      # template allows it (LockRequest#bulk_lock) and the connection is Ferrokiq's own: one
+      # script for the slice, no Ruby Hash per job. Returns the jids (nil where another job holds
+      # the lock), or nil when the slice must take the general path (nothing was sent).
+      def push_bulk(template, slice, pool)
+        type = LockRequest.type_of(template)
+        return unless type && LockRequest::CLIENT_LOCKS.include?(type) && !testing?
+
+        request = LockRequest.new(template, type)
+        now = Time.now.to_f
+        lock = request.bulk_lock(now)
+        return unless lock
+
+        jids, refused = pool.with do |conn|
+          next unless conn.respond_to?(:native)
+
+          yield
+          conn.native.push_bulk_locked(template, slice, now, lock)
+        end
+        refused&.each { |jid, digest| ConflictStrategy.log_refused(request, jid, digest) }
+        jids
+      end
+
       # `sidekiq/testing`'s fake and inline modes keep jobs out of Redis, so they take no locks
       # there either: an app's test suite runs without a Redis server, as it does without locks.
       def testing?

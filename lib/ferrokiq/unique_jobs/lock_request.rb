@@ -93,6 +93,22 @@ module Ferrokiq
         [digest, jid, pttl(now), score, now, limit, info(now) || ""]
       end
 
+      # For a bulk push's template whose jobs can have their lock fields written in Rust
+      # (Native::Redis#push_bulk_locked): [prefix, pttl, score, limit, the digest's JSON text
+      # before and after the args, lock_timeout, lock_ttl, the template's Symbol values as the
+      # Strings JSON writes for them], the same for every job. Nil when a
+      # job needs Ruby: lock_args from a method, a TTL from a Proc, lock_info, the :modern
+      # digest, a digest given, or a conflict strategy other than dropping or logging.
+      def bulk_lock(now)
+        return unless args_are_lock_args? && plain_settings?
+
+        before, after = pairs_around_lock_args
+        head = "[#{before.map { |pair| "#{LockRequest.json_text(pair)}," }.join}[\"lock_args\","
+        tail = "]#{after.map { |pair| ",#{LockRequest.json_text(pair)}" }.join}]"
+        texts = item.filter_map { |key, value| [key, value.to_s] if value.is_a?(Symbol) }
+        [prefix, pttl(now), score(now), limit, head, tail, lock_timeout, lock_ttl, texts]
+      end
+
       # The same for Native::Redis#lock_and_push: [digest, jid, pttl, score, limit, info or nil].
       def native_lock(now)
         [digest, jid, pttl(now), score(now), limit, info(now)]
@@ -183,6 +199,18 @@ module Ferrokiq
 
       private
 
+      def args_are_lock_args?
+        !(item.key?("lock_args") || item["lock_args_method"] || item["unique_args"] ||
+          item["lock_digest"] || item["unique_digest"] || job_class.respond_to?(:lock_args))
+      end
+
+      def plain_settings?
+        settings = UniqueJobs.settings
+        ttl = item.fetch("lock_ttl") { item.fetch("lock_expiration") { settings.lock_ttl } }
+        (ttl.nil? || ttl.is_a?(Numeric)) && !item.fetch("lock_info") { settings.lock_info } &&
+          settings.digest_algorithm.to_s != "modern" && [nil, :log].include?(strategy(:client))
+      end
+
       def prefix
         item["lock_prefix"] || item["unique_prefix"] || UniqueJobs.settings.lock_prefix
       end
@@ -218,12 +246,17 @@ module Ferrokiq
       # The plugin's digestable Hash (the item's class, queue, lock_args and apartment, less queue
       # with unique_across_queues and class with unique_across_workers) as its sorted pairs.
       def digest_pairs
-        pairs = []
-        pairs << ["apartment", item["apartment"]] if item.key?("apartment")
-        pairs << ["class", item["class"]] if item.key?("class") && !item["unique_across_workers"]
-        pairs << ["lock_args", lock_args]
-        pairs << ["queue", item["queue"]] if item.key?("queue") && !item["unique_across_queues"]
-        pairs
+        before, after = pairs_around_lock_args
+        [*before, ["lock_args", lock_args], *after]
+      end
+
+      # The digestable pairs sorted before lock_args (apartment, class) and after it (queue).
+      def pairs_around_lock_args
+        before = []
+        before << ["apartment", item["apartment"]] if item.key?("apartment")
+        before << ["class", item["class"]] if item.key?("class") && !item["unique_across_workers"]
+        after = item.key?("queue") && !item["unique_across_queues"] ? [["queue", item["queue"]]] : []
+        [before, after]
       end
     end
   end
