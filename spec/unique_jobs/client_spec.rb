@@ -122,10 +122,25 @@ RSpec.describe "Unique jobs on the client" do # rubocop:disable Metrics/BlockLen
     redis("CONFIG", "RESETSTAT")
   end
 
+  # The round trips made in the block, by method: every request of the Ruby side goes through
+  # one of these, one round trip each.
+  def round_trips
+    made = []
+    %i[call pipeline push schedule push_bulk lock_and_push push_bulk_locked].each do |name|
+      allow_any_instance_of(Ferrokiq::Native::Redis).to receive(name).and_wrap_original do |original, *args|
+        made << name
+        original.call(*args)
+      end
+    end
+    yield
+    made
+  end
+
   # sidekiq-unique-jobs 8.1's queue_and_lock: the lock and the push are one script.
   it "takes the lock and stores a single job in one round trip, with the payload Ruby writes" do
     reset_stats_with_script_loaded
-    jid = UntilExecutedJob.perform_async(3, "é", 1.5)
+    jid = nil
+    expect(round_trips { jid = UntilExecutedJob.perform_async(3, "é", 1.5) }).to eq([:lock_and_push])
     stats = redis("INFO", "commandstats")
     calls = ->(name) { stats[/^cmdstat_#{name}:calls=(\d+)/, 1].to_i }
     expect(calls["evalsha"] + calls["eval"]).to eq(1)
@@ -144,8 +159,12 @@ RSpec.describe "Unique jobs on the client" do # rubocop:disable Metrics/BlockLen
   it "schedules a job with its lock in one script, and locks a slice with one script per slice" do
     reset_stats_with_script_loaded
     at = Time.now.to_f + 600
-    jid = UntilExecutedJob.perform_at(at, 8)
-    jids = UntilExecutedJob.perform_bulk([[9], [10], [9]], batch_size: 2)
+    jid = jids = nil
+    made = round_trips do
+      jid = UntilExecutedJob.perform_at(at, 8)
+      jids = UntilExecutedJob.perform_bulk([[9], [10], [9]], batch_size: 2)
+    end
+    expect(made).to eq(%i[lock_and_push push_bulk_locked push_bulk_locked])
     stats = redis("INFO", "commandstats")
     expect(stats.scan(/^cmdstat_eval(?:sha)?:calls=(\d+)/).sum { |(count)| count.to_i }).to eq(3)
     member, score = redis("ZRANGE", "schedule", 0, -1, "WITHSCORES").flatten
