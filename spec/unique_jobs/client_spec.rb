@@ -360,6 +360,7 @@ RSpec.describe "Unique jobs on the client" do # rubocop:disable Metrics/BlockLen
     RejectedConflictJob.perform_async(1)
     expect(RejectedConflictJob.perform_async(1)).to be_nil
     expect(Sidekiq::DeadSet.new.map { |entry| entry.item["class"] }).to eq(["RejectedConflictJob"])
+    expect(Sidekiq::DeadSet.new.first.item).not_to include("enqueued_at")
   end
 
   it "replaces the waiting job with on_conflict: :replace" do

@@ -57,16 +57,27 @@ module Ferrokiq
       end
 
       def refused_after_one_trip(items, requests, pool)
+        enqueued_at = items.map { |item| item.fetch("enqueued_at", UNSET) }
         stored = lock_and_push(items, requests, pool)
         refused = Set.new.compare_by_identity
         items.each_with_index do |item, index|
           next if stored[index]
+
+          # The strategies see the job as it was before the push stamped it (the plugin's
+          # :reject kills it without an enqueued_at).
+          restore_enqueued_at(item, enqueued_at[index])
           # :replace made way for the job: one more try, alone.
           next if ConflictStrategy.on_client(requests[index], pool) && lock_and_push([item], [requests[index]], pool)[0]
 
           refused << item
         end
         refused
+      end
+
+      UNSET = Object.new.freeze
+
+      def restore_enqueued_at(item, value)
+        UNSET.equal?(value) ? item.delete("enqueued_at") : item["enqueued_at"] = value
       end
 
       # Every lock and every job of +items+ in one script; returns per job whether it was
