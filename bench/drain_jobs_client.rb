@@ -15,6 +15,15 @@ module BenchClient
     end
   end
 
+  # One Client#push per job (perform_async's path), each job its own lock when +lock+ is given.
+  def push_singles(pool, count, lock: nil)
+    client = Sidekiq::Client.new(pool:)
+    count.times do |i|
+      job = { "class" => "LoadJob", "args" => ["string", i, { "mike" => "bob" }], "retry" => 1 }
+      client.push(lock ? job.merge("lock" => lock) : job)
+    end
+  end
+
   # With a lock type (BENCH_LOCK=until_executed, or bench/unique_cost.rb) every job takes a
   # unique-job lock, each one its own (the args differ), to measure what locks cost the drain
   # (docs/design.md, §24).

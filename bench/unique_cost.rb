@@ -2,7 +2,9 @@
 
 # What unique-job locks cost: Ferrokiq's client pushing, and its server draining, the same jobs
 # without a lock and with one each (until_executed by default, every job its own digest), run
-# alternately on one throwaway redis-server (docs/design.md, §24). Besides the rates it reports
+# alternately on one throwaway redis-server (docs/design.md, §24). Pushes are timed in bulk
+# (push_bulk, slices of 1,000) and one job at a time (Client#push, SINGLE_JOBS of them, a tenth of
+# BENCH_JOBS by default), with the client's and Redis's CPU time per job. Besides the rates it reports
 # Redis's CPU time and its script calls per job during the drain, which the shared machine's
 # noise blurs less, and how many locks were still held when the last job ended (releases that
 # trail the drain do their Redis work outside the measured time).
@@ -24,6 +26,7 @@ ROOT = File.expand_path("..", __dir__)
 JOBS = Integer(ENV.fetch("BENCH_JOBS", 100_000))
 CONCURRENCY = ENV.fetch("CONCURRENCY", "10")
 PAIRS = Integer(ENV.fetch("PAIRS", 3))
+SINGLE_JOBS = Integer(ENV.fetch("SINGLE_JOBS", JOBS / 10))
 FETCH = ENV.fetch("FETCH", "reliable")
 LOCK = ENV.fetch("LOCK", "until_executed")
 JOB_FILE = File.join(__dir__, "drain_jobs.rb")
@@ -50,17 +53,37 @@ def scripts_per_job(redis)
   calls.to_f / JOBS
 end
 
-def push(redis, lock)
-  started = now
-  BenchClient.push_load(redis, JOBS, lock:)
-  JOBS / (now - started)
+def client_cpu
+  Process.clock_gettime(Process::CLOCK_PROCESS_CPUTIME_ID)
 end
 
-# Pushes (timed), then drains.
+# Jobs per second, and the client's and Redis's CPU nanoseconds per job, of +count+ pushes.
+def push(redis, count)
+  started = now
+  cpu = client_cpu
+  server = redis_cpu(redis)
+  yield
+  per_job = ->(seconds) { seconds / count * 1e9 }
+  [count / (now - started), per_job[client_cpu - cpu], per_job[redis_cpu(redis) - server]]
+end
+
+def push_figures(name, (rate, client, server))
+  { "#{name} (jobs/s)" => rate, "#{name}, client CPU ns/job" => client, "#{name}, Redis CPU ns/job" => server }
+end
+
+# Pushes one at a time, then in bulk (both timed), leaving the bulk push's jobs queued.
+def pushes(redis, lock)
+  redis.with(&:flushdb)
+  single = push(redis, SINGLE_JOBS) { BenchClient.push_singles(redis, SINGLE_JOBS, lock:) }
+  redis.with(&:flushdb)
+  push_figures("push", push(redis, JOBS) { BenchClient.push_load(redis, JOBS, lock:) })
+    .merge(push_figures("single push", single))
+end
+
+# Pushes, then drains.
 def run(url, lock)
   redis = Sidekiq::RedisConnection.create(url:)
-  redis.with(&:flushdb)
-  push_rate = push(redis, lock)
+  pushed = pushes(redis, lock)
   redis.with { |conn| conn.call("CONFIG", "RESETSTAT") }
   cpu = redis_cpu(redis)
   drain_rate, server_cpu, held_at_end = drain(redis, url)
@@ -68,7 +91,7 @@ def run(url, lock)
   # stay: their TTL ends them).
   settled = now + 10
   sleep 0.01 until lock.nil? || now > settled || redis.with { |conn| conn.zcard("uniquejobs:digests") }.zero?
-  { "drain (jobs/s)" => drain_rate, "push (jobs/s)" => push_rate,
+  { "drain (jobs/s)" => drain_rate, **pushed,
     "server CPU in drain (ns/job)" => server_cpu / JOBS * 1e9,
     "Redis CPU in drain (ns/job)" => (redis_cpu(redis) - cpu) / JOBS * 1e9,
     "scripts per 1,000 jobs" => scripts_per_job(redis) * 1000,

@@ -9,6 +9,7 @@ pub mod json;
 pub mod listing;
 pub mod log_format;
 pub mod log_writer;
+pub mod md5;
 pub mod payload;
 pub mod periodic;
 pub mod queues;

@@ -1,13 +1,13 @@
 //! Unique-job locks released with acknowledgements (docs/design.md, §24): the engine sends the
 //! release script in the pipeline of the job's LREM, after it, with reliable and basic fetch,
-//! against a real redis-server.
+//! against a real redis-server; and taken with the client's push (`queue_and_lock`).
 
 mod support;
 
 use std::time::Duration;
 
 use ferrokiq_core::server::{FetchMode, Level};
-use ferrokiq_core::unique_jobs::LockRelease;
+use ferrokiq_core::unique_jobs::{self, ClientLock, LockRelease, LockedPush};
 use support::*;
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -230,4 +230,143 @@ fn a_stop_right_after_the_acknowledgement_still_releases() {
     rt.block_on(engine.quiet());
     rt.block_on(engine.stop());
     assert!(lock_gone(&mut redis, "uniquejobs:stop"));
+}
+
+fn client_lock(digest: &str, jid: &str, limit: i64, info: Option<&str>) -> ClientLock {
+    ClientLock {
+        digest: digest.to_string(),
+        jid: jid.to_string(),
+        pttl: 60_000,
+        score: "1700000000.5".to_string(),
+        limit,
+        info: info.map(|text| text.as_bytes().to_vec()),
+    }
+}
+
+fn locked_push(lock: Option<ClientLock>, at: Option<&str>, payload: &str) -> LockedPush {
+    LockedPush {
+        lock,
+        at: at.map(str::to_string),
+        payload: payload.as_bytes().to_vec(),
+    }
+}
+
+/// sidekiq-unique-jobs 8.1's queue_and_lock for a slice: each job is stored only when it gets
+/// its lock (lock_limit holders at most, a job already holding it keeps it), in order, with the
+/// plugin's keys and TTLs; a job without a lock is always stored.
+#[test]
+fn queue_and_lock_stores_the_jobs_that_get_their_lock() {
+    let server = Server::start();
+    let conn = server.connection();
+    let mut redis = server.redis();
+    hold(&mut redis, "uniquejobs:held", "other");
+    let jobs = [
+        locked_push(Some(client_lock("uniquejobs:a", "j1", 1, None)), None, "p1"),
+        locked_push(Some(client_lock("uniquejobs:a", "j2", 1, None)), None, "p2"),
+        locked_push(
+            Some(client_lock("uniquejobs:held", "j3", 1, None)),
+            None,
+            "p3",
+        ),
+        locked_push(
+            Some(client_lock("uniquejobs:held", "other", 1, None)),
+            None,
+            "p4",
+        ),
+        locked_push(None, None, "p5"),
+        locked_push(
+            Some(client_lock("uniquejobs:b", "j6", 2, Some("{\"limit\":2}"))),
+            None,
+            "p6",
+        ),
+        locked_push(Some(client_lock("uniquejobs:b", "j7", 2, None)), None, "p7"),
+        locked_push(Some(client_lock("uniquejobs:b", "j8", 2, None)), None, "p8"),
+    ];
+    let stored = runtime()
+        .block_on(unique_jobs::queue_and_lock(
+            &conn,
+            Some("default"),
+            "1700000001.25",
+            &jobs,
+        ))
+        .expect("queue_and_lock");
+    assert_eq!(stored, [true, false, false, true, true, true, true, false]);
+    let queued: Vec<String> = redis::cmd("LRANGE")
+        .arg("queue:default")
+        .arg(0)
+        .arg(-1)
+        .query(&mut redis)
+        .expect("LRANGE");
+    assert_eq!(queued, ["p7", "p6", "p5", "p4", "p1"]);
+    let queues: Vec<String> = redis::cmd("SMEMBERS")
+        .arg("queues")
+        .query(&mut redis)
+        .expect("SMEMBERS");
+    assert_eq!(queues, ["default"]);
+    let holders: Vec<String> = redis::cmd("HKEYS")
+        .arg("uniquejobs:b:LOCKED")
+        .query(&mut redis)
+        .expect("HKEYS");
+    assert_eq!(holders, ["j6", "j7"]);
+    let time: String = redis::cmd("HGET")
+        .arg("uniquejobs:a:LOCKED")
+        .arg("j1")
+        .query(&mut redis)
+        .expect("HGET");
+    assert_eq!(time, "1700000001.25");
+    for key in ["uniquejobs:a", "uniquejobs:a:LOCKED", "uniquejobs:b:INFO"] {
+        let pttl: i64 = redis::cmd("PTTL").arg(key).query(&mut redis).expect("PTTL");
+        assert!(pttl > 50_000 && pttl <= 60_000, "{key}: {pttl}");
+    }
+    let score: f64 = redis::cmd("ZSCORE")
+        .arg("uniquejobs:digests")
+        .arg("uniquejobs:b")
+        .query(&mut redis)
+        .expect("ZSCORE");
+    assert_eq!(score, 1_700_000_000.5);
+    assert!(!exists(&mut redis, "uniquejobs:a:INFO"));
+}
+
+/// More jobs than one `unpack` takes (the script stores them 1,000 at a time), scheduled.
+#[test]
+fn queue_and_lock_schedules_a_large_slice() {
+    let server = Server::start();
+    let conn = server.connection();
+    let mut redis = server.redis();
+    let jobs: Vec<LockedPush> = (0..2_500)
+        .map(|n| {
+            let digest = format!("uniquejobs:d{n}");
+            let lock = client_lock(&digest, &format!("j{n}"), 1, None);
+            locked_push(
+                Some(lock),
+                Some(&format!("{}", 1_800_000_000 + n)),
+                &format!("p{n}"),
+            )
+        })
+        .collect();
+    let stored = runtime()
+        .block_on(unique_jobs::queue_and_lock(
+            &conn,
+            None,
+            "1700000001.25",
+            &jobs,
+        ))
+        .expect("queue_and_lock");
+    assert!(stored.iter().all(|kept| *kept));
+    let count: i64 = redis::cmd("ZCARD")
+        .arg("schedule")
+        .query(&mut redis)
+        .expect("ZCARD");
+    assert_eq!(count, 2_500);
+    let digests: i64 = redis::cmd("ZCARD")
+        .arg("uniquejobs:digests")
+        .query(&mut redis)
+        .expect("ZCARD");
+    assert_eq!(digests, 2_500);
+    let last: f64 = redis::cmd("ZSCORE")
+        .arg("schedule")
+        .arg("p2499")
+        .query(&mut redis)
+        .expect("ZSCORE");
+    assert_eq!(last, 1_800_002_499.0);
 }

@@ -48,8 +48,10 @@ module Sidekiq
       return unless accepted
       return store_single(accepted) unless accepted["lock"]
 
-      # Unique jobs (docs/design.md, §24): the lock is taken once the middleware has agreed.
-      Ferrokiq::UniqueJobs::ClientLocks.push(accepted, @redis_pool) { |locked| store_single(locked) }
+      # Unique jobs (docs/design.md, §24): the lock is taken once the middleware has agreed,
+      # in the push's own round trip.
+      verify_json(accepted)
+      accepted["jid"] if store_locked([accepted]).empty?
     end
 
     # Pushes many jobs of one class: args is an Array of Arrays; `at` may be one timestamp or
@@ -185,14 +187,24 @@ module Sidekiq
 
     # One batch, one round trip; returns its jids in order, nil where a middleware said no.
     def push_batch(template, job_class, slice, times, jid)
-      # A job with a lock needs its own Hash for its lock fields.
-      (jid.nil? && !template["lock"] && fast_bulk(template, slice, times)) ||
-        push_through_chain(template, job_class, slice, times, jid)
+      (jid.nil? && fast_bulk(template, slice, times)) || push_through_chain(template, job_class, slice, times, jid)
+    end
+
+    # Unique jobs (docs/design.md, §24): as fast_bulk, each job with its lock, written and locked
+    # in Rust when its lock needs no Ruby per job. Nil when not (nothing was sent).
+    def fast_locked_bulk(template, slice, times)
+      return unless native_bulk? && times.nil?
+
+      Ferrokiq::UniqueJobs::ClientLocks.push_bulk(template, slice, @redis_pool) do
+        verify_args(template["wrapped"] || template["class"], slice)
+      end
     end
 
     # With no client middleware nobody sees the per-job Hashes, so Rust writes each job's JSON
-    # straight from +template+ and the slice. Nil when that is not possible (nothing was sent).
+    # straight from +template+ and the slice (with its lock: fast_locked_bulk). Nil when that is
+    # not possible (nothing was sent).
     def fast_bulk(template, slice, times)
+      return fast_locked_bulk(template, slice, times) if template["lock"]
       return unless native_bulk?
 
       @redis_pool.with do |conn|
@@ -222,18 +234,23 @@ module Sidekiq
         end || nil
       end
       candidates = accepted.compact
-      refused = refused_locks(candidates)
-      survivors = refused.empty? ? candidates : candidates.reject { |job| refused.include?(job) }
-      raw_push_releasing_locks(survivors) unless survivors.empty?
+      refused = store_slice(candidates)
       accepted.map { |job| job["jid"] if job && !refused.include?(job) }
     end
 
-    # Unique jobs (docs/design.md, §24): the jobs whose lock another job holds. The slice's
-    # locks are taken together, in one round trip.
-    def refused_locks(jobs)
-      return NOTHING_REFUSED unless jobs.any? { |job| job["lock"] }
+    # Stores the slice's jobs; returns those not stored (their lock is held by another job).
+    def store_slice(jobs)
+      return NOTHING_REFUSED if jobs.empty?
+      return store_locked(jobs) if jobs.any? { |job| job["lock"] }
 
-      Ferrokiq::UniqueJobs::ClientLocks.refused_in_slice(jobs, @redis_pool)
+      raw_push(jobs)
+      NOTHING_REFUSED
+    end
+
+    # Unique jobs (docs/design.md, §24): the locks and the jobs that got theirs, in one round
+    # trip where the connection allows; returns the jobs whose lock another job holds.
+    def store_locked(jobs)
+      Ferrokiq::UniqueJobs::ClientLocks.push_slice(jobs, @redis_pool) { |stored| raw_push_releasing_locks(stored) }
     end
 
     def raw_push_releasing_locks(payloads)

@@ -5,8 +5,8 @@ require "sidekiq_unique_jobs"
 
 # Lock lifetimes, runtime conflicts and the reaper, in real `exe/sidekiq` processes
 # (docs/design.md, §24).
-RSpec.describe "Unique jobs in the server" do
-  UNIQUE_SERVER_JOBS = <<~RUBY
+RSpec.describe "Unique jobs in the server" do # rubocop:disable Metrics/BlockLength
+  UNIQUE_SERVER_JOBS = <<~RUBY # rubocop:disable Lint/ConstantDefinitionInBlock
     require "sidekiq_unique_jobs"
 
     SidekiqUniqueJobs.configure do |config|
@@ -54,6 +54,21 @@ RSpec.describe "Unique jobs in the server" do
         now = Sidekiq.redis { |c| c.incr("running") }
         Sidekiq.redis { |c| c.rpush("overlap", now) }
         sleep 0.3
+        Sidekiq.redis { |c| c.decr("running") }
+      end
+    end
+
+    # Runs until a second run overlaps it (or 5 s pass), recording how many ran at once: with
+    # lock_limit 2, two runs hold the :RUN lock together and a third waits.
+    class LimitedWhileJob
+      include Sidekiq::Job
+      sidekiq_options lock: :while_executing, lock_timeout: 30, lock_limit: 2
+      def perform(*)
+        Sidekiq.redis { |c| c.incr("running") }
+        deadline = Time.now + 5
+        sleep 0.05 until Sidekiq.redis { |c| c.get("running") }.to_i >= 2 || Time.now > deadline
+        Sidekiq.redis { |c| c.rpush("overlap", c.get("running")) }
+        sleep 0.2
         Sidekiq.redis { |c| c.decr("running") }
       end
     end
@@ -204,6 +219,14 @@ RSpec.describe "Unique jobs in the server" do
     start_server(jobs: UNIQUE_SERVER_JOBS, args: ["-c", "3"])
     eventually { redis_list("overlap").size == 3 && Sidekiq.redis { |c| c.get("running") } == "0" }
     expect(redis_list("overlap")).to eq(%w[1 1 1])
+  end
+
+  it "runs up to lock_limit while_executing jobs at once" do
+    4.times { LimitedWhileJob.perform_async(1) }
+    start_server(jobs: UNIQUE_SERVER_JOBS, args: ["-c", "4"])
+    eventually(timeout: 60) { redis_list("overlap").size == 4 && Sidekiq.redis { |c| c.get("running") } == "0" }
+    expect(redis_list("overlap").map(&:to_i).max).to eq(2)
+    expect(locks.grep(/:LOCKED\z/)).to be_empty
   end
 
   it "lets until_and_while_executing queue a twin while it runs" do

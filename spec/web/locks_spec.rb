@@ -21,7 +21,7 @@ RSpec.describe "Sidekiq::Web locks", :web do # rubocop:disable Metrics/BlockLeng
 
   # Takes a lock as the client does (the same script), scored +score+.
   def lock!(digest, jid: SecureRandom.hex(12), score: now, pttl: 0)
-    Sidekiq.redis { |conn| Ferrokiq::UniqueJobs::Scripts.lock(conn, [[digest, jid, pttl, score, now]]) }
+    Sidekiq.redis { |conn| Ferrokiq::UniqueJobs::Scripts.lock(conn, [[digest, jid, pttl, score, now, 1, ""]]) }
     jid
   end
 
@@ -152,5 +152,78 @@ RSpec.describe "Sidekiq::Web locks", :web do # rubocop:disable Metrics/BlockLeng
     post_form("/sidekiq/locks/delete", { "digest" => digest }, page: "/sidekiq/locks")
     expect(lock_keys(digest)).to be_empty
     expect(redis("ZCARD", "uniquejobs:digests")).to eq(0)
+  end
+
+  # sidekiq-unique-jobs' `lock_info`: the `:INFO` record the client writes with the lock.
+  it "shows the lock info a push with lock_info wrote, escaped" do
+    SidekiqUniqueJobs.configure { |config| config.lock_info = true }
+    Sidekiq::Client.push("class" => "LockSpecJob", "args" => ["<i>x</i>"], "lock" => "until_executed",
+                         "lock_limit" => 2)
+    digest = JSON.parse(redis("LRANGE", "queue:default", 0, 0).first)["lock_digest"]
+    get "/sidekiq/locks"
+    row = last_response.body[%r{<tr data-digest="#{digest}">.*?</tr>}m]
+    expect(row).to include("until_executed <code>LockSpecJob</code>")
+    get "/sidekiq/locks/#{CGI.escape(digest)}"
+    info = last_response.body[%r{<dl class="fk-facts" data-lock-info>.*?</dl>}m]
+    expect(info).to include("<dt>worker</dt><dd><code>LockSpecJob</code>", "<dt>limit</dt><dd><code>2</code>",
+                            "<dt>lock_args</dt><dd><code>[&quot;&lt;i&gt;x&lt;/i&gt;&quot;]</code>",
+                            "<dt>queue</dt><dd><code>default</code>", "<dt>ttl</dt><dd><code>86400</code>")
+    expect(info).not_to include("<i>")
+    lock!("uniquejobs:bare")
+    get "/sidekiq/locks/uniquejobs:bare"
+    expect(last_response.body).not_to include("data-lock-info")
+  ensure
+    Ferrokiq::UniqueJobs.reset_settings!
+  end
+
+  # A plugin process's until_expired digests live in their own set, scored as the plugin does.
+  describe "the plugin's expiring digests" do # rubocop:disable Metrics/BlockLength
+    def expiring!(digest, jid: SecureRandom.hex(12))
+      Sidekiq.redis do |conn|
+        conn.call("HSET", "#{digest}:LOCKED", jid, now.to_s)
+        conn.call("PEXPIRE", "#{digest}:LOCKED", 60_000)
+        conn.call("SET", digest, jid, "PX", 60_000)
+        conn.call("ZADD", "uniquejobs:expiring_digests", (now + 60_000).to_s, digest)
+      end
+      jid
+    end
+
+    it "lists, filters and pages them after the digests set, escaped" do
+      lock!("uniquejobs:held")
+      jid = expiring!("uniquejobs:exp1")
+      expiring!(%(uniquejobs:<b>"exp2"</b>))
+      get "/sidekiq/locks"
+      expect(listed).to eq(["uniquejobs:held", "uniquejobs:exp1", %(uniquejobs:<b>"exp2"</b>)])
+      body = last_response.body
+      expect(body).to include(">Locks <span class=\"fk-count\">3</span>", "until expired (expiring digests)",
+                              "<code>#{jid}</code>", "uniquejobs:&lt;b&gt;&quot;exp2&quot;&lt;/b&gt;")
+      expect(body).not_to include("<b>\"exp2")
+      get "/sidekiq/locks", "count" => "2", "page" => "2"
+      expect(listed).to eq([%(uniquejobs:<b>"exp2"</b>)])
+      get "/sidekiq/locks", "count" => "1", "page" => "2"
+      expect(listed).to eq(["uniquejobs:exp1"])
+      get "/sidekiq/locks", "filter" => "exp"
+      expect(listed).to eq(["uniquejobs:exp1", %(uniquejobs:<b>"exp2"</b>)])
+      expect(last_response.body).to include("2 locks contain “exp”")
+      get "/sidekiq/locks", "filter" => "held"
+      expect(listed).to eq(["uniquejobs:held"])
+      get "/sidekiq/locks/uniquejobs:exp1"
+      expect(last_response.status).to eq(200)
+      expect(last_response.body).to include("until expired (expiring digests)", "<code>#{jid}</code>")
+      expect(last_response.body).not_to include("Job may run from")
+    end
+
+    it "deletes one, and all of them with the other locks" do
+      digest = %(uniquejobs:<script>"x"</script>)
+      expiring!(digest)
+      expiring!("uniquejobs:exp3")
+      post_form("/sidekiq/locks/delete", { "digest" => digest }, page: "/sidekiq/locks")
+      expect(lock_keys(digest)).to be_empty
+      expect(redis("ZRANGE", "uniquejobs:expiring_digests", 0, -1)).to eq(["uniquejobs:exp3"])
+      lock!("uniquejobs:held")
+      post_form("/sidekiq/locks/delete_all", {}, page: "/sidekiq/locks")
+      expect(redis("ZCARD", "uniquejobs:expiring_digests") + redis("ZCARD", "uniquejobs:digests")).to eq(0)
+      expect(redis("KEYS", "uniquejobs:*")).to be_empty
+    end
   end
 end

@@ -62,6 +62,11 @@ impl<'r> Encoder<'r> {
         self.hash(hash, 1, fields)
     }
 
+    /// Appends bytes as they are (JSON text written elsewhere).
+    pub fn raw(&mut self, bytes: &[u8]) {
+        self.out.extend_from_slice(bytes);
+    }
+
     /// Writes any value (the top level of `JSON.generate(value)`).
     pub fn payload_value(&mut self, value: Value) -> Result<(), NeedsRuby> {
         self.value(value, 0)
@@ -137,7 +142,7 @@ impl<'r> Encoder<'r> {
         let mut first = true;
         let mut failed = false;
         // Which `set` fields were written in place; the others are appended.
-        let mut placed = [false; 8];
+        let mut placed = [false; 16];
         if fields.set.len() > placed.len() {
             return Err(NeedsRuby);
         }

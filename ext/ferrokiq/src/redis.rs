@@ -10,7 +10,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use ferrokiq_core::json::ruby_float;
+use ferrokiq_core::md5;
 use ferrokiq_core::payload::new_jids;
+use ferrokiq_core::unique_jobs::{self, ClientLock, LockedPush};
 use ferrokiq_core::{client, RedisConnection, RedisResult, RedisSettings, TlsOptions};
 use magnus::{
     prelude::*, Error, Integer, RArray, RHash, RModule, RString, Ruby, TryConvert, Value,
@@ -21,6 +23,10 @@ use crate::runtime::{forget_pool, thread_connection, Driver};
 use crate::{errors, gvl, reply};
 
 static NEXT_POOL_ID: AtomicU64 = AtomicU64::new(1);
+
+/// At most this many Symbol values of a template are rewritten as Strings by `push_bulk_locked`
+/// (more, and the slice takes the general path).
+const MAX_TEXTS: usize = 6;
 
 /// `[verify, ca_pem, client_cert_pem, client_key_pem]` as the Ruby side passes it.
 type TlsArgs = (bool, Option<RString>, Option<RString>, Option<RString>);
@@ -219,6 +225,174 @@ impl NativeRedis {
         Ok(Some(jids))
     }
 
+    /// Unique jobs (docs/design.md, §24): stores job Hashes as `push` (or `schedule`, when the
+    /// first has `at`) writes them, each only when it gets its client lock, in one round trip.
+    /// `locks` runs 1:1 with `payloads`: nil for a job that takes no lock, else `[digest, jid,
+    /// pttl_ms, score, limit, info_json_or_nil]`. `now` is Ruby's clock (`enqueued_at`, and the
+    /// lock's time). Returns per job whether it was stored; nothing is sent unless every payload
+    /// could be serialized.
+    fn lock_and_push(
+        ruby: &Ruby,
+        rb_self: &Self,
+        payloads: RArray,
+        locks: RArray,
+        now: f64,
+    ) -> Result<RArray, Error> {
+        let first: RHash = payloads.entry(0)?;
+        let scheduled = first.get("at").is_some();
+        let queue: Option<String> = if scheduled {
+            None
+        } else {
+            Some(first.fetch("queue")?)
+        };
+        let lock_time = ruby_float(now)
+            .ok_or_else(|| errors::argument_error(ruby, format!("not a finite time: {now}")))?;
+        let now = ruby.float_from_f64(now);
+        let mut jobs = Vec::with_capacity(payloads.len());
+        for i in 0..payloads.len() {
+            let hash: RHash = payloads.entry(i as isize)?;
+            let (at, payload) = if scheduled {
+                let at: Value = hash.fetch("at")?;
+                hash.delete::<_, Value>("enqueued_at")?;
+                (Some(score(ruby, at)?), dump(ruby, hash, &["at"])?)
+            } else {
+                hash.aset("enqueued_at", now)?;
+                (None, dump(ruby, hash, &[])?)
+            };
+            let lock: Option<RArray> = locks.entry(i as isize)?;
+            jobs.push(LockedPush {
+                lock: lock.map(|lock| client_lock(ruby, lock)).transpose()?,
+                at,
+                payload,
+            });
+        }
+        let stored = rb_self.round_trip(ruby, |conn| async move {
+            unique_jobs::queue_and_lock(&conn, queue.as_deref(), &lock_time, &jobs).await
+        })?;
+        let out = ruby.ary_new_capa(stored.len());
+        for flag in stored {
+            out.push(flag)?;
+        }
+        Ok(out)
+    }
+
+    /// `push_bulk` for jobs that take a client lock each whose digest covers their own args
+    /// (docs/design.md, §24): no Ruby Hash per job, the digest (MD5 of the plugin's JSON, whose
+    /// text around the args Ruby wrote: `head` and `tail`) and the payload written here, and the
+    /// locks and the push in one script (`lock_and_push`). `lock` is `[prefix, pttl_ms, score,
+    /// limit, head, tail, lock_timeout, lock_ttl, texts]`, the same for every job, `texts` the
+    /// template's Symbol values as Strings (`[[key, text], ...]`, as JSON writes them: `lock:
+    /// :until_executed`). Each payload is the template with those, `args`, `jid`, the plugin's
+    /// lock fields and `enqueued_at` set, as `Client#push_bulk` builds it. Returns `[jids, refused]`: the jids (nil where another job
+    /// holds the lock) and `[jid, digest]` of each refused job; nil when a value needs Ruby's
+    /// JSON writer (nothing was sent; the caller takes the general path).
+    fn push_bulk_locked(
+        ruby: &Ruby,
+        rb_self: &Self,
+        template: RHash,
+        args: RArray,
+        now: f64,
+        lock: RArray,
+    ) -> Result<Option<RArray>, Error> {
+        let queue: String = template.fetch("queue")?;
+        let prefix: RString = lock.entry(0)?;
+        let pttl: i64 = lock.entry(1)?;
+        let score = score(ruby, lock.entry(2)?)?;
+        let limit: i64 = lock.entry(3)?;
+        let head = bytes_of(lock.entry(4)?);
+        let tail = bytes_of(lock.entry(5)?);
+        let (lock_timeout, lock_ttl): (Value, Value) = (lock.entry(6)?, lock.entry(7)?);
+        let texts: RArray = lock.entry(8)?;
+        // Ruby values stay in Ruby arrays or on the stack, where the GC sees them.
+        let mut text_keys = Vec::with_capacity(texts.len());
+        for i in 0..texts.len() {
+            let pair: RArray = texts.entry(i as isize)?;
+            text_keys.push(pair.entry::<String>(0)?);
+        }
+        if text_keys.len() > MAX_TEXTS {
+            return Ok(None);
+        }
+        let prefix_text = prefix.to_string()?;
+        let lock_time = ruby_float(now)
+            .ok_or_else(|| errors::argument_error(ruby, format!("not a finite time: {now}")))?;
+        let now = ruby.float_from_f64(now).as_value();
+        let fresh = new_jids(args.len()).map_err(|e| errors::runtime_error(ruby, &e))?;
+        let mut jobs = Vec::with_capacity(args.len());
+        let all_jids = ruby.ary_new_capa(args.len());
+        for (i, jid) in fresh.into_iter().enumerate() {
+            let job_args: Value = args.entry(i as isize)?;
+            let mut text = Encoder::new(ruby);
+            text.raw(&head);
+            if text.payload_value(job_args).is_err() {
+                return Ok(None);
+            }
+            text.raw(&tail);
+            let digest = format!("{prefix_text}:{}", md5::hex(&text.finish()));
+            let rb_jid = ruby.str_new(&jid);
+            all_jids.push(rb_jid)?;
+            let rb_digest = ruby.str_new(&digest);
+            let own = [
+                ("args", job_args),
+                ("jid", rb_jid.as_value()),
+                ("lock_timeout", lock_timeout),
+                ("lock_ttl", lock_ttl),
+                ("lock_prefix", prefix.as_value()),
+                ("lock_args", job_args),
+                ("lock_digest", rb_digest.as_value()),
+                ("enqueued_at", now),
+            ];
+            let mut set = [("", now); MAX_TEXTS + 8];
+            for (slot, (index, key)) in set.iter_mut().zip(text_keys.iter().enumerate()) {
+                let pair: RArray = texts.entry(index as isize)?;
+                *slot = (key.as_str(), pair.entry(1)?);
+            }
+            set[text_keys.len()..text_keys.len() + own.len()].copy_from_slice(&own);
+            let fields = Fields {
+                skip: &[],
+                set: &set[..text_keys.len() + own.len()],
+            };
+            let mut encoder = Encoder::new(ruby);
+            if encoder.payload(template, &fields).is_err() {
+                return Ok(None);
+            }
+            jobs.push(LockedPush {
+                lock: Some(ClientLock {
+                    digest,
+                    jid,
+                    pttl,
+                    score: score.clone(),
+                    limit,
+                    info: None,
+                }),
+                at: None,
+                payload: encoder.finish(),
+            });
+        }
+        let stored = rb_self.round_trip(ruby, |conn| async move {
+            unique_jobs::queue_and_lock(&conn, Some(&queue), &lock_time, &jobs)
+                .await
+                .map(|stored| (stored, jobs))
+        })?;
+        let (stored, jobs) = stored;
+        let out_jids = ruby.ary_new_capa(jobs.len());
+        let refused = ruby.ary_new();
+        for (i, (job, kept)) in jobs.iter().zip(stored).enumerate() {
+            let rb_jid: Value = all_jids.entry(i as isize)?;
+            if kept {
+                out_jids.push(rb_jid)?;
+            } else {
+                out_jids.push(ruby.qnil())?;
+                if let Some(lock) = &job.lock {
+                    refused.push((rb_jid, lock.digest.as_str()))?;
+                }
+            }
+        }
+        Ok(Some(ruby.ary_new_from_values(&[
+            out_jids.as_value(),
+            refused.as_value(),
+        ])))
+    }
+
     /// Sends one command (an Array of Strings) and returns the reply as a Ruby value.
     fn call(ruby: &Ruby, rb_self: &Self, words: RArray) -> Result<Value, Error> {
         let words = command_words(words)?;
@@ -291,6 +465,19 @@ pub(crate) fn dump(ruby: &Ruby, hash: RHash, skip: &[&str]) -> Result<Vec<u8>, E
     }
 }
 
+/// `[digest, jid, pttl_ms, score, limit, info_json_or_nil]` (see `lock_and_push`).
+fn client_lock(ruby: &Ruby, lock: RArray) -> Result<ClientLock, Error> {
+    let info: Option<RString> = lock.entry(5)?;
+    Ok(ClientLock {
+        digest: lock.entry(0)?,
+        jid: lock.entry(1)?,
+        pttl: lock.entry(2)?,
+        score: score(ruby, lock.entry(3)?)?,
+        limit: lock.entry(4)?,
+        info: info.map(bytes_of),
+    })
+}
+
 /// The ZSET score Sidekiq writes for `at`: `at.to_s` of a Float or Integer.
 fn score(ruby: &Ruby, at: Value) -> Result<String, Error> {
     if let Some(int) = Integer::from_value(at) {
@@ -312,6 +499,14 @@ pub fn init(ruby: &Ruby, native: &RModule) -> Result<(), Error> {
     class.define_method("push", magnus::method!(NativeRedis::push, 3))?;
     class.define_method("schedule", magnus::method!(NativeRedis::schedule, 1))?;
     class.define_method("push_bulk", magnus::method!(NativeRedis::push_bulk, 4))?;
+    class.define_method(
+        "push_bulk_locked",
+        magnus::method!(NativeRedis::push_bulk_locked, 4),
+    )?;
+    class.define_method(
+        "lock_and_push",
+        magnus::method!(NativeRedis::lock_and_push, 3),
+    )?;
     class.define_method("call", magnus::method!(NativeRedis::call, 1))?;
     class.define_method("pipeline", magnus::method!(NativeRedis::pipeline, 2))?;
     Ok(())

@@ -45,10 +45,20 @@ module Ferrokiq
       end
 
       def log_skip(request, why = nil)
+        log_line(request.jid, request.digest, why)
+      end
+
+      # A job of a bulk push written in Rust (ClientLocks.push_bulk), refused: +request+ is its
+      # template's, +jid+ and +digest+ its own. Only :log says anything.
+      def log_refused(request, jid, digest)
+        log_line(jid, digest) if request.strategy(:client) == :log
+      end
+
+      def log_line(jid, digest, why = nil)
         return unless UniqueJobs.settings.logger_enabled
 
         UniqueJobs.settings.logger.info(
-          "Skipping job with id (#{request.jid}) because lock_digest: (#{request.digest}) already exists #{why}".rstrip
+          "Skipping job with id (#{jid}) because lock_digest: (#{digest}) already exists #{why}".rstrip
         )
       end
 

@@ -29,8 +29,6 @@ module Ferrokiq
       # Locks taken around perform, under `<digest>:RUN`.
       RUNTIME_LOCKS = %i[while_executing until_and_while_executing].freeze
 
-      DIGESTED_KEYS = %w[class queue lock_args apartment].freeze
-
       # The type a payload asks for, or nil: no lock, an unknown name, or locks switched off.
       def self.type_of(item)
         name = item["lock"]
@@ -45,9 +43,15 @@ module Ferrokiq
 
       attr_reader :item, :type
 
-      def initialize(item, type)
+      # Stands for "not looked up yet" (nil is a result: no such class in this process).
+      UNRESOLVED = Object.new.freeze
+
+      # +job_class+: the job's class (or nil) when the caller already looked it up (a bulk
+      # slice's jobs share one), so the constant lookup is made once.
+      def initialize(item, type, job_class: UNRESOLVED)
         @item = item
         @type = type
+        @job_class = job_class
       end
 
       # Writes the plugin's fields into the payload the client is about to push.
@@ -81,6 +85,52 @@ module Ferrokiq
 
       def runtime_lock?
         RUNTIME_LOCKS.include?(type)
+      end
+
+      # The lock script's group for this job's hold on +digest+ (its push lock unless told; a
+      # :RUN lock is scored +now+, as it is taken when the job runs): see Scripts::LOCK.
+      def lock_group(now, digest: self.digest, score: score(now))
+        [digest, jid, pttl(now), score, now, limit, info(now) || ""]
+      end
+
+      # For a bulk push's template whose jobs can have their lock fields written in Rust
+      # (Native::Redis#push_bulk_locked): [prefix, pttl, score, limit, the digest's JSON text
+      # before and after the args, lock_timeout, lock_ttl, the template's Symbol values as the
+      # Strings JSON writes for them], the same for every job. Nil when a
+      # job needs Ruby: lock_args from a method, a TTL from a Proc, lock_info, the :modern
+      # digest, a digest given, or a conflict strategy other than dropping or logging.
+      def bulk_lock(now)
+        return unless args_are_lock_args? && plain_settings?
+
+        before, after = pairs_around_lock_args
+        head = "[#{before.map { |pair| "#{LockRequest.json_text(pair)}," }.join}[\"lock_args\","
+        tail = "]#{after.map { |pair| ",#{LockRequest.json_text(pair)}" }.join}]"
+        texts = item.filter_map { |key, value| [key, value.to_s] if value.is_a?(Symbol) }
+        [prefix, pttl(now), score(now), limit, head, tail, lock_timeout, lock_ttl, texts]
+      end
+
+      # The same for Native::Redis#lock_and_push: [digest, jid, pttl, score, limit, info or nil].
+      def native_lock(now)
+        [digest, jid, pttl(now), score(now), limit, info(now)]
+      end
+
+      # How many jobs may hold the lock at once (`lock_limit`, 1 unless set), counted as the
+      # plugin counts them: the holders in `<digest>:LOCKED`.
+      def limit
+        value = item["lock_limit"].to_i
+        value.positive? ? value : 1
+      end
+
+      # The plugin's `<digest>:INFO` record, when `lock_info` is on for this job (or globally):
+      # JSON with the fields sidekiq-unique-jobs 8 writes, nil otherwise (docs/design.md, §24).
+      def info(now)
+        return unless item.fetch("lock_info") { UniqueJobs.settings.lock_info }
+
+        Sidekiq.dump_json(
+          "worker" => item["class"].to_s, "queue" => item["queue"], "limit" => item["lock_limit"],
+          "timeout" => item["lock_timeout"], "ttl" => item["lock_ttl"], "type" => item["lock"].to_s,
+          "lock_args" => item["lock_args"], "time" => now, "at" => item["at"]
+        )
       end
 
       # Seconds to wait for a runtime lock held by another job (0: do not wait).
@@ -129,7 +179,17 @@ module Ferrokiq
       end
 
       def job_class
-        name = item["class"]
+        @job_class = LockRequest.class_named(item["class"]) if UNRESOLVED.equal?(@job_class)
+        @job_class
+      end
+
+      # JSON.generate(+value+)'s text, written in Rust: Ferrokiq::Native.dump_json hands any value
+      # it cannot write byte for byte to JSON.generate (docs/design.md, §24).
+      def self.json_text(value)
+        Ferrokiq::Native.dump_json(value)
+      end
+
+      def self.class_named(name)
         return name if name.is_a?(Class)
 
         Object.const_get(name.to_s) if name
@@ -138,6 +198,18 @@ module Ferrokiq
       end
 
       private
+
+      def args_are_lock_args?
+        !(item.key?("lock_args") || item["lock_args_method"] || item["unique_args"] ||
+          item["lock_digest"] || item["unique_digest"] || job_class.respond_to?(:lock_args))
+      end
+
+      def plain_settings?
+        settings = UniqueJobs.settings
+        ttl = item.fetch("lock_ttl") { item.fetch("lock_expiration") { settings.lock_ttl } }
+        (ttl.nil? || ttl.is_a?(Numeric)) && !item.fetch("lock_info") { settings.lock_info } &&
+          settings.digest_algorithm.to_s != "modern" && [nil, :log].include?(strategy(:client))
+      end
 
       def prefix
         item["lock_prefix"] || item["unique_prefix"] || UniqueJobs.settings.lock_prefix
@@ -158,19 +230,33 @@ module Ferrokiq
       end
 
       # `prefix:` + MD5 (or SHA3-256 with digest_algorithm :modern) of the sorted pairs of
-      # class, queue, lock_args and apartment, as Ruby's JSON.generate writes them.
+      # class, queue, lock_args and apartment, as Ruby's `JSON.generate(digestable.sort)` writes
+      # them: the pairs are built in that sorted order (the keys are distinct, so they decide it),
+      # and Rust writes the text (see json_text).
       def compute_digest
-        digestable = item.slice(*DIGESTED_KEYS)
-        digestable["lock_args"] = lock_args
-        digestable.delete("queue") if item["unique_across_queues"]
-        digestable.delete("class") if item["unique_across_workers"]
-        text = ::JSON.generate(digestable.sort)
+        text = LockRequest.json_text(digest_pairs)
         hex = if UniqueJobs.settings.digest_algorithm.to_s == "modern"
                 OpenSSL::Digest.new("SHA3-256").hexdigest(text)
               else
                 ::Digest::MD5.hexdigest(text)
               end
         "#{prefix}:#{hex}"
+      end
+
+      # The plugin's digestable Hash (the item's class, queue, lock_args and apartment, less queue
+      # with unique_across_queues and class with unique_across_workers) as its sorted pairs.
+      def digest_pairs
+        before, after = pairs_around_lock_args
+        [*before, ["lock_args", lock_args], *after]
+      end
+
+      # The digestable pairs sorted before lock_args (apartment, class) and after it (queue).
+      def pairs_around_lock_args
+        before = []
+        before << ["apartment", item["apartment"]] if item.key?("apartment")
+        before << ["class", item["class"]] if item.key?("class") && !item["unique_across_workers"]
+        after = item.key?("queue") && !item["unique_across_queues"] ? [["queue", item["queue"]]] : []
+        [before, after]
       end
     end
   end

@@ -12,25 +12,28 @@ module Ferrokiq
     #   KEYS[4] <digest>:QUEUED   LIST    (no script reads it now: RELEASE builds its names)
     #   KEYS[5] <digest>:INFO     STRING  the plugin's lock_info, if any
     module Scripts
-      # KEYS[1] the digests set; ARGV groups of digest, jid, pttl (ms, 0 = none), score, now, in
-      # order (a bulk push's slice takes its locks in one call; key names are built as RELEASE
-      # builds them). Returns per group the jid when that job holds the lock (taken now, or
-      # already its own), nil when another job does.
+      # KEYS[1] the digests set; ARGV groups of digest, jid, pttl (ms, 0 = none), score, now,
+      # lock_limit, `:INFO` JSON (empty: none), in order (a bulk push's slice takes its locks in
+      # one call; key names are built as RELEASE builds them). A lock is free while fewer than
+      # lock_limit jobs hold it. Returns per group the jid when that job holds the lock (taken
+      # now, or already its own), nil when it does not.
       LOCK = <<~LUA
         local held = {}
-        for i = 1, #ARGV, 5 do
+        for i = 1, #ARGV, 7 do
           local digest, jid = ARGV[i], ARGV[i + 1]
           local locked = digest .. ":LOCKED"
-          if redis.call("HLEN", locked) > 0 then
+          if redis.call("HLEN", locked) >= tonumber(ARGV[i + 5]) then
             held[#held + 1] = redis.call("HEXISTS", locked, jid) == 1 and jid
           else
+            local pttl, info = tonumber(ARGV[i + 2]), ARGV[i + 6]
             redis.call("SET", digest, jid)
             redis.call("HSET", locked, jid, ARGV[i + 4])
+            if info ~= "" then redis.call("SET", digest .. ":INFO", info) end
             redis.call("ZADD", KEYS[1], ARGV[i + 3], digest)
-            local pttl = tonumber(ARGV[i + 2])
             if pttl > 0 then
               redis.call("PEXPIRE", digest, pttl)
               redis.call("PEXPIRE", locked, pttl)
+              if info ~= "" then redis.call("PEXPIRE", digest .. ":INFO", pttl) end
             end
             held[#held + 1] = jid
           end
@@ -38,16 +41,16 @@ module Ferrokiq
         return held
       LUA
 
-      # At execution of a job whose lock was taken at push. ARGV: jid, pttl, now. Returns 1 if
-      # the job still holds it (its age in the digests set is renewed, so the reaper leaves it
-      # alone while it runs), 2 if nobody held it and it was taken again (it expired), 0 if
-      # another job holds it.
+      # At execution of a job whose lock was taken at push. ARGV: jid, pttl, now, lock_limit.
+      # Returns 1 if the job still holds it (its age in the digests set is renewed, so the reaper
+      # leaves it alone while it runs), 2 if it was free and taken again (it expired), 0 if
+      # lock_limit other jobs hold it.
       CONFIRM = <<~LUA
         if redis.call("HEXISTS", KEYS[2], ARGV[1]) == 1 then
           redis.call("ZADD", KEYS[3], ARGV[3], KEYS[1])
           return 1
         end
-        if redis.call("HLEN", KEYS[2]) > 0 then return 0 end
+        if redis.call("HLEN", KEYS[2]) >= tonumber(ARGV[4]) then return 0 end
         redis.call("SET", KEYS[1], ARGV[1])
         redis.call("HSET", KEYS[2], ARGV[1], ARGV[3])
         redis.call("ZADD", KEYS[3], ARGV[3], KEYS[1])
@@ -66,7 +69,8 @@ module Ferrokiq
 
       # The reaper's removal of one orphan. ARGV: the jids it found dead, the cutoff. Only locks
       # whose age is still past the cutoff go, so a job that started meanwhile keeps its lock.
-      # Returns how many holders were removed.
+      # KEYS[6], when given: the plugin's expiring digests, which lose the digest too (a deletion
+      # from the Web UI). Returns how many holders were removed.
       REAP = <<~LUA
         local score = redis.call("ZSCORE", KEYS[3], KEYS[1])
         if score and tonumber(score) > tonumber(ARGV[#ARGV]) then return 0 end
@@ -75,6 +79,7 @@ module Ferrokiq
         if redis.call("HLEN", KEYS[2]) == 0 then
           redis.call("DEL", KEYS[1], KEYS[2], KEYS[5])
           redis.call("ZREM", KEYS[3], KEYS[1])
+          if KEYS[6] then redis.call("ZREM", KEYS[6], KEYS[1]) end
         end
         return removed
       LUA
@@ -115,12 +120,12 @@ module Ferrokiq
 
       # EVALSHA, and EVAL once when the server has not seen the script (a restart, a failover,
       # SCRIPT FLUSH): one round trip per call in the steady state.
-      def run(conn, name, digest, argv, before: [])
-        evaluate(conn, name, before + keys(digest), argv)
+      def run(conn, name, digest, argv, before: [], after: [])
+        evaluate(conn, name, before + keys(digest) + after, argv)
       end
 
-      # Takes the locks of +groups+ ([digest, jid, pttl, score, now] each) in one call; returns
-      # per group whether its job holds the lock.
+      # Takes the locks of +groups+ ([digest, jid, pttl, score, now, limit, info] each) in one
+      # call; returns per group whether its job holds the lock.
       def lock(conn, groups)
         evaluate(conn, :lock, [DIGESTS], groups.flatten).map { |jid| !jid.nil? }
       end

@@ -46,7 +46,7 @@ module Ferrokiq
         age = age_of(request)
         if (basic_fetch && reaper_may_look?(age)) || may_have_expired?(request, age)
           now = Process.clock_gettime(Process::CLOCK_REALTIME)
-          argv = [request.jid, request.pttl(now), now]
+          argv = [request.jid, request.pttl(now), now, request.limit]
           held = Sidekiq.redis { |conn| Scripts.run(conn, :confirm, request.digest, argv) }
           # Another job took the lock after this one's expired: the plugin skips perform too.
           return ConflictStrategy.on_server(request) if held.to_i.zero?
@@ -100,7 +100,7 @@ module Ferrokiq
         while_executing(request, &perform)
       rescue Exception # rubocop:disable Lint/RescueException -- the retry needs its lock again
         now = Time.now.to_f
-        Sidekiq.redis { |conn| Scripts.lock(conn, [[request.digest, request.jid, request.pttl(now), now, now]]) }
+        Sidekiq.redis { |conn| Scripts.lock(conn, [request.lock_group(now, score: now)]) }
         raise
       end
 
@@ -109,7 +109,7 @@ module Ferrokiq
         deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + request.lock_timeout.to_f
         loop do
           now = Time.now.to_f
-          group = [request.runtime_digest, request.jid, request.pttl(now), now, now]
+          group = request.lock_group(now, digest: request.runtime_digest, score: now)
           return true if Sidekiq.redis { |conn| Scripts.lock(conn, [group]) }.first
           return false if Process.clock_gettime(Process::CLOCK_MONOTONIC) >= deadline
 

@@ -51,9 +51,17 @@ module Sidekiq
             lock.ttl ? relative_time(Time.now + lock.ttl) : h(t("NoExpiry"))
           end
 
-          # The lock's type when known, else what its digest says.
+          # The lock's type when known, else what its digest (or the set listing it) says.
           def lock_type(lock)
-            lock.type || t(lock.runtime ? "RuntimeLock" : "UnknownLockType")
+            return lock.type if lock.type
+            return t("RuntimeLock") if lock.runtime
+
+            t(lock.expiring ? "ExpiringLock" : "UnknownLockType")
+          end
+
+          # A value of the lock's `:INFO` record as it reads in JSON (strings as they are).
+          def lock_info_value(value)
+            value.is_a?(String) ? value : Sidekiq.dump_json(value)
           end
         end
 
