@@ -64,6 +64,12 @@ RSpec.describe "Queue limits" do
     redis_list(event).map { |entry| entry.split(":") }.group_by(&:first).transform_values { |pairs| pairs.map(&:last) }
   end
 
+  # The `queues` of the one process's heartbeat, once they include +including+.
+  def heartbeat_queues(including:)
+    queues = Sidekiq::ProcessSet.new.first&.[]("queues")
+    queues if queues&.include?(including)
+  end
+
   def config_file(yaml)
     path = File.join(@config_dir, "sidekiq.yml")
     File.write(path, yaml)
@@ -169,6 +175,37 @@ RSpec.describe "Queue limits" do
     eventually { runs("finished").size == others.size + bulk.size }
     expect(Sidekiq::Queue["bulk"]).to be_blocking
     expect(runs("started").keys).to eq(bulk + others)
+  end
+
+  context "with :dynamic:" do
+    it "works queues pushed to after boot, except the excluded ones, and lists them in its heartbeat" do
+      yml = config_file(":dynamic:\n  :exclude:\n    - private\n")
+      server = start_server(jobs: LIMITED_JOBS, args: ["-c", "2", "-C", yml, "-q", "default"]).wait_until_running
+      excluded = push("private", 1)
+      fresh = push("fresh", 2)
+
+      eventually { runs("finished").size == fresh.size }
+      expect(runs("finished").keys).to match_array(fresh)
+      expect(eventually { heartbeat_queues(including: "fresh") }).to eq(%w[default fresh])
+      expect(Sidekiq::Queue["private"].size).to eq(excluded.size)
+      expect(runs("started").keys).not_to include(*excluded)
+      expect(server.stop).to be_success
+    end
+
+    it "holds a limit on a dynamic queue from the first fetch" do
+      bulk = push("bulk", 60)
+      yml = config_file(":dynamic: true\n:limits:\n  bulk: 2\n")
+      2.times { start_server(jobs: LIMITED_JOBS, args: ["-c", "5", "-C", yml, "-q", "default"]) }
+
+      samples = []
+      until runs("finished").size == bulk.size
+        samples << Sidekiq::Queue["bulk"].busy
+        sleep 0.01
+      end
+      expect(concurrency("bulk").max).to eq(2)
+      expect(samples.max).to be <= 2
+      expect(runs("started").values).to all(have_attributes(size: 1))
+    end
   end
 
   it "reads and removes limits through the queue API" do

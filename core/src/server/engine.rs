@@ -26,9 +26,10 @@ use crate::payload::now_epoch_seconds;
 use crate::server::background::{acknowledge_loop, schedule_loop};
 use crate::server::capsule::Capsule;
 use crate::server::config::{FetchMode, ServerConfig, DEFAULT_CAPSULE};
+use crate::server::dynamic_queues;
 use crate::server::events::Event;
 use crate::server::fetch::{self, Acknowledgement, FetchedJob};
-use crate::server::fetcher::{Fetcher, BASIC_FETCH_TIMEOUT};
+use crate::server::fetcher::{Fetcher, IdlePool, BASIC_FETCH_TIMEOUT};
 use crate::server::hand_off::{self, ClaimedJob, Outcome};
 use crate::server::heartbeat::{self, Beat, BeatReply};
 use crate::server::maintenance::{self, recover};
@@ -103,19 +104,21 @@ impl Engine {
             senders.push(jobs_tx);
         }
         let (acks_tx, acks_rx) = mpsc::unbounded_channel();
-        let state = Arc::new(State::new(capsules.clone()));
         let names = config.queue_names();
+        let state = Arc::new(State::new(capsules.clone(), names.clone()));
         runtime.block_on(async {
             if config.fetch == FetchMode::Reliable {
                 registry::assert_lists(&conn, &config.identity, &names).await?;
                 recover(&conn, &config, &state).await?;
             }
+            // The queues already in Redis are worked from the first fetch.
+            dynamic_queues::refresh(&conn, &config, &state).await?;
             Ok::<_, RedisFailure>(())
         })?;
         // Each capsule's fetcher blocks on connections of its own when its queues are empty.
         let mut fetchers = Vec::with_capacity(capsules.len());
         for (capsule, jobs) in capsules.into_iter().zip(senders) {
-            let queue_count = capsule.queues.names().len();
+            let queue_count = capsule.queue_list().names().len();
             let idle = if config.fetch == FetchMode::Reliable && queue_count > 1 {
                 (0..queue_count)
                     .map(|_| open(blocking_settings.clone()))
@@ -123,10 +126,16 @@ impl Engine {
             } else {
                 Vec::new()
             };
+            // More as dynamic queues join.
+            let (handle, settings) = (runtime.handle().clone(), blocking_settings.clone());
+            let open_more = Box::new(move || {
+                RedisConnection::new(settings.clone())
+                    .map(|c| Arc::new(c.on_runtime(handle.clone())))
+            });
             fetchers.push(Fetcher {
                 conn: Arc::clone(&conn),
                 blocking: open(blocking_settings.clone())?,
-                idle,
+                idle: Arc::new(IdlePool::new(idle, open_more)),
                 config: config.clone(),
                 state: Arc::clone(&state),
                 capsule,
@@ -140,7 +149,7 @@ impl Engine {
         Ok(Engine {
             quiet_signal: Mutex::new(Some(quiet_tx)),
             quieted: quiet_rx,
-            info: heartbeat::info_json(&config),
+            info: heartbeat::info_json(&config, &[]),
             config,
             runtime: handle,
             _driver: driver,
@@ -509,7 +518,16 @@ impl Engine {
             failed,
             now: now_epoch_seconds(),
         };
-        let reply = heartbeat::beat(&self.conn, &self.config, &self.info, &beat).await;
+        // Dynamic queues change the list the info shows (docs/design.md, §23).
+        let dynamic_info = self.config.dynamic.as_ref().and_then(|_| {
+            let default = self.state.capsules.first()?;
+            Some(heartbeat::info_json(
+                &self.config,
+                default.queue_list().dynamic(),
+            ))
+        });
+        let info = dynamic_info.as_deref().unwrap_or(&self.info);
+        let reply = heartbeat::beat(&self.conn, &self.config, info, &beat).await;
         if reply.is_err() {
             self.state.processed.fetch_add(processed, Ordering::Relaxed);
             self.state.failed.fetch_add(failed, Ordering::Relaxed);
@@ -556,7 +574,7 @@ impl Engine {
         self.state.metrics_stop.notify_one();
         let _ = self.before(deadline, self.flush_metrics()).await;
         if reliable {
-            let names = self.config.queue_names();
+            let names = self.state.worked_queues();
             let release = registry::release_lists(&self.conn, &self.config.identity, &names);
             if let Err(e) = self.before(deadline, release).await {
                 self.state.events.warn(format!(
@@ -722,6 +740,12 @@ fn spawn_tasks(
     handle.spawn(supervise("metrics flusher", Arc::clone(state), move || {
         metrics_flusher::flush_loop(Arc::clone(&metrics_conn), Arc::clone(&metrics_state))
     }));
+    if config.dynamic.is_some() {
+        let (conn, config, task_state) = (Arc::clone(conn), config.clone(), Arc::clone(state));
+        handle.spawn(supervise("dynamic queues", Arc::clone(state), move || {
+            dynamic_queues::run(Arc::clone(&conn), config.clone(), Arc::clone(&task_state))
+        }));
+    }
     if config.fetch == FetchMode::Reliable {
         let (conn, config, task_state) = (Arc::clone(conn), config.clone(), Arc::clone(state));
         handle.spawn(supervise("maintenance", Arc::clone(state), move || {

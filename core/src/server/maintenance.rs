@@ -84,7 +84,7 @@ async fn chores(
     bound: Duration,
     now: Instant,
 ) -> RedisResult<()> {
-    let names = config.queue_names();
+    let names = state.worked_queues();
     if now >= due.assert {
         registry::assert_lists(conn, &config.identity, &names).await?;
         due.assert = now + ASSERT_EVERY;
@@ -121,7 +121,7 @@ async fn sweep_own_lists(
 ) -> RedisResult<()> {
     let mut seen = HashMap::new();
     let mut stranded: Vec<FetchedJob> = Vec::new();
-    for queue in &config.queue_names() {
+    for queue in &state.worked_queues() {
         let list: Vec<Vec<u8>> = conn
             .call(&[
                 b"LRANGE".to_vec(),

@@ -4,6 +4,7 @@
 mod background;
 mod capsule;
 pub mod config;
+mod dynamic_queues;
 pub mod engine;
 pub mod events;
 pub mod execution_tally;
