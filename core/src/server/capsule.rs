@@ -75,7 +75,8 @@ impl Capsule {
 
     /// Whether this capsule fetches from `queue`.
     pub(crate) fn works(&self, queue: &str) -> bool {
-        self.queue_list().names().iter().any(|name| name == queue)
+        let queues = self.queues.read().unwrap_or_else(|p| p.into_inner());
+        queues.names().iter().any(|name| name == queue)
     }
 
     /// How many fetched jobs may wait in the channel now: about 5 ms of work at the measured

@@ -9,16 +9,16 @@ use std::time::Duration;
 
 use crate::connection::RedisConnection;
 use crate::error::RedisResult;
-use crate::server::config::{FetchMode, ServerConfig};
-use crate::server::registry;
+use crate::server::config::ServerConfig;
+use crate::server::registry::{self, Lists};
 use crate::server::state::State;
 
 /// How often the `queues` set is read again (the plugin's monitor: every 5 s).
 const REFRESH_EVERY: Duration = Duration::from_secs(5);
 
 /// Reads the `queues` set and hands the default capsule the queues it should work besides its
-/// own. With reliable fetch, a queue's working list is registered before its first fetch, so
-/// other processes count it against the queue's limit from that fetch on.
+/// own. A queue's working list (taken list, with basic fetch) is registered before its first
+/// fetch, so other processes count it against the queue's limit from that fetch on.
 pub(crate) async fn refresh(
     conn: &RedisConnection,
     config: &ServerConfig,
@@ -46,9 +46,7 @@ pub(crate) async fn refresh(
     }
     let joining = state.not_worked(&dynamic);
     if !joining.is_empty() {
-        if config.fetch == FetchMode::Reliable {
-            registry::assert_lists(conn, &config.identity, &joining).await?;
-        }
+        registry::assert_lists(conn, Lists::of(config.fetch), &config.identity, &joining).await?;
         state.add_worked(&joining);
         state.events.info(format!(
             "Working queues found in Redis (dynamic): {}",

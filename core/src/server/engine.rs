@@ -35,7 +35,7 @@ use crate::server::heartbeat::{self, Beat, BeatReply};
 use crate::server::maintenance::{self, recover};
 use crate::server::metrics_flusher;
 use crate::server::ops::{health, Probe};
-use crate::server::registry;
+use crate::server::registry::{self, Lists};
 use crate::server::state::{Busy, State};
 use crate::server::supervisor::supervise;
 use crate::unique_jobs::LockRelease;
@@ -107,10 +107,11 @@ impl Engine {
         let names = config.queue_names();
         let state = Arc::new(State::new(capsules.clone(), names.clone()));
         runtime.block_on(async {
-            if config.fetch == FetchMode::Reliable {
-                registry::assert_lists(&conn, &config.identity, &names).await?;
-                recover(&conn, &config, &state).await?;
-            }
+            // Basic fetch registers its taken lists, which count its jobs against queue
+            // limits (docs/design.md, §23), and drops those of dead processes.
+            registry::assert_lists(&conn, Lists::of(config.fetch), &config.identity, &names)
+                .await?;
+            recover(&conn, &config, &state).await?;
             // The queues already in Redis are worked from the first fetch.
             dynamic_queues::refresh(&conn, &config, &state).await?;
             Ok::<_, RedisFailure>(())
@@ -302,13 +303,26 @@ impl Engine {
     pub fn abandon(&self, job: &FetchedJob) {
         if self.config.fetch == FetchMode::Reliable {
             self.state.ledger.release([job]);
+        } else if self.state.taken.release(&job.queue) {
+            // Gone with basic fetch: its slot under the queue's limit is free.
+            self.send_acknowledgement(Acknowledgement {
+                job: job.clone(),
+                lock: None,
+                counted: true,
+            });
         }
     }
 
-    /// The job finished (successfully, or with its failure handled): forget it in Redis.
+    /// The job finished (successfully, or with its failure handled): forget it in Redis. With
+    /// basic fetch only a job counted against a queue limit has something to forget.
     pub fn acknowledge(&self, job: FetchedJob) {
-        if self.config.fetch == FetchMode::Reliable {
-            self.send_acknowledgement(Acknowledgement { job, lock: None });
+        let counted = self.config.fetch == FetchMode::Basic && self.state.taken.release(&job.queue);
+        if self.config.fetch == FetchMode::Reliable || counted {
+            self.send_acknowledgement(Acknowledgement {
+                job,
+                lock: None,
+                counted,
+            });
         }
     }
 
@@ -316,9 +330,11 @@ impl Engine {
     /// in the pipeline of the job's LREM, after it (with basic fetch, alone), so no worker
     /// thread waits for the release (docs/design.md, §24).
     pub fn acknowledge_and_release(&self, job: FetchedJob, lock: LockRelease) {
+        let counted = self.config.fetch == FetchMode::Basic && self.state.taken.release(&job.queue);
         self.send_acknowledgement(Acknowledgement {
             job,
             lock: Some(lock),
+            counted,
         });
     }
 
@@ -481,7 +497,14 @@ impl Engine {
     /// they stay in the working lists for the sweep, the exit or another process.
     pub async fn requeue(&self, jobs: &[FetchedJob]) -> RedisResult<()> {
         let reliable = self.config.fetch == FetchMode::Reliable;
-        let result = fetch::requeue(&self.conn, &self.config.identity, reliable, jobs).await;
+        let result = fetch::requeue(
+            &self.conn,
+            &self.config.identity,
+            reliable,
+            jobs,
+            &self.state.taken,
+        )
+        .await;
         if reliable {
             self.state.ledger.release(jobs);
         }
@@ -573,14 +596,17 @@ impl Engine {
         // not write is lost with the process, as Sidekiq's unflushed metrics are).
         self.state.metrics_stop.notify_one();
         let _ = self.before(deadline, self.flush_metrics()).await;
-        if reliable {
-            let names = self.state.worked_queues();
-            let release = registry::release_lists(&self.conn, &self.config.identity, &names);
-            if let Err(e) = self.before(deadline, release).await {
-                self.state.events.warn(format!(
-                    "Could not put back the jobs left in this process's working lists: {e}; another Ferrokiq process recovers them"
-                ));
-            }
+        let names = self.state.worked_queues();
+        let lists = Lists::of(self.config.fetch);
+        let release = registry::release_lists(&self.conn, lists, &self.config.identity, &names);
+        match self.before(deadline, release).await {
+            Err(e) if reliable => self.state.events.warn(format!(
+                "Could not put back the jobs left in this process's working lists: {e}; another Ferrokiq process recovers them"
+            )),
+            Err(e) => self.state.events.warn(format!(
+                "Could not give back this process's slots under queue limits: {e}; another Ferrokiq process frees them"
+            )),
+            Ok(_) => {}
         }
         // Periodic jobs may be claimed even without client middleware (a job class with a lock,
         // docs/design.md, §5.1), so every list is released.
@@ -746,7 +772,7 @@ fn spawn_tasks(
             dynamic_queues::run(Arc::clone(&conn), config.clone(), Arc::clone(&task_state))
         }));
     }
-    if config.fetch == FetchMode::Reliable {
+    {
         let (conn, config, task_state) = (Arc::clone(conn), config.clone(), Arc::clone(state));
         handle.spawn(supervise("maintenance", Arc::clone(state), move || {
             maintenance::run(Arc::clone(&conn), config.clone(), Arc::clone(&task_state))

@@ -96,7 +96,12 @@ impl Fetcher {
                 self.capsule.record_fetch_round_trip(asked.elapsed());
                 batch
             }
-            FetchMode::Basic => fetch::basic_batch(&self.conn, order, room).await?,
+            FetchMode::Basic => {
+                let batch = fetch::basic_batch(&self.conn, identity, order, room).await?;
+                // Before any of the jobs can end and give its entry back.
+                self.state.taken.hold(&batch.counted);
+                batch
+            }
         };
         if !batch.jobs.is_empty() {
             return Ok(batch.jobs);

@@ -25,6 +25,7 @@ pub mod scheduler;
 pub mod sets;
 mod state;
 mod supervisor;
+mod taken;
 
 pub use config::{CapsuleConfig, FetchMode, ServerConfig};
 pub use engine::{Engine, HandOffNext, NextJob};

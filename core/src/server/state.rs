@@ -18,6 +18,7 @@ use crate::server::hand_off::ClaimedJob;
 use crate::server::heartbeat;
 use crate::server::inflight::Ledger;
 use crate::server::ops::health::Health;
+use crate::server::taken::TakenSlots;
 
 pub(crate) struct State {
     pub(crate) quiet: AtomicBool,
@@ -38,6 +39,8 @@ pub(crate) struct State {
     pub(crate) events: Events,
     /// The jobs of this process's working lists it is working on (reliable fetch).
     pub(crate) ledger: Ledger,
+    /// Basic fetch: the entries this process holds in its taken lists (queue limits).
+    pub(crate) taken: TakenSlots,
     /// Jobs taken with basic fetch that could not be put back when the process went quiet:
     /// they exist nowhere else, so the worker threads still run them.
     pub(crate) leftovers: Mutex<VecDeque<FetchedJob>>,
@@ -112,6 +115,7 @@ impl State {
             busy: Mutex::new(BTreeMap::new()),
             events: Events::default(),
             ledger: Ledger::default(),
+            taken: TakenSlots::default(),
             leftovers: Mutex::new(VecDeque::new()),
             failure: Mutex::new(None),
             metrics: ExecutionTally::default(),
