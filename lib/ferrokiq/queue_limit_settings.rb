@@ -19,9 +19,6 @@ module Ferrokiq
         rules.each { |kind, queue, count| conn.call("SET", "limit_fetch:#{kind}:#{queue}", count.to_s) }
       end
       config.logger.info("Queue limits: #{rules.map { |kind, queue, count| "#{queue} #{kind} #{count}" }.join(", ")}")
-      return unless config[:fetch] == :basic
-
-      config.logger.warn("Queue limits need reliable fetch to count taken jobs; basic fetch applies only pauses")
     end
 
     # `[b, [c, d]]`: b blocks the queues below it; c and d block them too, but not each other

@@ -7,6 +7,7 @@ require "sidekiq/systemd"
 require "ferrokiq/malloc_arenas"
 require "ferrokiq/operations"
 require "ferrokiq/queue_limit_settings"
+require "ferrokiq/dynamic_queues"
 require "sidekiq/cli/config_file"
 require "sidekiq/cli/capsule_settings"
 
@@ -214,6 +215,7 @@ module Sidekiq
         raise UsageError, "#{option}: #{value} is not a valid value#{hint}" unless valid.call(value)
       end
       validate_require_path!
+      Ferrokiq::DynamicQueues.exclusions(@config) # raises on a `:dynamic:` it cannot read
     end
 
     # -r must name a job file or a Rails root; without -r, the current directory must be a

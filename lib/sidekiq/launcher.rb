@@ -2,6 +2,7 @@
 
 require "ferrokiq/native_log"
 require "ferrokiq/memory_limit"
+require "ferrokiq/dynamic_queues"
 require "sidekiq/component"
 require "sidekiq/launcher/worker_thread_care"
 require "sidekiq/processor"
@@ -147,6 +148,7 @@ module Sidekiq
         "identity" => identity, "hostname" => hostname, "tag" => @config[:tag].to_s,
         "labels" => @config[:labels].to_a.map(&:to_s), "concurrency" => default.concurrency,
         "queues" => default.queue_weights, "fetch" => @config[:fetch].to_s,
+        "dynamic" => Ferrokiq::DynamicQueues.exclusions(@config),
         "capsules" => others.map { |cap| [cap.name, cap.concurrency, cap.queue_weights] },
         "version" => Sidekiq::VERSION, "embedded" => @embedded,
         "dead_max_jobs" => Integer(@config[:dead_max_jobs]),

@@ -64,6 +64,22 @@ RSpec.describe "Queue limits" do
     redis_list(event).map { |entry| entry.split(":") }.group_by(&:first).transform_values { |pairs| pairs.map(&:last) }
   end
 
+  # `Queue#busy` of +queue+, sampled until +total+ jobs have finished.
+  def busy_samples_until_finished(queue, total)
+    samples = []
+    until runs("finished").size == total
+      samples << Sidekiq::Queue[queue].busy
+      sleep 0.01
+    end
+    samples
+  end
+
+  # The `queues` of the one process's heartbeat, once they include +including+.
+  def heartbeat_queues(including:)
+    queues = Sidekiq::ProcessSet.new.first&.[]("queues")
+    queues if queues&.include?(including)
+  end
+
   def config_file(yaml)
     path = File.join(@config_dir, "sidekiq.yml")
     File.write(path, yaml)
@@ -169,6 +185,66 @@ RSpec.describe "Queue limits" do
     eventually { runs("finished").size == others.size + bulk.size }
     expect(Sidekiq::Queue["bulk"]).to be_blocking
     expect(runs("started").keys).to eq(bulk + others)
+  end
+
+  it "holds :limits: and :process_limits: under basic fetch, giving the slots back" do
+    bulk = push("bulk", 90)
+    mail = push("mail", 30)
+    yml = config_file(":limits:\n  bulk: 3\n:process_limits:\n  mail: 1\n")
+    args = ["--fetch", "basic", "-c", "5", "-C", yml, "-q", "bulk", "-q", "mail"]
+    servers = Array.new(3) { start_server(jobs: LIMITED_JOBS, args:) }
+
+    expect(busy_samples_until_finished("bulk", bulk.size + mail.size).max).to be <= 3
+    expect(concurrency("bulk").max).to eq(3)
+    expect(concurrency("mail").max).to be <= 3
+    expect(runs("started").values).to all(have_attributes(size: 1))
+    eventually { Sidekiq::Queue["bulk"].busy.zero? && Sidekiq::Queue["mail"].busy.zero? }
+    expect(servers.map(&:stop)).to all(be_success)
+    expect(Sidekiq.redis { |conn| conn.call("HLEN", "ferrokiq:taken") }).to eq(0)
+  end
+
+  it "frees the slots of a basic fetch process killed with -9" do
+    Sidekiq::Queue["bulk"].limit = 2
+    push("bulk", 2, hold: true)
+    first = start_server(jobs: LIMITED_JOBS, args: %w[--fetch basic -c 3 -q bulk])
+    eventually { runs("started").size == 2 }
+    later = push("bulk", 2)
+    second = start_server(jobs: LIMITED_JOBS, args: %w[--fetch basic -c 3 -q bulk]).wait_until_running
+    sleep 1
+    expect(runs("started").keys & later).to be_empty
+
+    first.kill!
+    Sidekiq.redis { |conn| conn.call("DEL", "running:bulk", "concurrency:bulk") }
+    eventually(timeout: 60) { (runs("finished").keys & later).size == 2 }
+    expect(runs("finished").values.flatten.uniq).to eq([second.pid.to_s])
+    expect(concurrency("bulk").max).to eq(2)
+    expect(second.stop).to be_success
+  end
+
+  context "with :dynamic:" do
+    it "works queues pushed to after boot, except the excluded ones, and lists them in its heartbeat" do
+      yml = config_file(":dynamic:\n  :exclude:\n    - private\n")
+      server = start_server(jobs: LIMITED_JOBS, args: ["-c", "2", "-C", yml, "-q", "default"]).wait_until_running
+      excluded = push("private", 1)
+      fresh = push("fresh", 2)
+
+      eventually { runs("finished").size == fresh.size }
+      expect(runs("finished").keys).to match_array(fresh)
+      expect(eventually { heartbeat_queues(including: "fresh") }).to eq(%w[default fresh])
+      expect(Sidekiq::Queue["private"].size).to eq(excluded.size)
+      expect(runs("started").keys).not_to include(*excluded)
+      expect(server.stop).to be_success
+    end
+
+    it "holds a limit on a dynamic queue from the first fetch" do
+      bulk = push("bulk", 60)
+      yml = config_file(":dynamic: true\n:limits:\n  bulk: 2\n")
+      2.times { start_server(jobs: LIMITED_JOBS, args: ["-c", "5", "-C", yml, "-q", "default"]) }
+
+      expect(busy_samples_until_finished("bulk", bulk.size).max).to be <= 2
+      expect(concurrency("bulk").max).to eq(2)
+      expect(runs("started").values).to all(have_attributes(size: 1))
+    end
   end
 
   it "reads and removes limits through the queue API" do

@@ -4,6 +4,7 @@
 //! its queues strictly one job at a time however many threads the other capsules have.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
@@ -26,7 +27,9 @@ pub(crate) struct Capsule {
     pub(crate) name: String,
     /// Its worker threads (at least 1 for the prefetch arithmetic).
     pub(crate) concurrency: usize,
-    pub(crate) queues: QueueList,
+    /// Its queues: the configured ones, then (default capsule, `:dynamic:`) those found in
+    /// Redis, replaced as a whole when that set changes (docs/design.md, §23).
+    queues: RwLock<Arc<QueueList>>,
     /// Fetched jobs waiting for one of this capsule's threads.
     pub(crate) jobs: Receiver<FetchedJob>,
     /// Woken when this capsule's threads make room in the channel, or on quiet.
@@ -48,7 +51,7 @@ impl Capsule {
         let capsule = Capsule {
             name: config.name.clone(),
             concurrency: config.concurrency.max(1),
-            queues: config.queue_list(),
+            queues: RwLock::new(Arc::new(config.queue_list())),
             jobs: jobs_rx,
             room: Notify::new(),
             fetcher_done: Notify::new(),
@@ -59,9 +62,21 @@ impl Capsule {
         (capsule, jobs_tx)
     }
 
+    /// The queues as they stand now, for one fetch.
+    pub(crate) fn queue_list(&self) -> Arc<QueueList> {
+        Arc::clone(&self.queues.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Works `dynamic` after the configured queues from the next fetch on.
+    pub(crate) fn set_dynamic(&self, dynamic: &[String]) {
+        let mut queues = self.queues.write().unwrap_or_else(|p| p.into_inner());
+        *queues = Arc::new(queues.with_dynamic(dynamic));
+    }
+
     /// Whether this capsule fetches from `queue`.
     pub(crate) fn works(&self, queue: &str) -> bool {
-        self.queues.names().iter().any(|name| name == queue)
+        let queues = self.queues.read().unwrap_or_else(|p| p.into_inner());
+        queues.names().iter().any(|name| name == queue)
     }
 
     /// How many fetched jobs may wait in the channel now: about 5 ms of work at the measured

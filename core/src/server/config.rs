@@ -29,6 +29,9 @@ pub struct ServerConfig {
     /// own fetcher and hand-off to its own worker threads (docs/design.md, §19).
     pub capsules: Vec<CapsuleConfig>,
     pub fetch: FetchMode,
+    /// `:dynamic:` (docs/design.md, §23): the default capsule also works every queue of the
+    /// `queues` set that no capsule is configured with, except these. None: off.
+    pub dynamic: Option<Vec<String>>,
     /// The `version` shown in the process info (the Sidekiq API level).
     pub version: String,
     /// Runs inside another application (`Sidekiq.configure_embed`): the `embedded` flag of the

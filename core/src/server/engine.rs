@@ -26,15 +26,16 @@ use crate::payload::now_epoch_seconds;
 use crate::server::background::{acknowledge_loop, schedule_loop};
 use crate::server::capsule::Capsule;
 use crate::server::config::{FetchMode, ServerConfig, DEFAULT_CAPSULE};
+use crate::server::dynamic_queues;
 use crate::server::events::Event;
 use crate::server::fetch::{self, Acknowledgement, FetchedJob};
-use crate::server::fetcher::{Fetcher, BASIC_FETCH_TIMEOUT};
+use crate::server::fetcher::{Fetcher, IdlePool, BASIC_FETCH_TIMEOUT};
 use crate::server::hand_off::{self, ClaimedJob, Outcome};
 use crate::server::heartbeat::{self, Beat, BeatReply};
 use crate::server::maintenance::{self, recover};
 use crate::server::metrics_flusher;
 use crate::server::ops::{health, Probe};
-use crate::server::registry;
+use crate::server::registry::{self, Lists};
 use crate::server::state::{Busy, State};
 use crate::server::supervisor::supervise;
 use crate::unique_jobs::LockRelease;
@@ -103,19 +104,22 @@ impl Engine {
             senders.push(jobs_tx);
         }
         let (acks_tx, acks_rx) = mpsc::unbounded_channel();
-        let state = Arc::new(State::new(capsules.clone()));
         let names = config.queue_names();
+        let state = Arc::new(State::new(capsules.clone(), names.clone()));
         runtime.block_on(async {
-            if config.fetch == FetchMode::Reliable {
-                registry::assert_lists(&conn, &config.identity, &names).await?;
-                recover(&conn, &config, &state).await?;
-            }
+            // Basic fetch registers its taken lists, which count its jobs against queue
+            // limits (docs/design.md, §23), and drops those of dead processes.
+            registry::assert_lists(&conn, Lists::of(config.fetch), &config.identity, &names)
+                .await?;
+            recover(&conn, &config, &state).await?;
+            // The queues already in Redis are worked from the first fetch.
+            dynamic_queues::refresh(&conn, &config, &state).await?;
             Ok::<_, RedisFailure>(())
         })?;
         // Each capsule's fetcher blocks on connections of its own when its queues are empty.
         let mut fetchers = Vec::with_capacity(capsules.len());
         for (capsule, jobs) in capsules.into_iter().zip(senders) {
-            let queue_count = capsule.queues.names().len();
+            let queue_count = capsule.queue_list().names().len();
             let idle = if config.fetch == FetchMode::Reliable && queue_count > 1 {
                 (0..queue_count)
                     .map(|_| open(blocking_settings.clone()))
@@ -123,10 +127,16 @@ impl Engine {
             } else {
                 Vec::new()
             };
+            // More as dynamic queues join.
+            let (handle, settings) = (runtime.handle().clone(), blocking_settings.clone());
+            let open_more = Box::new(move || {
+                RedisConnection::new(settings.clone())
+                    .map(|c| Arc::new(c.on_runtime(handle.clone())))
+            });
             fetchers.push(Fetcher {
                 conn: Arc::clone(&conn),
                 blocking: open(blocking_settings.clone())?,
-                idle,
+                idle: Arc::new(IdlePool::new(idle, open_more)),
                 config: config.clone(),
                 state: Arc::clone(&state),
                 capsule,
@@ -140,7 +150,7 @@ impl Engine {
         Ok(Engine {
             quiet_signal: Mutex::new(Some(quiet_tx)),
             quieted: quiet_rx,
-            info: heartbeat::info_json(&config),
+            info: heartbeat::info_json(&config, &[]),
             config,
             runtime: handle,
             _driver: driver,
@@ -293,13 +303,26 @@ impl Engine {
     pub fn abandon(&self, job: &FetchedJob) {
         if self.config.fetch == FetchMode::Reliable {
             self.state.ledger.release([job]);
+        } else if self.state.taken.release(&job.queue) {
+            // Gone with basic fetch: its slot under the queue's limit is free.
+            self.send_acknowledgement(Acknowledgement {
+                job: job.clone(),
+                lock: None,
+                counted: true,
+            });
         }
     }
 
-    /// The job finished (successfully, or with its failure handled): forget it in Redis.
+    /// The job finished (successfully, or with its failure handled): forget it in Redis. With
+    /// basic fetch only a job counted against a queue limit has something to forget.
     pub fn acknowledge(&self, job: FetchedJob) {
-        if self.config.fetch == FetchMode::Reliable {
-            self.send_acknowledgement(Acknowledgement { job, lock: None });
+        let counted = self.config.fetch == FetchMode::Basic && self.state.taken.release(&job.queue);
+        if self.config.fetch == FetchMode::Reliable || counted {
+            self.send_acknowledgement(Acknowledgement {
+                job,
+                lock: None,
+                counted,
+            });
         }
     }
 
@@ -307,9 +330,11 @@ impl Engine {
     /// in the pipeline of the job's LREM, after it (with basic fetch, alone), so no worker
     /// thread waits for the release (docs/design.md, §24).
     pub fn acknowledge_and_release(&self, job: FetchedJob, lock: LockRelease) {
+        let counted = self.config.fetch == FetchMode::Basic && self.state.taken.release(&job.queue);
         self.send_acknowledgement(Acknowledgement {
             job,
             lock: Some(lock),
+            counted,
         });
     }
 
@@ -472,7 +497,14 @@ impl Engine {
     /// they stay in the working lists for the sweep, the exit or another process.
     pub async fn requeue(&self, jobs: &[FetchedJob]) -> RedisResult<()> {
         let reliable = self.config.fetch == FetchMode::Reliable;
-        let result = fetch::requeue(&self.conn, &self.config.identity, reliable, jobs).await;
+        let result = fetch::requeue(
+            &self.conn,
+            &self.config.identity,
+            reliable,
+            jobs,
+            &self.state.taken,
+        )
+        .await;
         if reliable {
             self.state.ledger.release(jobs);
         }
@@ -509,7 +541,16 @@ impl Engine {
             failed,
             now: now_epoch_seconds(),
         };
-        let reply = heartbeat::beat(&self.conn, &self.config, &self.info, &beat).await;
+        // Dynamic queues change the list the info shows (docs/design.md, §23).
+        let dynamic_info = self.config.dynamic.as_ref().and_then(|_| {
+            let default = self.state.capsules.first()?;
+            Some(heartbeat::info_json(
+                &self.config,
+                default.queue_list().dynamic(),
+            ))
+        });
+        let info = dynamic_info.as_deref().unwrap_or(&self.info);
+        let reply = heartbeat::beat(&self.conn, &self.config, info, &beat).await;
         if reply.is_err() {
             self.state.processed.fetch_add(processed, Ordering::Relaxed);
             self.state.failed.fetch_add(failed, Ordering::Relaxed);
@@ -555,14 +596,17 @@ impl Engine {
         // not write is lost with the process, as Sidekiq's unflushed metrics are).
         self.state.metrics_stop.notify_one();
         let _ = self.before(deadline, self.flush_metrics()).await;
-        if reliable {
-            let names = self.config.queue_names();
-            let release = registry::release_lists(&self.conn, &self.config.identity, &names);
-            if let Err(e) = self.before(deadline, release).await {
-                self.state.events.warn(format!(
-                    "Could not put back the jobs left in this process's working lists: {e}; another Ferrokiq process recovers them"
-                ));
-            }
+        let names = self.state.worked_queues();
+        let lists = Lists::of(self.config.fetch);
+        let release = registry::release_lists(&self.conn, lists, &self.config.identity, &names);
+        match self.before(deadline, release).await {
+            Err(e) if reliable => self.state.events.warn(format!(
+                "Could not put back the jobs left in this process's working lists: {e}; another Ferrokiq process recovers them"
+            )),
+            Err(e) => self.state.events.warn(format!(
+                "Could not give back this process's slots under queue limits: {e}; another Ferrokiq process frees them"
+            )),
+            Ok(_) => {}
         }
         // Periodic jobs may be claimed even without client middleware (a job class with a lock,
         // docs/design.md, §5.1), so every list is released.
@@ -722,7 +766,13 @@ fn spawn_tasks(
     handle.spawn(supervise("metrics flusher", Arc::clone(state), move || {
         metrics_flusher::flush_loop(Arc::clone(&metrics_conn), Arc::clone(&metrics_state))
     }));
-    if config.fetch == FetchMode::Reliable {
+    if config.dynamic.is_some() {
+        let (conn, config, task_state) = (Arc::clone(conn), config.clone(), Arc::clone(state));
+        handle.spawn(supervise("dynamic queues", Arc::clone(state), move || {
+            dynamic_queues::run(Arc::clone(&conn), config.clone(), Arc::clone(&task_state))
+        }));
+    }
+    {
         let (conn, config, task_state) = (Arc::clone(conn), config.clone(), Arc::clone(state));
         handle.spawn(supervise("maintenance", Arc::clone(state), move || {
             maintenance::run(Arc::clone(&conn), config.clone(), Arc::clone(&task_state))

@@ -8,6 +8,7 @@
 //! Payloads are bytes from Redis to the worker thread and back: a job that is not valid UTF-8
 //! must not fail the reply it came in (and strand the jobs beside it). Ruby decides what it is.
 
+use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 use redis::Script;
@@ -16,6 +17,7 @@ use crate::connection::RedisConnection;
 use crate::error::{RedisFailure, RedisResult};
 use crate::server::keys;
 use crate::server::state::State;
+use crate::server::taken::TakenSlots;
 use crate::unique_jobs::{self, LockRelease};
 
 /// A job taken from a queue and not yet acknowledged.
@@ -35,14 +37,16 @@ impl FetchedJob {
 }
 
 // KEYS: queue keys in fetch order. ARGV: working-list prefix ('' for basic fetch, which keeps
-// no working list), how many jobs at most.
+// no working list), how many jobs at most, taken-list prefix (basic fetch; '' for reliable).
 //
 // Queue limits (sidekiq-limit_fetch's keys, docs/design.md, §23): a paused queue is skipped; a
-// queue with `limit_fetch:limit:<q>` takes at most the limit minus the jobs in every working
-// list of that queue in the registry (`ferrokiq:working`, which a process writes before its
-// first fetch, so processes starting together count each other; a dead process's list counts
-// until recovery puts its jobs back); with `limit_fetch:process_limit:<q>`, at most that minus
-// this process's own.
+// queue with `limit_fetch:limit:<q>` takes at most the limit minus the entries of every
+// working list and taken list of that queue in the registries (`ferrokiq:working`,
+// `ferrokiq:taken`, which a process writes before its first fetch, so processes starting
+// together count each other; a dead process's list counts until recovery puts its jobs back or
+// drops it); with `limit_fetch:process_limit:<q>`, at most that minus this process's own.
+// Basic fetch counts the jobs it takes from a limited queue in its taken list (one entry per
+// job) and marks their keys with a leading '+' in the reply.
 // Blocking queues (`limit_fetch:block:<q>` set) are taken from first, so the others get only
 // what they cannot supply (empty, paused or at their limit). The reply starts with '1' when any
 // queue was paused or limited (the fetcher must then not wait with BLMOVE, which knows no
@@ -56,12 +60,14 @@ local lists = nil
 local function working_total(q)
   if not lists then
     lists = {}
-    local registry = redis.call('HGETALL', 'ferrokiq:working')
-    for i = 1, #registry, 2 do
-      local queue = string.match(registry[i + 1], '^[^\n]*\n(.*)\n[^\n]*$')
-      if queue then
-        lists[queue] = lists[queue] or {}
-        table.insert(lists[queue], registry[i])
+    for _, name in ipairs({'ferrokiq:working', 'ferrokiq:taken'}) do
+      local registry = redis.call('HGETALL', name)
+      for i = 1, #registry, 2 do
+        local queue = string.match(registry[i + 1], '^[^\n]*\n(.*)\n[^\n]*$')
+        if queue then
+          lists[queue] = lists[queue] or {}
+          table.insert(lists[queue], registry[i])
+        end
       end
     end
   end
@@ -83,26 +89,35 @@ for _, key in ipairs(order) do
   local room = limit - taken
   local rules = redis.call('MGET', 'limit_fetch:pause:' .. q, 'limit_fetch:limit:' .. q,
     'limit_fetch:process_limit:' .. q)
+  local counted = nil
   if rules[1] or rules[2] or rules[3] then
     out[1] = '1'
     if rules[1] then
       room = 0
-    elseif ARGV[1] ~= '' then
+    elseif rules[2] or rules[3] then
+      local own = ARGV[1] ~= '' and ARGV[1] .. q or ARGV[3] .. q
       if rules[3] then
-        room = math.min(room, (tonumber(rules[3]) or 0) - redis.call('LLEN', ARGV[1] .. q))
+        room = math.min(room, (tonumber(rules[3]) or 0) - redis.call('LLEN', own))
       end
       if rules[2] and room > 0 then
         room = math.min(room, (tonumber(rules[2]) or 0) - working_total(q))
       end
+      if ARGV[1] == '' then counted = own end
     end
   end
   local jobs = room > 0 and redis.call('RPOP', key, room)
   if jobs then
+    local reply_key = key
     if ARGV[1] ~= '' then
       redis.call('LPUSH', ARGV[1] .. string.sub(key, 7), unpack(jobs))
+    elseif counted then
+      local entries = {}
+      for i = 1, #jobs do entries[i] = '1' end
+      redis.call('LPUSH', counted, unpack(entries))
+      reply_key = '+' .. key
     end
     for _, job in ipairs(jobs) do
-      out[#out + 1] = key
+      out[#out + 1] = reply_key
       out[#out + 1] = job
     end
     taken = taken + #jobs
@@ -130,17 +145,19 @@ pub async fn reliable_batch(
     order: &[&str],
     limit: usize,
 ) -> RedisResult<Batch> {
-    take_batch(conn, order, &keys::working(identity, ""), limit).await
+    take_batch(conn, order, &keys::working(identity, ""), "", limit).await
 }
 
 /// Takes up to `limit` jobs off the queues (in `order`), as that many `BRPOP`s would, in one
-/// round trip. Pauses apply; limits need working lists to count, so basic fetch ignores them.
+/// round trip. Pauses and limits apply; the jobs of limited queues are counted in this
+/// process's taken lists (`Batch::counted`).
 pub async fn basic_batch(
     conn: &RedisConnection,
+    identity: &str,
     order: &[&str],
     limit: usize,
 ) -> RedisResult<Batch> {
-    take_batch(conn, order, "", limit).await
+    take_batch(conn, order, "", &keys::taken(identity, ""), limit).await
 }
 
 /// What one batch fetch brought.
@@ -150,19 +167,25 @@ pub struct Batch {
     /// A queue of the fetch order is paused or limited (docs/design.md, §23): the idle wait must
     /// poll, since a blocking move would take a job whatever the limit says.
     pub restricted: bool,
+    /// Basic fetch: how many of the jobs, by queue, were counted in the taken lists.
+    pub counted: BTreeMap<String, u64>,
 }
 
 async fn take_batch(
     conn: &RedisConnection,
     order: &[&str],
     working_prefix: &str,
+    taken_prefix: &str,
     limit: usize,
 ) -> RedisResult<Batch> {
     let mut invocation = TAKE_BATCH_SCRIPT.prepare_invoke();
     for name in order {
         invocation.key(keys::queue(name));
     }
-    invocation.arg(working_prefix).arg(limit.max(1));
+    invocation
+        .arg(working_prefix)
+        .arg(limit.max(1))
+        .arg(taken_prefix);
     let flat: Vec<Vec<u8>> = conn.invoke(&invocation).await?;
     Ok(batch_from_reply(flat))
 }
@@ -170,14 +193,23 @@ async fn take_batch(
 fn batch_from_reply(flat: Vec<Vec<u8>>) -> Batch {
     let mut items = flat.into_iter();
     let restricted = items.next().is_some_and(|flag| flag == b"1");
-    let mut jobs = Vec::with_capacity(items.len() / 2);
+    let mut batch = Batch {
+        jobs: Vec::with_capacity(items.len() / 2),
+        restricted,
+        counted: Default::default(),
+    };
     while let (Some(key), Some(payload)) = (items.next(), items.next()) {
-        jobs.push(FetchedJob {
-            queue: queue_name(&key),
-            payload,
-        });
+        let (key, counted) = match key.strip_prefix(b"+") {
+            Some(key) => (key, true),
+            None => (key.as_slice(), false),
+        };
+        let queue = queue_name(key);
+        if counted {
+            *batch.counted.entry(queue.clone()).or_insert(0) += 1;
+        }
+        batch.jobs.push(FetchedJob { queue, payload });
     }
-    Batch { jobs, restricted }
+    batch
 }
 
 /// The queue's name from its key (`queue:<name>`). Queue names come from this process's own
@@ -232,11 +264,15 @@ pub async fn basic(
 pub struct Acknowledgement {
     pub job: FetchedJob,
     pub lock: Option<LockRelease>,
+    /// Basic fetch: the job gives back an entry of this process's taken list for its queue
+    /// (docs/design.md, §23).
+    pub counted: bool,
 }
 
 /// Removes acknowledged jobs from the working lists (scanning from the tail, where the oldest
 /// jobs are) and releases the locks they give back, in one round trip. Basic fetch keeps no
-/// working lists (`working_lists` false): only the releases are sent.
+/// working lists (`working_lists` false): only the releases are sent, and the entries of the
+/// taken lists that counted jobs give back.
 ///
 /// The releases come after every LREM of the batch, so a lock is never free while its job is
 /// still in a working list: if the process dies between the two, the job is gone and its lock
@@ -275,6 +311,11 @@ async fn send_acknowledgements(
                 .ignore();
         }
     }
+    let mut given_back: BTreeMap<&str, u64> = BTreeMap::new();
+    for ack in acks.iter().filter(|ack| ack.counted) {
+        *given_back.entry(&ack.job.queue).or_insert(0) += 1;
+    }
+    pipe_give_back(&mut pipe, identity, given_back);
     unique_jobs::pipe_release(
         &mut pipe,
         acks.iter().filter_map(|ack| ack.lock.as_ref()),
@@ -286,28 +327,58 @@ async fn send_acknowledgements(
     conn.pipeline::<()>(&pipe).await
 }
 
+/// Pops `count` entries of this process's taken list of each queue.
+fn pipe_give_back<'a>(
+    pipe: &mut redis::Pipeline,
+    identity: &str,
+    given_back: impl IntoIterator<Item = (&'a str, u64)>,
+) {
+    for (queue, count) in given_back {
+        pipe.cmd("LPOP")
+            .arg(keys::taken(identity, queue))
+            .arg(count)
+            .ignore();
+    }
+}
+
 /// Puts fetched-but-unfinished jobs back at the head of their queues, in their order: `jobs`
 /// oldest first, the oldest ends up next to be taken. With reliable fetch a job is moved only
-/// if it is still in this process's working list, so it is never doubled.
-pub async fn requeue(
+/// if it is still in this process's working list, so it is never doubled. With basic fetch,
+/// the jobs give back their taken-list entries (`taken`) in the same round trip.
+pub(crate) async fn requeue(
     conn: &RedisConnection,
     identity: &str,
     reliable: bool,
     jobs: &[FetchedJob],
+    taken: &TakenSlots,
 ) -> RedisResult<()> {
     if jobs.is_empty() {
         return Ok(());
     }
     // Each push goes in front of the one before: the newest first.
     if !reliable {
-        let mut pipe = redis::Pipeline::with_capacity(jobs.len());
+        let mut pipe = redis::Pipeline::with_capacity(jobs.len() + 1);
         for job in jobs.iter().rev() {
             pipe.cmd("RPUSH")
                 .arg(keys::queue(&job.queue))
                 .arg(&job.payload)
                 .ignore();
         }
-        return conn.pipeline::<()>(&pipe).await;
+        let given_back = taken.release_all(jobs);
+        pipe_give_back(
+            &mut pipe,
+            identity,
+            given_back
+                .iter()
+                .map(|(queue, count)| (queue.as_str(), *count)),
+        );
+        let result = conn.pipeline::<()>(&pipe).await;
+        if result.is_err() {
+            // Still held: the jobs stay with this process (leftovers) or are logged as lost,
+            // and the entries go at its exit.
+            taken.hold(&given_back);
+        }
+        return result;
     }
     for job in jobs.iter().rev() {
         let mut invocation = REQUEUE_SCRIPT.prepare_invoke();
@@ -331,7 +402,7 @@ pub(crate) async fn requeue_or_keep(
     jobs: Vec<FetchedJob>,
     state: &State,
 ) {
-    let result = requeue(conn, identity, reliable, &jobs).await;
+    let result = requeue(conn, identity, reliable, &jobs, &state.taken).await;
     if reliable {
         state.ledger.release(&jobs);
     }

@@ -33,7 +33,7 @@ pub(crate) struct Fetcher {
     pub(crate) conn: Arc<RedisConnection>,
     pub(crate) blocking: Arc<RedisConnection>,
     /// With several queues: one blocking connection per queue, for idle waits on all at once.
-    pub(crate) idle: Vec<Arc<RedisConnection>>,
+    pub(crate) idle: Arc<IdlePool>,
     pub(crate) config: ServerConfig,
     pub(crate) state: Arc<State>,
     /// The capsule this fetcher works for: its queues, prefetch and room.
@@ -43,7 +43,6 @@ pub(crate) struct Fetcher {
 
 impl Fetcher {
     pub(crate) async fn run(self) {
-        let queues = self.capsule.queues.clone();
         let mut rng = Rng::from_os();
         let mut pause = RETRY_PAUSE;
         let mut down_since: Option<std::time::Instant> = None;
@@ -55,6 +54,8 @@ impl Fetcher {
                         .await;
                 continue;
             }
+            // Read at every fetch: dynamic queues join the list while the process runs.
+            let queues = self.capsule.queue_list();
             let order = queues.fetch_order(&mut rng);
             match self.fetch(&order, room).await {
                 Ok(jobs) => {
@@ -95,7 +96,12 @@ impl Fetcher {
                 self.capsule.record_fetch_round_trip(asked.elapsed());
                 batch
             }
-            FetchMode::Basic => fetch::basic_batch(&self.conn, order, room).await?,
+            FetchMode::Basic => {
+                let batch = fetch::basic_batch(&self.conn, identity, order, room).await?;
+                // Before any of the jobs can end and give its entry back.
+                self.state.taken.hold(&batch.counted);
+                batch
+            }
         };
         if !batch.jobs.is_empty() {
             return Ok(batch.jobs);
@@ -105,11 +111,11 @@ impl Fetcher {
             return Ok(Vec::new());
         }
         match self.config.fetch {
-            FetchMode::Reliable if self.idle.is_empty() => {
+            FetchMode::Reliable if order.len() == 1 => {
                 let job = fetch::reliable_wait(&self.blocking, identity, order[0], IDLE_WAIT).await;
                 job.map(|job| job.into_iter().collect())
             }
-            FetchMode::Reliable => self.wait_on_all_queues().await,
+            FetchMode::Reliable => self.wait_on_all_queues(order).await,
             FetchMode::Basic => fetch::basic(&self.blocking, order, BASIC_FETCH_TIMEOUT)
                 .await
                 .map(|job| job.into_iter().collect()),
@@ -131,11 +137,11 @@ impl Fetcher {
     /// own connection, so a job on any of them is picked up at once. When the first returns,
     /// the others are cancelled with `CLIENT UNBLOCK` (an unblocked BLMOVE moves nothing) and
     /// awaited, so a job one of them did move is delivered, never dropped.
-    async fn wait_on_all_queues(&self) -> RedisResult<Vec<FetchedJob>> {
-        let names = self.capsule.queues.names().to_vec();
+    async fn wait_on_all_queues(&self, order: &[&str]) -> RedisResult<Vec<FetchedJob>> {
+        let conns = self.idle.take(order.len())?;
         let mut waits = tokio::task::JoinSet::new();
-        let mut client_ids = Vec::with_capacity(names.len());
-        for (name, conn) in names.into_iter().zip(&self.idle) {
+        let mut client_ids = Vec::with_capacity(order.len());
+        for (name, conn) in order.iter().map(|name| name.to_string()).zip(&conns) {
             client_ids.push(
                 conn.call::<i64>(&[b"CLIENT".to_vec(), b"ID".to_vec()])
                     .await?,
@@ -189,6 +195,34 @@ impl Fetcher {
                 Err(TrySendError::Disconnected(_)) => break,
             }
         }
+    }
+}
+
+/// The blocking connections of one fetcher's idle waits on several queues, one per queue:
+/// opened at start for the configured queues, and more as dynamic queues join.
+pub(crate) struct IdlePool {
+    conns: std::sync::Mutex<Vec<Arc<RedisConnection>>>,
+    open: Box<dyn Fn() -> RedisResult<Arc<RedisConnection>> + Send + Sync>,
+}
+
+impl IdlePool {
+    pub(crate) fn new(
+        conns: Vec<Arc<RedisConnection>>,
+        open: Box<dyn Fn() -> RedisResult<Arc<RedisConnection>> + Send + Sync>,
+    ) -> IdlePool {
+        IdlePool {
+            conns: std::sync::Mutex::new(conns),
+            open,
+        }
+    }
+
+    /// `count` connections, opening those missing (connections open lazily: no I/O here).
+    fn take(&self, count: usize) -> RedisResult<Vec<Arc<RedisConnection>>> {
+        let mut conns = self.conns.lock().unwrap_or_else(|p| p.into_inner());
+        while conns.len() < count {
+            conns.push((self.open)()?);
+        }
+        Ok(conns[..count].to_vec())
     }
 }
 

@@ -40,9 +40,25 @@ pub struct BeatReply {
 /// The `info` JSON, a superset of what Sidekiq 6.4, 7 and 8 read. With capsules, as Sidekiq 7
 /// writes it: `concurrency` is every capsule's threads together, `queues` every capsule's
 /// queues once, `weights` one Hash per capsule (default first), and (8.x) `capsules` by name.
-pub fn info_json(config: &ServerConfig) -> String {
+/// The `dynamic` queues the default capsule works besides its own (docs/design.md, §23) are
+/// listed after them, with weight 0, so that 7.x (`queues`) and 8.x (`weights` keys) readers
+/// both show every queue the process works.
+pub fn info_json(config: &ServerConfig, dynamic: &[String]) -> String {
     let mut out = Vec::with_capacity(512);
-    let capsules = config.all_capsules();
+    let mut capsules = config.all_capsules();
+    if let Some(default) = capsules.first_mut() {
+        for name in dynamic {
+            if !default.queues.iter().any(|(queue, _)| queue == name) {
+                default.queues.push((name.clone(), 0));
+            }
+        }
+    }
+    let mut queue_names: Vec<String> = Vec::new();
+    for (name, _) in capsules.iter().flat_map(|capsule| &capsule.queues) {
+        if !queue_names.contains(name) {
+            queue_names.push(name.clone());
+        }
+    }
     out.extend_from_slice(b"{\"hostname\":");
     json::write_str(&mut out, &config.hostname);
     out.extend_from_slice(b",\"started_at\":");
@@ -56,7 +72,7 @@ pub fn info_json(config: &ServerConfig) -> String {
         )
         .as_bytes(),
     );
-    write_str_array(&mut out, &config.queue_names());
+    write_str_array(&mut out, &queue_names);
     out.extend_from_slice(b",\"weights\":[");
     for (i, capsule) in capsules.iter().enumerate() {
         if i > 0 {
@@ -315,6 +331,7 @@ mod tests {
             concurrency: 2,
             queues: vec![("default".into(), 0)],
             fetch: crate::server::config::FetchMode::Reliable,
+            dynamic: None,
             version: "7.3.10".into(),
             embedded: true,
             started_at: 1_700_000_000.5,
@@ -325,10 +342,43 @@ mod tests {
             scheduler_defaults: None,
             scheduler_hand_off: false,
         };
-        let embedded: serde_json::Value = serde_json::from_str(&info_json(&config)).unwrap();
+        let embedded: serde_json::Value = serde_json::from_str(&info_json(&config, &[])).unwrap();
         assert_eq!(embedded["embedded"], serde_json::Value::Bool(true));
         config.embedded = false;
-        let standalone: serde_json::Value = serde_json::from_str(&info_json(&config)).unwrap();
+        let standalone: serde_json::Value = serde_json::from_str(&info_json(&config, &[])).unwrap();
         assert_eq!(standalone["embedded"], serde_json::Value::Bool(false));
+    }
+
+    #[test]
+    fn dynamic_queues_are_listed_after_the_configured_ones() {
+        let config = ServerConfig {
+            identity: "web-1:7:abc".into(),
+            hostname: "web-1".into(),
+            pid: 7,
+            tag: String::new(),
+            labels: Vec::new(),
+            concurrency: 2,
+            queues: vec![("critical".into(), 2), ("default".into(), 1)],
+            fetch: crate::server::config::FetchMode::Reliable,
+            dynamic: Some(Vec::new()),
+            version: "7.3.10".into(),
+            embedded: false,
+            started_at: 1_700_000_000.5,
+            capsules: Vec::new(),
+            stranded_after: std::time::Duration::from_secs(60),
+            dead_max_jobs: 10,
+            dead_timeout: std::time::Duration::from_secs(60),
+            scheduler_defaults: None,
+            scheduler_hand_off: false,
+        };
+        let info = info_json(&config, &["bulk".to_string()]);
+        assert!(
+            info.contains(r#""queues":["critical","default","bulk"],"weights":[{"critical":2,"default":1,"bulk":0}]"#),
+            "{info}"
+        );
+        assert!(
+            info.contains(r#""default":{"concurrency":2,"mode":"weighted","weights":{"critical":2,"default":1,"bulk":0}}"#),
+            "{info}"
+        );
     }
 }

@@ -41,3 +41,17 @@ pub fn hand_off(identity: &str, set: &str) -> String {
 /// Hash of every hand-off list: field = list key, value = `identity` + '\n' + `set` + '\n' +
 /// when it last claimed (Redis's clock), so that any process can recover a dead one's list.
 pub const HAND_OFF_REGISTRY: &str = "ferrokiq:handoff";
+
+/// With basic fetch, the list that counts the jobs of `queue` this process holds against the
+/// queue's limits, one entry per job (docs/design.md, §23): the jobs themselves exist only in
+/// the process's memory.
+pub fn taken(identity: &str, queue: &str) -> String {
+    format!("{TAKEN_PREFIX}{identity}:{queue}")
+}
+
+/// Every taken list's key starts with this (followed by `identity:queue`).
+pub const TAKEN_PREFIX: &str = "ferrokiq:taken:";
+
+/// Hash of every taken list, as `WORKING_REGISTRY` is of the working lists: a dead process's
+/// lists are dropped (never moved to a queue: they hold no jobs).
+pub const TAKEN_REGISTRY: &str = "ferrokiq:taken";

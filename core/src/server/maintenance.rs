@@ -1,7 +1,8 @@
 //! The engine's upkeep of reliable fetch, in one task: it re-asserts this process's working
 //! lists in the registry, sweeps them for jobs no thread is working on, recovers the lists of
 //! processes that are gone, and now and then registers lists missing from the registry
-//! (docs/design.md, §4).
+//! (docs/design.md, §4). With basic fetch it does the same for the taken lists, minus the
+//! sweep and the adoption (docs/design.md, §23).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,7 +14,7 @@ use crate::server::config::ServerConfig;
 use crate::server::fetch::{self, FetchedJob};
 use crate::server::inflight::Sweep;
 use crate::server::keys;
-use crate::server::registry::{self, DEAD_AFTER};
+use crate::server::registry::{self, Lists, DEAD_AFTER};
 use crate::server::state::State;
 
 /// How often the working lists are re-asserted: several times within the heartbeat's TTL.
@@ -84,18 +85,22 @@ async fn chores(
     bound: Duration,
     now: Instant,
 ) -> RedisResult<()> {
-    let names = config.queue_names();
+    let names = state.worked_queues();
+    let lists = Lists::of(config.fetch);
     if now >= due.assert {
-        registry::assert_lists(conn, &config.identity, &names).await?;
+        registry::assert_lists(conn, lists, &config.identity, &names).await?;
         due.assert = now + ASSERT_EVERY;
-    }
-    if now >= due.sweep {
-        sweep_own_lists(conn, config, state, sweep, bound, now).await?;
-        due.sweep = now + (bound / 2).max(TICK);
     }
     if now >= due.recover {
         recover(conn, config, state).await?;
         due.recover = now + RECOVER_EVERY;
+    }
+    if lists == Lists::Taken {
+        return Ok(());
+    }
+    if now >= due.sweep {
+        sweep_own_lists(conn, config, state, sweep, bound, now).await?;
+        due.sweep = now + (bound / 2).max(TICK);
     }
     if now >= due.adopt {
         let adopted = registry::adopt_unregistered(conn).await?;
@@ -121,7 +126,7 @@ async fn sweep_own_lists(
 ) -> RedisResult<()> {
     let mut seen = HashMap::new();
     let mut stranded: Vec<FetchedJob> = Vec::new();
-    for queue in &config.queue_names() {
+    for queue in &state.worked_queues() {
         let list: Vec<Vec<u8>> = conn
             .call(&[
                 b"LRANGE".to_vec(),
@@ -136,7 +141,7 @@ async fn sweep_own_lists(
     if stranded.is_empty() {
         return Ok(());
     }
-    fetch::requeue(conn, &config.identity, true, &stranded).await?;
+    fetch::requeue(conn, &config.identity, true, &stranded, &state.taken).await?;
     state.events.warn(format!(
         "Put {} jobs back on their queues that sat in this process's working lists for over {} s with no thread working on them (a lost fetch reply, or a job that ended unacknowledged)",
         stranded.len(),
@@ -145,14 +150,16 @@ async fn sweep_own_lists(
     Ok(())
 }
 
-/// Re-queues the working lists of processes that are gone, saying whose and why.
+/// Re-queues the working lists of processes that are gone (drops their taken lists, with basic
+/// fetch), saying whose and why.
 pub(crate) async fn recover(
     conn: &RedisConnection,
     config: &ServerConfig,
     state: &State,
 ) -> RedisResult<u64> {
     let hostname = config.hostname.clone();
-    let recovered = registry::recover_orphans(conn, &config.identity, |identity| {
+    let lists = Lists::of(config.fetch);
+    let recovered = registry::recover_orphans(conn, lists, &config.identity, |identity| {
         gone_from_this_host(&hostname, identity)
     })
     .await?;
@@ -170,10 +177,16 @@ pub(crate) async fn recover(
                 DEAD_AFTER.as_secs()
             )
         };
-        state.events.warn(format!(
-            "Re-queued {moved} jobs from queue {} left by process {} ({why})",
-            owner.queue, owner.identity
-        ));
+        state.events.warn(match lists {
+            Lists::Working => format!(
+                "Re-queued {moved} jobs from queue {} left by process {} ({why})",
+                owner.queue, owner.identity
+            ),
+            Lists::Taken => format!(
+                "Freed {moved} slots under the limits of queue {} held by process {} ({why})",
+                owner.queue, owner.identity
+            ),
+        });
     }
     Ok(total)
 }

@@ -4,6 +4,7 @@
 mod background;
 mod capsule;
 pub mod config;
+mod dynamic_queues;
 pub mod engine;
 pub mod events;
 pub mod execution_tally;
@@ -24,6 +25,7 @@ pub mod scheduler;
 pub mod sets;
 mod state;
 mod supervisor;
+mod taken;
 
 pub use config::{CapsuleConfig, FetchMode, ServerConfig};
 pub use engine::{Engine, HandOffNext, NextJob};

@@ -9,6 +9,12 @@
 //! than `DEAD_AFTER` is never taken for dead; and a process whose entry was removed anyway
 //! (a long stall, an operator) writes it back at its next assertion. The liveness check and
 //! the move run in one script, so an owner that re-asserts meanwhile keeps its jobs.
+//!
+//! Basic fetch's taken lists (entries counting jobs against queue limits, docs/design.md, §23)
+//! have a registry of their own, `ferrokiq:taken`, with the same values and the same rules,
+//! except that a dead process's taken list is dropped, not moved: it holds no jobs. (A
+//! separate registry, so that a Ferrokiq version that knows only working lists never moves
+//! entries of a taken list onto a queue.)
 
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -17,6 +23,7 @@ use redis::Script;
 
 use crate::connection::RedisConnection;
 use crate::error::RedisResult;
+use crate::server::config::FetchMode;
 use crate::server::keys;
 
 /// How long a process whose heartbeat expired must also have been silent in the registry
@@ -35,9 +42,9 @@ return #KEYS - 1
 ";
 
 // KEYS: working list, its queue, the registry, the owner's heartbeat key. ARGV: DEAD_AFTER in
-// seconds, '1' when the owner is known to be gone (or is this process, exiting). Moves every
-// job back to the queue (the oldest ends up at the head) and forgets the list; -1 when the
-// owner turned out to be alive.
+// seconds, '1' when the owner is known to be gone (or is this process, exiting), '1' for a
+// taken list. Moves every job back to the queue (the oldest ends up at the head), or drops a
+// taken list, and forgets the list; -1 when the owner turned out to be alive.
 const RECOVER: &str = r"
 if ARGV[2] ~= '1' then
   if redis.call('EXISTS', KEYS[4]) == 1 then return -1 end
@@ -46,6 +53,12 @@ if ARGV[2] ~= '1' then
   if asserted and tonumber(redis.call('TIME')[1]) - asserted < tonumber(ARGV[1]) then
     return -1
   end
+end
+if ARGV[3] == '1' then
+  local dropped = redis.call('LLEN', KEYS[1])
+  redis.call('DEL', KEYS[1])
+  redis.call('HDEL', KEYS[3], KEYS[1])
+  return dropped
 end
 local moved = 0
 while redis.call('LMOVE', KEYS[1], KEYS[2], 'LEFT', 'RIGHT') do
@@ -68,43 +81,81 @@ static ASSERT_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(ASSERT));
 static RECOVER_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(RECOVER));
 static ADOPT_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(ADOPT));
 
-/// Writes (or re-writes) this process's working lists into the registry, stamped now.
+/// Which lists a registry holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lists {
+    /// Reliable fetch's working lists: the jobs themselves.
+    Working,
+    /// Basic fetch's taken lists: one entry per job held against a queue's limits.
+    Taken,
+}
+
+impl Lists {
+    /// The lists a process with this fetch keeps.
+    pub fn of(fetch: FetchMode) -> Lists {
+        match fetch {
+            FetchMode::Reliable => Lists::Working,
+            FetchMode::Basic => Lists::Taken,
+        }
+    }
+
+    fn registry(self) -> &'static str {
+        match self {
+            Lists::Working => keys::WORKING_REGISTRY,
+            Lists::Taken => keys::TAKEN_REGISTRY,
+        }
+    }
+
+    fn key(self, identity: &str, queue: &str) -> String {
+        match self {
+            Lists::Working => keys::working(identity, queue),
+            Lists::Taken => keys::taken(identity, queue),
+        }
+    }
+}
+
+/// Writes (or re-writes) this process's lists into their registry, stamped now.
 pub async fn assert_lists(
     conn: &RedisConnection,
+    lists: Lists,
     identity: &str,
     queues: &[String],
 ) -> RedisResult<()> {
     let mut invocation = ASSERT_SCRIPT.prepare_invoke();
-    invocation.key(keys::WORKING_REGISTRY).arg(identity);
+    invocation.key(lists.registry()).arg(identity);
     for queue in queues {
-        invocation.key(keys::working(identity, queue)).arg(queue);
+        invocation.key(lists.key(identity, queue)).arg(queue);
     }
     conn.invoke::<i64>(&invocation).await.map(|_| ())
 }
 
-/// Moves a list's jobs back to its queue unless its owner shows signs of life (`gone` skips
-/// the check). Returns how many jobs moved, or None when the owner is alive.
+/// Moves a list's jobs back to its queue (drops a taken list) unless its owner shows signs of
+/// life (`gone` skips the check). Returns how many entries went, or None when the owner is
+/// alive.
 async fn recover_list(
     conn: &RedisConnection,
+    lists: Lists,
     owner: &Owner,
     gone: bool,
 ) -> RedisResult<Option<u64>> {
     let mut invocation = RECOVER_SCRIPT.prepare_invoke();
     invocation
-        .key(keys::working(&owner.identity, &owner.queue))
+        .key(lists.key(&owner.identity, &owner.queue))
         .key(keys::queue(&owner.queue))
-        .key(keys::WORKING_REGISTRY)
+        .key(lists.registry())
         .key(&owner.identity)
         .arg(DEAD_AFTER.as_secs())
-        .arg(if gone { "1" } else { "0" });
+        .arg(if gone { "1" } else { "0" })
+        .arg(if lists == Lists::Taken { "1" } else { "0" });
     let moved: i64 = conn.invoke(&invocation).await?;
     Ok(u64::try_from(moved).ok())
 }
 
-/// At a clean exit: anything still in this process's working lists goes back to its queue,
-/// and the lists leave the registry.
+/// At a clean exit: anything still in this process's working lists goes back to its queue
+/// (its taken lists are dropped), and the lists leave the registry.
 pub async fn release_lists(
     conn: &RedisConnection,
+    lists: Lists,
     identity: &str,
     queues: &[String],
 ) -> RedisResult<u64> {
@@ -114,7 +165,7 @@ pub async fn release_lists(
             identity: identity.to_string(),
             queue: queue.clone(),
         };
-        moved += recover_list(conn, &owner, true).await?.unwrap_or(0);
+        moved += recover_list(conn, lists, &owner, true).await?.unwrap_or(0);
     }
     Ok(moved)
 }
@@ -165,14 +216,12 @@ pub type Recovered = Vec<(Owner, u64)>;
 /// host, no longer exists).
 pub async fn recover_orphans(
     conn: &RedisConnection,
+    lists: Lists,
     own_identity: &str,
     gone_for_sure: impl Fn(&str) -> bool,
 ) -> RedisResult<Recovered> {
     let registry: Vec<(String, String)> = conn
-        .call(&[
-            b"HGETALL".to_vec(),
-            keys::WORKING_REGISTRY.as_bytes().to_vec(),
-        ])
+        .call(&[b"HGETALL".to_vec(), lists.registry().as_bytes().to_vec()])
         .await?;
     let mut recovered = Vec::new();
     for (_list, value) in registry {
@@ -183,7 +232,7 @@ pub async fn recover_orphans(
             continue;
         }
         let gone = gone_for_sure(&owner.identity);
-        if let Some(moved) = recover_list(conn, &owner, gone).await? {
+        if let Some(moved) = recover_list(conn, lists, &owner, gone).await? {
             recovered.push((owner, moved));
         }
     }

@@ -18,6 +18,7 @@ use crate::server::hand_off::ClaimedJob;
 use crate::server::heartbeat;
 use crate::server::inflight::Ledger;
 use crate::server::ops::health::Health;
+use crate::server::taken::TakenSlots;
 
 pub(crate) struct State {
     pub(crate) quiet: AtomicBool,
@@ -38,6 +39,8 @@ pub(crate) struct State {
     pub(crate) events: Events,
     /// The jobs of this process's working lists it is working on (reliable fetch).
     pub(crate) ledger: Ledger,
+    /// Basic fetch: the entries this process holds in its taken lists (queue limits).
+    pub(crate) taken: TakenSlots,
     /// Jobs taken with basic fetch that could not be put back when the process went quiet:
     /// they exist nowhere else, so the worker threads still run them.
     pub(crate) leftovers: Mutex<VecDeque<FetchedJob>>,
@@ -51,6 +54,10 @@ pub(crate) struct State {
     pub(crate) metrics_stop: Notify,
     /// Progress clocks and the last Redis round trip, for health checks (ops/health.rs).
     pub(crate) health: Health,
+    /// Every queue this process has worked since it started, configured or dynamic: the
+    /// queues it keeps working lists for. Dynamic queues stay here after they leave the
+    /// `queues` set, so their lists are still asserted, swept and released.
+    worked: Mutex<Vec<String>>,
 }
 
 /// A worker thread's current job: what the Web UI's busy page shows, when it started, and its
@@ -95,7 +102,7 @@ impl HandOffs {
 }
 
 impl State {
-    pub(crate) fn new(capsules: Vec<Arc<Capsule>>) -> State {
+    pub(crate) fn new(capsules: Vec<Arc<Capsule>>, worked: Vec<String>) -> State {
         State {
             quiet: AtomicBool::new(false),
             stopped: AtomicBool::new(false),
@@ -108,12 +115,41 @@ impl State {
             busy: Mutex::new(BTreeMap::new()),
             events: Events::default(),
             ledger: Ledger::default(),
+            taken: TakenSlots::default(),
             leftovers: Mutex::new(VecDeque::new()),
             failure: Mutex::new(None),
             metrics: ExecutionTally::default(),
             metrics_failing: AtomicBool::new(false),
             metrics_stop: Notify::new(),
             health: Health::default(),
+            worked: Mutex::new(worked),
+        }
+    }
+
+    /// The queues this process keeps working lists for (see `worked`).
+    pub(crate) fn worked_queues(&self) -> Vec<String> {
+        self.worked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Of `queues`, those not worked yet.
+    pub(crate) fn not_worked(&self, queues: &[String]) -> Vec<String> {
+        let worked = self.worked.lock().unwrap_or_else(|p| p.into_inner());
+        queues
+            .iter()
+            .filter(|queue| !worked.contains(queue))
+            .cloned()
+            .collect()
+    }
+
+    pub(crate) fn add_worked(&self, queues: &[String]) {
+        let mut worked = self.worked.lock().unwrap_or_else(|p| p.into_inner());
+        for queue in queues {
+            if !worked.contains(queue) {
+                worked.push(queue.clone());
+            }
         }
     }
 

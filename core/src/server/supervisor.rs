@@ -82,7 +82,7 @@ mod tests {
 
     #[test]
     fn restarts_a_panicking_task_and_reports_each_failure() {
-        let state = Arc::new(State::new(Vec::new()));
+        let state = Arc::new(State::new(Vec::new(), Vec::new()));
         let runs = Arc::new(AtomicU32::new(0));
         let counter = Arc::clone(&runs);
         runtime().block_on(supervise("test", Arc::clone(&state), move || {
@@ -105,7 +105,7 @@ mod tests {
 
     #[test]
     fn gives_up_and_marks_the_engine_failed() {
-        let state = Arc::new(State::new(Vec::new()));
+        let state = Arc::new(State::new(Vec::new(), Vec::new()));
         runtime().block_on(supervise("doomed", Arc::clone(&state), || async {
             panic!("always")
         }));

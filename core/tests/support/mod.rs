@@ -149,6 +149,7 @@ pub fn config_on(host: &str, queues: &[&str], concurrency: usize) -> ServerConfi
         queues: queues.iter().map(|q| (q.to_string(), 0)).collect(),
         capsules: Vec::new(),
         fetch: FetchMode::Reliable,
+        dynamic: None,
         version: "7.3.10".into(),
         embedded: false,
         started_at: ferrokiq_core::payload::now_epoch_seconds(),

@@ -117,6 +117,8 @@ impl NativeEngine {
                     ))
                 }
             },
+            // Optional: the queues `:dynamic:` excludes, nil when it is off.
+            dynamic: options.lookup::<_, Option<Vec<String>>>("dynamic")?,
             version: options.fetch("version")?,
             // Optional: only Sidekiq.configure_embed's launcher sets it.
             embedded: options

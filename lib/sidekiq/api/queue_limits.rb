@@ -81,12 +81,16 @@ module Sidekiq
       Sidekiq.redis { |conn| conn.call("EXISTS", QueueLimits.key("block", name)) }.positive?
     end
 
+    # The registries of the lists that hold a queue's jobs: reliable fetch's working lists, and
+    # basic fetch's taken lists, one entry per job.
+    HELD_LISTS = %w[ferrokiq:working ferrokiq:taken].freeze
+
     # The jobs of this queue that processes hold: taken (prefetched or running) and not
     # yet finished; what `limit` is compared with.
     def busy
       Sidekiq.redis do |conn|
-        lists = conn.call("HGETALL", "ferrokiq:working").filter_map do |key, owner|
-          key if owner.split("\n")[1] == name
+        lists = HELD_LISTS.flat_map do |registry|
+          conn.call("HGETALL", registry).filter_map { |key, owner| key if owner.split("\n")[1] == name }
         end
         lists.empty? ? 0 : conn.pipelined { |pipe| lists.each { |key| pipe.call("LLEN", key) } }.sum
       end

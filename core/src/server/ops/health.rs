@@ -115,7 +115,7 @@ mod tests {
 
     #[test]
     fn live_until_a_clock_stalls_or_the_engine_fails() {
-        let state = State::new(Vec::new());
+        let state = State::new(Vec::new(), Vec::new());
         assert!(liveness(&state).live);
         state
             .health
