@@ -31,6 +31,20 @@ module CapsuleSpecSource
       end
     end
   RUBY
+  # A client middleware that records each job it sees: due jobs then reach their queues
+  # through the scheduler's hand-off to Ruby (docs/design.md, §5.2).
+  CLIENT_RECORDER = <<~RUBY
+    class ClientRecorder
+      def call(_klass, job, queue, _pool)
+        Sidekiq.redis { |conn| conn.rpush("client_seen", "\#{queue} \#{job["jid"]}") }
+        yield
+      end
+    end
+
+    Sidekiq.configure_server do |config|
+      config.client_middleware { |chain| chain.add(ClientRecorder) }
+    end
+  RUBY
 end
 
 # Capsules with the real `exe/sidekiq`: a capsule of one thread on `serial` beside the default
@@ -145,6 +159,16 @@ RSpec.describe "Capsules" do # rubocop:disable Metrics/BlockLength
     queued = redis_list("queue:serial").map { |payload| JSON.parse(payload)["args"][1] }
     expect((queued + begun).sort).to eq((0..4).to_a)
     expect(Sidekiq.redis { |conn| conn.hgetall("ferrokiq:working") }).to be_empty
+  end
+
+  it "with client middleware, moves a due job of the capsule's queue through it and runs it there" do
+    jobs = CapsuleSpecSource::JOBS + CapsuleSpecSource::SINGLE_CAPSULE + CapsuleSpecSource::CLIENT_RECORDER
+    server = start_server(jobs:, args: %w[-c 2]).wait_until_running
+    jid = IntervalJob.set(queue: "serial").perform_in(0.5, "serial", 0, 0)
+    eventually { runs("serial").size == 1 }
+    expect(redis_list("client_seen")).to eq(["serial #{jid}"])
+    expect(Sidekiq.redis { |conn| conn.zcard("schedule") }).to eq(0)
+    expect(server.stop).to be_success
   end
 
   it "recovers a serial job from the capsule's working list after kill -9 and runs it again" do

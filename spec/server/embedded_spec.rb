@@ -24,11 +24,20 @@ class EmbeddingHost
       end
     end
 
+    # Records the jobs it sees: due jobs reach their queues through it (docs/design.md, §5.2).
+    class EmbeddedClientRecorder
+      def call(_klass, job, _queue, _pool)
+        Sidekiq.redis { |conn| conn.call("RPUSH", "client_seen", job["jid"]) }
+        yield
+      end
+    end
+
     # Registered the usual way: the embedded instance, a server, applies it too.
     Sidekiq.configure_server do |config|
       %i[startup quiet shutdown].each do |event|
         config.on(event) { Sidekiq.redis { |conn| conn.call("RPUSH", "events", event.to_s) } }
       end
+      config.client_middleware { |chain| chain.add(EmbeddedClientRecorder) }
     end
 
     instance = Sidekiq.configure_embed do |config|
@@ -105,7 +114,7 @@ end
 
 # Sidekiq.configure_embed in a plain Ruby process (not this one): the host script runs the
 # instance, then quiets and stops it when told to on its standard input.
-RSpec.describe "Embedded mode (Sidekiq.configure_embed)" do
+RSpec.describe "Embedded mode (Sidekiq.configure_embed)" do # rubocop:disable Metrics/BlockLength
   include WebHelpers
 
   let!(:host) { EmbeddingHost.new.start }
@@ -152,6 +161,15 @@ RSpec.describe "Embedded mode (Sidekiq.configure_embed)" do
     expect(host).to be_alive
   end
 
+  it "moves a due scheduled job through the host's client middleware and runs it" do
+    registered_process
+    jid = Sidekiq::Client.push("class" => "EmbeddedRecordJob", "queue" => "embedded", "args" => ["later"],
+                               "at" => Time.now.to_f + 0.5)
+    eventually { redis_list("ran") == ["later"] }
+    expect(redis_list("client_seen")).to eq([jid])
+    expect(Sidekiq.redis { |conn| conn.call("ZCARD", "schedule") }).to eq(0)
+  end
+
   it "quiets, then stops cleanly: leaves the registry and lets the host exit" do
     identity = registered_process.identity
     host.command("quiet")
@@ -170,7 +188,7 @@ end
 
 # examples/embedded_puma in a fresh copy: Debian's Puma in cluster mode, its worker running a
 # Ferrokiq server from config/puma.rb's hooks, Bundler resolving Ferrokiq by path.
-RSpec.describe "examples/embedded_puma" do
+RSpec.describe "examples/embedded_puma" do # rubocop:disable Metrics/BlockLength
   before(:context) do
     @app = RailsApp.example("embedded_puma")
     @app.sh("bundle", "check")

@@ -40,7 +40,7 @@ HAND_OFF_JOBS = <<~RUBY
   end
 RUBY
 
-RSpec.describe "Scheduler hand-off to client middleware" do
+RSpec.describe "Scheduler hand-off to client middleware" do # rubocop:disable Metrics/BlockLength
   before { eval(HAND_OFF_JOBS, TOPLEVEL_BINDING) } # rubocop:disable Security/Eval
 
   def timed
