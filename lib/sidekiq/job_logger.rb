@@ -35,9 +35,10 @@ module Sidekiq
       @core && !item["log_level"] && @logger.natively_formatted? && plain_context?(item)
     end
 
-    # What the core needs to log this job, or nil when Ruby logs it.
+    # What the core needs to log a job it writes the lines of (#core_writes?), or nil when the
+    # logger's level leaves them out.
     def core_context(item)
-      return unless core_writes?(item) && @logger.level <= ::Logger::INFO
+      return unless @logger.level <= ::Logger::INFO
 
       [shown_class(item), item["jid"], item["bid"], item["tags"]]
     end
