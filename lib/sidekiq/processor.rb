@@ -182,7 +182,8 @@ module Sidekiq
     end
 
     def logged(job, queue, jobstr)
-      return recorded(job, queue, jobstr, @job_logger.core_context(job)) if @job_logger.core_writes?(job)
+      log_context = @job_logger.core_context(job)
+      return recorded(job, queue, jobstr, log_context) unless log_context == false
 
       @job_logger.call(job, queue) { recorded(job, queue, jobstr, nil) }
     end
