@@ -183,7 +183,8 @@ module Sidekiq
 
     def logged(job, queue, jobstr)
       log_context = @job_logger.core_context(job)
-      return recorded(job, queue, jobstr, log_context) unless log_context == false
+      # Only false hands the lines to Ruby (tested without `==`, which is a call on an Array).
+      return recorded(job, queue, jobstr, log_context) if log_context || log_context.nil?
 
       @job_logger.call(job, queue) { recorded(job, queue, jobstr, nil) }
     end
