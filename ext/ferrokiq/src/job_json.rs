@@ -37,13 +37,15 @@ struct Parser<'a> {
 /// `Ferrokiq::Native.load_job(payload)`: the payload's Hash, or nil when JSON.parse must decide.
 pub fn load_job(ruby: &Ruby, payload: RString) -> Option<Value> {
     let encoding = payload.enc_get();
-    if encoding != ruby.utf8_encindex() && encoding != ruby.usascii_encindex() {
+    let us_ascii = encoding == ruby.usascii_encindex();
+    if encoding != ruby.utf8_encindex() && !us_ascii {
         return None;
     }
     // SAFETY: the bytes are read while the GVL is held, and no Ruby code runs until the parse
     // ends (it only allocates Strings, Arrays and Hashes), so nothing can change the String.
     let text = unsafe { payload.as_slice() };
-    if std::str::from_utf8(text).is_err() {
+    // JSON.parse converts other encodings first; US-ASCII is read here only when it is ASCII.
+    if (us_ascii && !text.is_ascii()) || std::str::from_utf8(text).is_err() {
         return None;
     }
     let mut parser = Parser {
