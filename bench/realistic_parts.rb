@@ -1,10 +1,11 @@
 # frozen_string_literal: true
 
 # The app's share of a job of bench/realistic_app.rb, timed piece by piece in one thread with no
-# server around it (CPU time per job and the GC time inside it): JSON.parse of the payloads,
-# the job bodies, the app's log lines, its three server middleware with and without their
-# lines. Run it on either side against $REDIS_URL (it pushes 2,000 jobs there and flushes the
-# database first); bench/realistic_profile.rb gives the whole server's figures to set it against.
+# server around it (CPU time per job and the GC time inside it): JSON.parse of the payloads (and
+# Ferrokiq's own reader of them), the job bodies, the app's log lines, its three server middleware
+# with and without their lines. Run it on either side against $REDIS_URL (it pushes 2,000 jobs
+# there and flushes the database first); bench/realistic_profile.rb gives the whole server's
+# figures to set it against.
 #
 #   REDIS_URL=redis://127.0.0.1:6379/15 ruby -Ilib bench/realistic_parts.rb           # Ferrokiq
 #   cd /tmp && REDIS_URL=... PEER=1 ruby /path/to/bench/realistic_parts.rb            # Sidekiq 6.4.1
@@ -48,6 +49,9 @@ BenchCounter.send(:remove_const, :TOTAL)
 BenchCounter.const_set(:TOTAL, -1) # never "the last job"
 
 time("JSON.parse of the payload") { |i| Sidekiq.load_json(payloads[i % payloads.size]) }
+unless ENV["PEER"] # what Ferrokiq's processor uses instead (docs/performance.md, §3.2)
+  time("Ferrokiq::Native.load_job of the payload") { |i| Ferrokiq::Native.load_job(payloads[i % payloads.size]) }
+end
 time("job bodies (the mix, failing ones left out)") do |i|
   job = succeeding[i % succeeding.size]
   Object.const_get(job["class"]).new.perform(*job["args"])

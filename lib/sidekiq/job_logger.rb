@@ -4,10 +4,6 @@ module Sidekiq
   # The "start" / "done" / "fail" lines around each job, with class, jid and elapsed time in
   # the context, as Sidekiq 7 writes them.
   class JobLogger
-    # Payload fields that join the context only when the job carries them, in log-line order.
-    OPTIONAL_CONTEXT = { "bid" => :bid, "tags" => :tags }.freeze
-    private_constant :OPTIONAL_CONTEXT
-
     def initialize(config)
       @config = config
       @logger = config.logger
@@ -32,14 +28,21 @@ module Sidekiq
     # whose context holds anything but Strings, which Ruby renders its own way, and every job
     # while the logger has a formatter the core cannot imitate.
     def core_writes?(item)
-      @core && !item["log_level"] && @logger.natively_formatted? && plain_context?(item)
+      core_context(item) != false
     end
 
-    # What the core needs to log this job, or nil when Ruby logs it.
+    # What the core needs to write this job's lines: `[class, jid, bid, tags]`, nil when the
+    # logger's level leaves them out, false when Ruby writes them (#core_writes?). One call per
+    # job answers both questions.
     def core_context(item)
-      return unless core_writes?(item) && @logger.level <= ::Logger::INFO
+      return false unless @core && !item["log_level"] && @logger.natively_formatted?
 
-      [shown_class(item), item["jid"], item["bid"], item["tags"]]
+      shown = shown_class(item)
+      jid = item["jid"]
+      return false unless plain_context?(item, shown, jid)
+      return unless @logger.level <= ::Logger::INFO
+
+      [shown, jid, item["bid"], item["tags"]]
     end
 
     def call(_item, _queue)
@@ -66,15 +69,17 @@ module Sidekiq
 
     private
 
-    def plain_context?(item)
-      shown_class(item).instance_of?(String) && item["jid"].instance_of?(String) &&
+    def plain_context?(item, shown, jid)
+      shown.instance_of?(String) && jid.instance_of?(String) &&
         (!item.key?("bid") || item["bid"].instance_of?(String)) &&
         (!item.key?("tags") || (item["tags"].instance_of?(Array) && item["tags"].all?(String)))
     end
 
     def context_of(item)
       context = { class: shown_class(item), jid: item["jid"] }
-      OPTIONAL_CONTEXT.each { |field, key| context[key] = item[field] if item.key?(field) }
+      # Unrolled (no block per job), in log-line order.
+      context[:bid] = item["bid"] if item.key?("bid")
+      context[:tags] = item["tags"] if item.key?("tags")
       context
     end
 

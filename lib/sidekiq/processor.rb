@@ -12,6 +12,12 @@ module Sidekiq
   class Processor
     # How long one wait for a job lasts before the thread checks whether it should stop.
     FETCH_WAIT = 1.0
+    # Masks for Thread.handle_interrupt, built once: a Hash literal there costs allocations per job.
+    HOLD_SHUTDOWN = { Sidekiq::Shutdown => :never }.freeze
+    ALLOW_SHUTDOWN = { Sidekiq::Shutdown => :immediate }.freeze
+    # Where Sidekiq.load_json is defined while the app leaves it alone.
+    STOCK_LOAD_JSON = File.expand_path("../sidekiq.rb", __dir__)
+    private_constant :HOLD_SHUTDOWN, :ALLOW_SHUTDOWN, :STOCK_LOAD_JSON
 
     attr_reader :thread, :job, :capsule, :lane
 
@@ -23,9 +29,11 @@ module Sidekiq
       @engine = engine
       @job_logger = job_logger
       @retrier = retrier
-      @reloader = config[:reloader]
+      # Sidekiq's default reloader only calls its block: skipped, it would cost a Proc per job.
+      @reloader = config[:reloader] unless config[:reloader].equal?(Config::DEFAULTS[:reloader])
       @metrics = Ferrokiq::ExecutionMetrics.for(engine)
       @basic_fetch = config[:fetch].to_s == "basic"
+      @native_json = stock_json?
       @job = nil
       @lock_release = nil
       @done = false
@@ -74,12 +82,12 @@ module Sidekiq
     # timeout ends, is let in only while a job runs (#recorded): never while a job is taken,
     # acknowledged or handed back. A thread with a shutdown pending takes no further job.
     def run
-      Thread.handle_interrupt(Sidekiq::Shutdown => :never) do
+      Thread.handle_interrupt(HOLD_SHUTDOWN) do
         until Thread.pending_interrupt?
           unit = @engine.next_job_for(@lane, FETCH_WAIT)
           break if unit == false
 
-          process(*unit) if unit
+          process(unit) if unit
         end
       end
     rescue Sidekiq::Shutdown
@@ -101,8 +109,11 @@ module Sidekiq
     # A job that ends unsettled (an error past both retry handlers, or its thread killed) is
     # abandoned: it stays in the working list, and the engine's sweep puts it back on its
     # queue. One interrupted by the shutdown was handed back by the launcher already.
-    def process(queue, jobstr)
-      @job = [queue, jobstr]
+    #
+    # `unit` is the engine's `[queue, payload]`, kept as #job while the job is handled.
+    def process(unit)
+      @job = unit
+      queue, jobstr = unit
       outcome = :unsettled
       job = decode(queue, jobstr)
       outcome = if job.nil?
@@ -132,7 +143,7 @@ module Sidekiq
     # Unreadable payloads, and JSON that is no job Hash (`42`, `[]`), can never run: they are
     # kept in the dead set as they came, and their queue entry is released.
     def decode(queue, jobstr)
-      job = Sidekiq.load_json(jobstr)
+      job = (@native_json && Ferrokiq::Native.load_job(jobstr)) || Sidekiq.load_json(jobstr)
       return job if job.is_a?(Hash)
 
       raise JSON::ParserError, "a job must be a JSON object, got #{job.class}: #{jobstr[0, 100]}"
@@ -141,6 +152,14 @@ module Sidekiq
       @engine.send_to_morgue(jobstr)
       @engine.acknowledge(queue, jobstr)
       nil
+    end
+
+    # Payloads are read in Rust into the Hash JSON.parse would return (docs/performance.md, §3.2),
+    # unless the app replaced Sidekiq.load_json or JSON.parse (Oj's mimic mode, say): then every
+    # job goes through its replacement.
+    def stock_json?
+      Sidekiq.method(:load_json).source_location&.first == STOCK_LOAD_JSON &&
+        JSON.method(:parse).source_location&.first&.end_with?("/json/common.rb")
     end
 
     # Runs the job and says whether its queue entry can go: yes once it succeeded or its failure
@@ -163,18 +182,23 @@ module Sidekiq
     end
 
     def logged(job, queue, jobstr)
-      return recorded(job, queue, jobstr) if @job_logger.core_writes?(job)
+      log_context = @job_logger.core_context(job)
+      # Only false hands the lines to Ruby (tested without `==`, which is a call on an Array).
+      return recorded(job, queue, jobstr, log_context) if log_context || log_context.nil?
 
-      @job_logger.call(job, queue) { recorded(job, queue, jobstr) }
+      @job_logger.call(job, queue) { recorded(job, queue, jobstr, nil) }
     end
 
-    # In core mode the engine also writes the job's lines when the record closes.
-    def recorded(job, queue, jobstr)
+    # In core mode the engine also writes the job's lines when the record closes (`log_context`:
+    # what the core needs for them, see JobLogger#core_context; nil when it writes none).
+    def recorded(job, queue, jobstr, log_context)
       tid = Sidekiq.tid
-      @engine.work_started(tid, queue, jobstr, @job_logger.core_context(job))
+      @engine.work_started(tid, queue, jobstr, log_context)
       completed = false
       begin
-        Thread.handle_interrupt(Sidekiq::Shutdown => :immediate) do
+        Thread.handle_interrupt(ALLOW_SHUTDOWN) do
+          next invoke_job(job, queue, jobstr) unless @reloader
+
           @reloader.call { invoke_job(job, queue, jobstr) }
         end
         completed = true

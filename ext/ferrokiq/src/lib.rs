@@ -9,6 +9,7 @@ mod errors;
 mod gvl;
 mod hash_iter;
 mod iteration;
+mod job_json;
 mod log_writer;
 mod memory_limit;
 mod operations;
@@ -111,6 +112,7 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     )?;
     native.define_singleton_method("dump_json", magnus::function!(dump_json, 1))?;
     native.define_singleton_method("normalize_json", magnus::function!(normalize_json, 1))?;
+    native.define_singleton_method("load_job", magnus::function!(job_json::load_job, 1))?;
     native.define_singleton_method("periodic_next", magnus::function!(periodic_next, 4))?;
     native.define_singleton_method("natural_crons", magnus::function!(natural_crons, 1))?;
     redis::init(ruby, &native)?;
