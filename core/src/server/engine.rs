@@ -104,6 +104,9 @@ impl Engine {
         }
         let (acks_tx, acks_rx) = mpsc::unbounded_channel();
         let state = Arc::new(State::new(capsules.clone()));
+        if !config.embedded {
+            state.memory_trim.enable();
+        }
         let names = config.queue_names();
         runtime.block_on(async {
             if config.fetch == FetchMode::Reliable {

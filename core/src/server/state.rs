@@ -17,6 +17,7 @@ use crate::server::fetch::FetchedJob;
 use crate::server::hand_off::ClaimedJob;
 use crate::server::heartbeat;
 use crate::server::inflight::Ledger;
+use crate::server::memory_trim::MemoryTrim;
 use crate::server::ops::health::Health;
 
 pub(crate) struct State {
@@ -51,6 +52,8 @@ pub(crate) struct State {
     pub(crate) metrics_stop: Notify,
     /// Progress clocks and the last Redis round trip, for health checks (ops/health.rs).
     pub(crate) health: Health,
+    /// Gives the memory of a drained backlog back to the OS (memory_trim.rs).
+    pub(crate) memory_trim: MemoryTrim,
 }
 
 /// A worker thread's current job: what the Web UI's busy page shows, when it started, and its
@@ -114,6 +117,7 @@ impl State {
             metrics_failing: AtomicBool::new(false),
             metrics_stop: Notify::new(),
             health: Health::default(),
+            memory_trim: MemoryTrim::default(),
         }
     }
 
