@@ -42,7 +42,7 @@ pub fn compress_backtrace(lines: &[String]) -> String {
 /// One compressor for the whole process, reset between uses. A new one costs about 300 kB of
 /// heap, and is built through a 64 kB value on the stack of the thread that makes it: one per
 /// failed job left every worker thread's stack 64 kB deeper for good and the allocator's arenas
-/// fragmented (docs/performance.md, §8). Failures are rare enough that sharing it costs nothing.
+/// fragmented (docs/performance.md, §8.1). Failures are rare enough that sharing it costs nothing.
 static COMPRESSOR: Mutex<Option<Compress>> = Mutex::new(None);
 
 /// `bytes` as a zlib stream (header, deflate at the default level, Adler-32 trailer).

@@ -1,4 +1,4 @@
-//! Link settings for the native library (docs/performance.md, §8).
+//! Link settings for the native library (docs/performance.md, §8.1).
 //!
 //! The library holds about 35,000 pointers that the dynamic loader rewrites when it loads
 //! (most of them in the time zone tables of chrono-tz). As classic `R_X86_64_RELATIVE` entries

@@ -1,4 +1,4 @@
-//! Giving back to the OS the memory a burst of jobs left free (docs/performance.md, §8).
+//! Giving back to the OS the memory a burst of jobs left free (docs/performance.md, §8.1).
 //!
 //! glibc keeps memory freed in the middle of its heaps: after a backlog is drained, the
 //! process holds megabytes that no job uses until the next burst. `malloc_trim(0)` returns
