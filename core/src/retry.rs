@@ -1,11 +1,10 @@
 //! Sidekiq 7's retry arithmetic (docs/wire-format.md §5): how many retries a job gets, when the next
 //! one runs, and how the error backtrace is stored.
 
-use std::io::Write;
+use std::sync::Mutex;
 
 use base64::Engine as _;
-use flate2::write::ZlibEncoder;
-use flate2::Compression;
+use flate2::{Compress, Compression, FlushCompress, Status};
 
 use crate::json;
 use crate::rng::Rng;
@@ -37,11 +36,36 @@ pub fn compress_backtrace(lines: &[String]) -> String {
         json::write_str(&mut out, line);
     }
     out.push(b']');
-    let mut encoder = ZlibEncoder::new(Vec::new(), Compression::default());
-    // Writing into a Vec cannot fail.
-    let _ = encoder.write_all(&out);
-    let compressed = encoder.finish().unwrap_or_default();
-    base64::engine::general_purpose::STANDARD.encode(compressed)
+    base64::engine::general_purpose::STANDARD.encode(deflate(&out))
+}
+
+/// One compressor for the whole process, reset between uses. A new one costs about 300 kB of
+/// heap, and is built through a 64 kB value on the stack of the thread that makes it: one per
+/// failed job left every worker thread's stack 64 kB deeper for good and the allocator's arenas
+/// fragmented (docs/performance.md, §8.1). Failures are rare enough that sharing it costs nothing.
+static COMPRESSOR: Mutex<Option<Compress>> = Mutex::new(None);
+
+/// `bytes` as a zlib stream (header, deflate at the default level, Adler-32 trailer).
+fn deflate(bytes: &[u8]) -> Vec<u8> {
+    let mut slot = COMPRESSOR.lock().unwrap_or_else(|p| p.into_inner());
+    let compressor = slot.get_or_insert_with(|| Compress::new(Compression::default(), true));
+    compressor.reset();
+    let mut out = Vec::with_capacity(bytes.len() / 2 + 64);
+    loop {
+        let read = compressor.total_in() as usize;
+        let input = bytes.get(read..).unwrap_or_default();
+        match compressor.compress_vec(input, &mut out, FlushCompress::Finish) {
+            Ok(Status::StreamEnd) => break,
+            // Out of room (or no progress without it): grow the output and go on.
+            Ok(Status::Ok | Status::BufError) => out.reserve(out.capacity().max(64)),
+            Err(_) => {
+                // Not reachable for a finishing in-memory stream; start clean next time.
+                *slot = None;
+                return Vec::new();
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -87,5 +111,30 @@ mod tests {
             .read_to_string(&mut text)
             .unwrap();
         assert_eq!(text, r#"["app/jobs/hard_job.rb:5:in `perform'","é \"q\""]"#);
+    }
+
+    fn inflate(encoded: &str) -> String {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .unwrap();
+        let mut text = String::new();
+        ZlibDecoder::new(&bytes[..])
+            .read_to_string(&mut text)
+            .unwrap();
+        text
+    }
+
+    #[test]
+    fn the_shared_compressor_starts_each_backtrace_afresh() {
+        let long: Vec<String> = (0..2_000)
+            .map(|i| format!("app/models/thing_{i}.rb:{}:in `method_{}'", i * 7, i % 13))
+            .collect();
+        let first = compress_backtrace(&long);
+        let short = compress_backtrace(&["only.rb:1".to_string()]);
+        assert_eq!(inflate(&short), r#"["only.rb:1"]"#);
+        assert_eq!(compress_backtrace(&long), first, "same input, same bytes");
+        let text = inflate(&first);
+        assert!(text.starts_with(r#"["app/models/thing_0.rb:0:in `method_0'","#));
+        assert!(text.ends_with(r#""app/models/thing_1999.rb:13993:in `method_10'"]"#));
     }
 }

@@ -106,6 +106,9 @@ impl Engine {
         let (acks_tx, acks_rx) = mpsc::unbounded_channel();
         let names = config.queue_names();
         let state = Arc::new(State::new(capsules.clone(), names.clone()));
+        if !config.embedded {
+            state.memory_trim.enable();
+        }
         runtime.block_on(async {
             // Basic fetch registers its taken lists, which count its jobs against queue
             // limits (docs/design.md, §23), and drops those of dead processes.

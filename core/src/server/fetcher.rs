@@ -66,6 +66,7 @@ impl Fetcher {
                         ));
                     }
                     pause = RETRY_PAUSE;
+                    self.state.memory_trim.fetched(jobs.len());
                     if self.config.fetch == FetchMode::Reliable {
                         self.state.ledger.hold(&jobs);
                     }
@@ -110,6 +111,8 @@ impl Fetcher {
             let _ = tokio::time::timeout(RESTRICTED_POLL, self.capsule.room.notified()).await;
             return Ok(Vec::new());
         }
+        // The backlog is drained: what its jobs freed can go back to the OS.
+        self.state.memory_trim.after_running_dry();
         match self.config.fetch {
             FetchMode::Reliable if order.len() == 1 => {
                 let job = fetch::reliable_wait(&self.blocking, identity, order[0], IDLE_WAIT).await;

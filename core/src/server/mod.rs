@@ -16,6 +16,7 @@ mod inflight;
 pub mod keys;
 mod maintenance;
 pub mod memory_limit;
+mod memory_trim;
 mod metrics_flusher;
 pub mod metrics_store;
 pub mod ops;

@@ -17,6 +17,7 @@ use crate::server::fetch::FetchedJob;
 use crate::server::hand_off::ClaimedJob;
 use crate::server::heartbeat;
 use crate::server::inflight::Ledger;
+use crate::server::memory_trim::MemoryTrim;
 use crate::server::ops::health::Health;
 use crate::server::taken::TakenSlots;
 
@@ -58,6 +59,8 @@ pub(crate) struct State {
     /// queues it keeps working lists for. Dynamic queues stay here after they leave the
     /// `queues` set, so their lists are still asserted, swept and released.
     worked: Mutex<Vec<String>>,
+    /// Gives the memory of a drained backlog back to the OS (memory_trim.rs).
+    pub(crate) memory_trim: MemoryTrim,
 }
 
 /// A worker thread's current job: what the Web UI's busy page shows, when it started, and its
@@ -123,6 +126,7 @@ impl State {
             metrics_stop: Notify::new(),
             health: Health::default(),
             worked: Mutex::new(worked),
+            memory_trim: MemoryTrim::default(),
         }
     }
 
