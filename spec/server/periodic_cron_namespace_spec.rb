@@ -1,5 +1,7 @@
 # frozen_string_literal: true
 
+require "tmpdir"
+
 module PeriodicCronNamespaceSpecSource
   # Records each run's arguments, as the job received them.
   STAMP_JOBS = <<~RUBY
@@ -156,7 +158,18 @@ RSpec.describe "Periodic jobs: sidekiq-cron's namespaces and date_as_argument" d
   it "ticks both namespaces' same-named jobs, each tick once, with the tick as a Float argument" do
     with_namespaces("billing")
     Sidekiq::Cron::Job.create(every_second("stamp", "default", "date_as_argument" => true))
-    Sidekiq::Cron::Job.create(every_second("stamp", "billing", "namespace" => "billing", "date_as_argument" => true))
+    dir = Dir.mktmpdir("periodic-cron-namespace")
+    Dir.mkdir(File.join(dir, "config"))
+    File.write(File.join(dir, "config", "schedule.yml"), <<~YAML)
+      stamp:
+        cron: "* * * * * *"
+        class: StampJob
+        args: [billing]
+        namespace: billing
+        date_as_argument: true
+    YAML
+    Ferrokiq::Periodic.load_cron_schedule_file(dir)
+    expect(Sidekiq::Cron::Job.find("stamp", "billing")).to have_attributes(source: "schedule", date_as_argument: true)
     start_server(jobs: PeriodicCronNamespaceSpecSource::STAMP_JOBS)
     eventually { stamps("default").size >= 3 && stamps("billing").size >= 3 }
 
