@@ -97,6 +97,12 @@ RSpec.describe "Periodic jobs: sidekiq-cron's namespaces and date_as_argument" d
     colliding = Sidekiq::Cron::Job.new(every_second("c", "x", "namespace" => "a:b"))
     expect(colliding.valid?).to be(false)
     expect(colliding.errors).to eq(["'namespace' cannot contain ':'"])
+
+    # Back to an explicit list: the job stays where its keys are, and goes from there.
+    with_namespaces
+    expect(Sidekiq::Cron::Job.find("kept", "elsewhere").namespace).to eq("elsewhere")
+    expect(Sidekiq::Cron::Job.destroy("kept", "elsewhere")).to be(true)
+    expect(Sidekiq.get_schedule.keys).to eq(["cron_job:default:stray"])
   end
 
   it "uses default_namespace, and destroy_all! empties one namespace" do

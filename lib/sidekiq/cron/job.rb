@@ -85,8 +85,13 @@ module Sidekiq
           [name.to_s, namespace]
         end
 
+        # A stored job keeps the namespace its keys are in, even one no longer configured, so
+        # that destroying or saving it acts on those keys.
         def from_record(record)
-          new(record.merge("args" => Sidekiq.load_json(record["args"].to_s.empty? ? "[]" : record["args"])))
+          job = new(record.merge("args" => Sidekiq.load_json(record["args"].to_s.empty? ? "[]" : record["args"]),
+                                 "namespace" => nil))
+          job.namespace = Namespace.blank_to_default(record["namespace"])
+          job
         end
       end
 
