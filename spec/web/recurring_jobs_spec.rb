@@ -172,6 +172,26 @@ RSpec.describe "Sidekiq::Web recurring jobs", :web do # rubocop:disable Metrics/
     expect([enabled?("report"), enabled?("cron_job:default:nightly")]).to eq([false, false])
   end
 
+  it "shows a sidekiq-cron job's namespace when it is not the default one, and acts on that job" do
+    Sidekiq::Cron.configure { |config| config.available_namespaces = %w[billing] }
+    Sidekiq::Cron::Job.create("name" => "nightly", "cron" => "0 3 * * *", "class" => "NightlyJob", "args" => ["d"])
+    Sidekiq::Cron::Job.create("name" => "nightly", "cron" => "0 4 * * *", "class" => "NightlyJob", "args" => ["b"],
+                              "namespace" => "billing")
+    get page_path
+    expect(row("cron_job:billing:nightly")).to include(">nightly <span class=\"fk-tag\">cron</span> " \
+                                                       "<span class=\"fk-tag\" data-namespace>billing</span>")
+    expect(row("cron_job:default:nightly")).not_to include("data-namespace")
+
+    post_form("/sidekiq/cron/namespaces/billing/jobs/nightly/disable", {}, page: page_path)
+    expect(Sidekiq::Cron::Job.find("nightly", "billing")).to be_disabled
+    expect(Sidekiq::Cron::Job.find("nightly")).to be_enabled
+    post_form("/sidekiq/cron/namespaces/billing/jobs/nightly/enqueue", {}, page: page_path)
+    post_form("#{page_path}/enqueue", { "name" => "cron_job:billing:nightly" }, page: page_path)
+    expect(queued("default").map { |job| job["args"] }).to eq([["b"], ["b"]])
+  ensure
+    Sidekiq::Cron.reset!
+  end
+
   it "refuses a POST without the CSRF token and every POST in read-only mode" do
     Sidekiq.public_send(:schedule=, { "report" => { "every" => "1h", "class" => "ReportJob" } })
     post "#{page_path}/enqueue", "name" => "report"

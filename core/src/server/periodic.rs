@@ -101,7 +101,7 @@ static CLAIM_FOR_HAND_OFF_SCRIPT: LazyLock<Script> =
     LazyLock::new(|| Script::new(CLAIM_FOR_HAND_OFF));
 
 /// Keys of an entry that describe the schedule, not the job.
-const SCHEDULE_KEYS: [&str; 11] = [
+const SCHEDULE_KEYS: [&str; 12] = [
     "cron",
     "every",
     "interval",
@@ -110,6 +110,7 @@ const SCHEDULE_KEYS: [&str; 11] = [
     "description",
     "enabled",
     "include_metadata",
+    "date_as_argument",
     "rails_env",
     "keyword_argument",
     "name",
@@ -124,6 +125,8 @@ pub struct Entry {
     pub since: f64,
     enabled_by_default: bool,
     include_metadata: bool,
+    /// sidekiq-cron's `date_as_argument`: the tick's epoch seconds (a Float) end the args.
+    date_as_argument: bool,
     /// The job asks for a unique-job lock, which only Ruby's client can take (docs/design.md,
     /// §5.1): its ticks go through the hand-off even without client middleware.
     locked: bool,
@@ -175,6 +178,7 @@ impl Entry {
             since,
             enabled_by_default: truthy(config.get("enabled"), true),
             include_metadata: truthy(config.get("include_metadata"), false),
+            date_as_argument: truthy(config.get("date_as_argument"), false),
             locked: truthy(template.get("lock"), false),
             template,
             upcoming: None,
@@ -216,6 +220,13 @@ impl Entry {
     /// The entry's job with this tick's metadata, before the client's normalisation.
     fn job(&self, tick: f64) -> Map<String, Value> {
         let mut job = self.template.clone();
+        if self.date_as_argument {
+            if let (Some(Value::Array(args)), Some(date)) =
+                (job.get_mut("args"), Number::from_f64(tick))
+            {
+                args.push(Value::Number(date));
+            }
+        }
         if self.include_metadata {
             if let Some(Value::Array(args)) = job.get_mut("args") {
                 let mut metadata = Map::new();
@@ -599,6 +610,26 @@ mod tests {
         assert_eq!(job["queue"], "default");
         assert_eq!(job["args"], serde_json::json!([1, {"scheduled_at": 60.0}]));
         assert!(job.get("include_metadata").is_none());
+    }
+
+    #[test]
+    fn date_as_argument_appends_the_tick_as_a_float() {
+        let entry = Entry::parse(
+            "cron_job:default:stamped",
+            br#"{"cron":"* * * * * *","class":"StampJob","args":["a"],"date_as_argument":true}"#,
+            0.0,
+        )
+        .unwrap();
+        let tick = 1_764_460_800.0;
+        let (_, payload) = entry.payload(tick, &defaults(), tick + 0.01).unwrap();
+        let text = String::from_utf8(payload).unwrap();
+        // A Float in JSON, as Ruby's `Time#to_f` dumps it, so the job reads back a Float.
+        assert!(text.contains(r#""args":["a",1764460800.0]"#), "{text}");
+        assert!(!text.contains("date_as_argument"));
+        let member = entry.hand_off_member(tick).unwrap();
+        let handed: Value = serde_json::from_slice(&member).unwrap();
+        assert_eq!(handed["args"], serde_json::json!(["a", 1_764_460_800.0]));
+        assert!(handed["args"][1].is_f64());
     }
 
     #[test]

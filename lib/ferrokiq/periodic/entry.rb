@@ -12,7 +12,8 @@ module Ferrokiq
       RULE_KEYS = %w[cron every at in interval].freeze
       # Keys that describe the schedule rather than the job (the rest goes into the payload), as
       # in the server's scheduler (core/src/server/periodic.rs).
-      SCHEDULE_KEYS = (RULE_KEYS + %w[description enabled include_metadata rails_env keyword_argument name]).freeze
+      SCHEDULE_KEYS = (RULE_KEYS + %w[description enabled include_metadata date_as_argument rails_env keyword_argument
+                                      name]).freeze
 
       module_function
 
@@ -48,6 +49,8 @@ module Ferrokiq
                       when nil then []
                       else [args]
                       end
+        # sidekiq-cron's `date_as_argument`: the tick's epoch seconds, a Float.
+        job["args"] << time.to_f if truthy?(entry["date_as_argument"])
         job["args"] << { "scheduled_at" => time.to_f.round(3) } if truthy?(entry["include_metadata"])
         job
       end

@@ -2,16 +2,15 @@
 
 require "time"
 require "ferrokiq/periodic/store"
+require "sidekiq/cron/namespace"
 
 module Ferrokiq
   module Periodic
     # What the Web UI's "Recurring jobs" page shows of each `schedules` entry, whichever API
-    # wrote it (sidekiq-scheduler's, or sidekiq-cron's `cron_job:default:<name>` entries), read in
-    # one round trip; and its two actions, a push now and the enabled switch, written where the
-    # server's scheduler reads them (docs/design.md, §5.1).
+    # wrote it (sidekiq-scheduler's, or sidekiq-cron's `cron_job:<namespace>:<name>` entries),
+    # read in two round trips; and its two actions, a push now and the enabled switch, written
+    # where the server's scheduler reads them (docs/design.md, §5.1).
     module Overview
-      CRON_PREFIX = "cron_job:"
-
       # One entry. +rule+ is [key, value] of the rule that drives it (cron, every, at, in or
       # interval, the first present, as the scheduler takes it); +next_run+ (set by
       # #add_next_runs) is nil when disabled or when no tick is left; +problem+ is why the
@@ -19,10 +18,15 @@ module Ferrokiq
       # time the server counts it from; +runs+ the ticks pushed so far of an entry with rufus'
       # `times`.
       Row = Struct.new(:name, :rule, :klass, :queue, :args, :description, :enabled, :last_run, :next_run,
-                       :problem, :cron_name, :stored, :since, :runs, keyword_init: true) do
+                       :problem, :cron_name, :cron_namespace, :stored, :since, :runs, keyword_init: true) do
         # The name people know the job by: a sidekiq-cron job's own name, else the entry's.
         def label
           cron_name || name
+        end
+
+        # A sidekiq-cron job's namespace when it is not the default one (the page shows it then).
+        def other_namespace
+          cron_namespace if cron_namespace && cron_namespace != Sidekiq::Cron::Namespace.default
         end
       end
 
@@ -33,10 +37,11 @@ module Ferrokiq
         entries, states, last_times, since, runs, cron_enqueued = read_all
         entries.sort.map do |name, json|
           entry = parse(json)
+          cron_namespace, cron_name = Sidekiq::Cron::Namespace.split_entry(name)
           Row.new(name:, rule: rule_of(entry), klass: entry["class"] || name, queue: entry["queue"] || "default",
                   args: Entry.wrap_args(entry["args"]), description: entry["description"].to_s,
                   enabled: enabled_state(states[name], entry), last_run: latest(last_times[name], cron_enqueued[name]),
-                  cron_name: cron_name(name), stored: json, since: since[name], runs: runs[name].to_i)
+                  cron_name:, cron_namespace:, stored: json, since: since[name], runs: runs[name].to_i)
         end
       end
 
@@ -79,7 +84,6 @@ module Ferrokiq
         true
       end
 
-      # The entry name a sidekiq-cron job (named +cron_name+) is stored under.
       # Whether an `every`/`interval` entry with rufus' `times` option pushed them all.
       def times_reached?(row)
         key, = row.rule
@@ -88,18 +92,14 @@ module Ferrokiq
         times.is_a?(Integer) && row.runs >= times
       end
 
-      def cron_entry(cron_name)
-        Sidekiq::Cron::Job.key_for(cron_name)
+      # The entry name a sidekiq-cron job (named +cron_name+, in +namespace+) is stored under.
+      def cron_entry(cron_name, namespace = nil)
+        Sidekiq::Cron::Job.key_for(cron_name, namespace)
       end
 
       def cron_job(name)
-        short = cron_name(name)
-        short && Sidekiq::Cron::Job.find(short)
-      end
-
-      def cron_name(name)
-        prefix = "#{CRON_PREFIX}#{Sidekiq::Cron::Job::NAMESPACE}:"
-        name.delete_prefix(prefix) if name.start_with?(prefix)
+        namespace, short = Sidekiq::Cron::Namespace.split_entry(name)
+        short && Sidekiq::Cron::Job.find(short, namespace)
       end
 
       def read_all
@@ -108,14 +108,15 @@ module Ferrokiq
             [Store::SCHEDULES, Store::STATES, Store::LAST_TIMES, Store::SINCE, Store::RUNS].each do |key|
               pipe.call("HGETALL", key)
             end
-            pipe.call("SMEMBERS", Sidekiq::Cron::Job::JOBS)
           end
         end
-        [*replies.first(5), cron_enqueue_times(replies.last)]
+        [*replies, cron_enqueue_times(replies.first.keys)]
       end
 
-      # entry name => the last "Enqueue now" sidekiq-cron recorded for the job.
-      def cron_enqueue_times(keys)
+      # entry name => the last "Enqueue now" sidekiq-cron recorded for the job (a sidekiq-cron
+      # job's entry is named after its hash, in whichever namespace).
+      def cron_enqueue_times(names)
+        keys = names.select { |name| Sidekiq::Cron::Namespace.split_entry(name) }
         return {} if keys.empty?
 
         times = Sidekiq.redis do |conn|

@@ -4,18 +4,24 @@ require "time"
 require "sidekiq"
 require "ferrokiq/periodic/store"
 require "sidekiq/cron/configuration"
+require "sidekiq/cron/namespace"
+require "sidekiq/cron/loading"
 
 module Sidekiq
   # sidekiq-cron's API, built into Ferrokiq (docs/design.md, "Periodic jobs").
   module Cron
-    # A cron job as sidekiq-cron 2.x keeps it (`cron_jobs:default`, `cron_job:default:<name>`),
-    # so existing tooling lists it. Each job is also a `schedules` entry named after its key,
-    # which the Rust scheduler ticks with the same exactly-once claim as sidekiq-scheduler's.
+    # A cron job as sidekiq-cron 2.x keeps it (`cron_jobs:<namespace>`,
+    # `cron_job:<namespace>:<name>`), so existing tooling lists it. Each job is also a `schedules`
+    # entry named after its key, which the Rust scheduler ticks with the same exactly-once claim
+    # as sidekiq-scheduler's (docs/design.md, §5.1).
     class Job
-      NAMESPACE = "default"
-      JOBS = "cron_jobs:#{NAMESPACE}".freeze
+      extend Loading
 
-      attr_accessor :name, :cron, :klass, :args, :queue, :description, :status, :source
+      # sidekiq-cron's spellings of true for `date_as_argument` (YAML, forms, its "1"/"0").
+      TRUE_TEXT = /\A(true|t|yes|y|1)\z/i
+
+      attr_accessor :name, :namespace, :cron, :klass, :args, :queue, :description, :status, :source,
+                    :date_as_argument
       attr_reader :errors
 
       class << self
@@ -23,63 +29,76 @@ module Sidekiq
           new(attributes).tap(&:save)
         end
 
-        def all
-          keys = Sidekiq.redis { |conn| conn.smembers(JOBS) }.sort
+        # The jobs of +namespace+ ("*": of every namespace Namespace.all lists), by key.
+        def all(namespace = Namespace.default)
+          sets = namespace == "*" ? Namespace.all.map { |name| Namespace.jobs_key(name) } : [jobs_key(namespace)]
+          keys = Sidekiq.redis { |conn| conn.pipelined { |pipe| sets.each { |set| pipe.call("SMEMBERS", set) } } }
+          keys = keys.flatten.uniq.sort
           records = Sidekiq.redis { |conn| conn.pipelined { |pipe| keys.each { |key| pipe.call("HGETALL", key) } } }
           records.reject(&:empty?).map { |record| from_record(record) }
         end
 
-        def count
-          Sidekiq.redis { |conn| conn.scard(JOBS) }
+        def count(namespace = Namespace.default)
+          return Namespace.all.sum { |name| Namespace.count(name) } if namespace == "*"
+
+          Namespace.count(namespace)
         end
 
-        def find(name)
-          name = name["name"] || name[:name] if name.is_a?(Hash)
-          record = Sidekiq.redis { |conn| conn.hgetall(key_for(name)) }
+        # `find("nightly")`, `find("nightly", "billing")`, or sidekiq-cron's Hash form,
+        # `find(name: "nightly", namespace: "billing")`.
+        def find(name, namespace = nil)
+          name, namespace = name_and_namespace(name, namespace)
+          record = Sidekiq.redis { |conn| conn.hgetall(key_for(name, namespace)) }
           record.empty? ? nil : from_record(record)
         end
 
-        def destroy(name)
-          find(name)&.destroy ? true : false
+        def exists?(name, namespace = Namespace.default)
+          Sidekiq.redis { |conn| conn.exists(key_for(name, namespace)) }.positive?
         end
 
-        # Saves each job (name => attributes); returns the errors of the invalid ones.
-        def load_from_hash(hash, source: "dynamic")
-          load_from_array(hash.map { |name, attributes| attributes.merge("name" => name.to_s) }, source:)
+        def destroy(name, namespace = nil)
+          find(name, namespace)&.destroy ? true : false
         end
 
-        def load_from_array(array, source: "dynamic")
-          array.flat_map do |attributes|
-            job = new(attributes.merge("source" => source))
-            job.save ? [] : job.errors
-          end
+        # Deletes the jobs of +namespace+ (the default one, as sidekiq-cron does; "*": all).
+        def destroy_all!(namespace = Namespace.default)
+          all(namespace).each(&:destroy)
+          true
         end
 
-        # As the plain forms, and deletes the jobs of the same source no longer listed.
-        def load_from_hash!(hash, source: "dynamic")
-          load_from_array!(hash.map { |name, attributes| attributes.merge("name" => name.to_s) }, source:)
+        def key_for(name, namespace = Namespace.default)
+          Namespace.job_key(name, namespace)
         end
+        alias redis_key key_for
 
-        def load_from_array!(array, source: "dynamic")
-          listed = array.map { |attributes| (attributes["name"] || attributes[:name]).to_s }
-          all.each { |job| job.destroy if job.source == source && !listed.include?(job.name) }
-          load_from_array(array, source:)
-        end
-
-        def key_for(name)
-          "cron_job:#{NAMESPACE}:#{name}"
+        def jobs_key(namespace = Namespace.default)
+          Namespace.jobs_key(namespace)
         end
 
         private
 
+        def name_and_namespace(name, namespace)
+          if name.is_a?(Hash)
+            fields = name.transform_keys(&:to_s)
+            return [fields["name"].to_s, namespace || fields["namespace"]]
+          end
+          [name.to_s, namespace]
+        end
+
+        # A stored job keeps the namespace its keys are in, even one no longer configured, so
+        # that destroying or saving it acts on those keys.
         def from_record(record)
-          new(record.merge("args" => Sidekiq.load_json(record["args"].to_s.empty? ? "[]" : record["args"])))
+          job = new(record.merge("args" => Sidekiq.load_json(record["args"].to_s.empty? ? "[]" : record["args"]),
+                                 "namespace" => nil))
+          job.namespace = Namespace.blank_to_default(record["namespace"])
+          job
         end
       end
 
       def initialize(attributes = {})
         fields = attributes.transform_keys(&:to_s)
         @name = fields["name"].to_s
+        @namespace = Namespace.resolve(fields["namespace"])
         @cron = fields["cron"].to_s
         @klass = (fields["klass"] || fields["class"]).to_s
         @args = parse_args(fields["args"])
@@ -87,12 +106,14 @@ module Sidekiq
         @description = fields["description"].to_s
         @status = fields["status"]&.to_s
         @source = (fields["source"] || "dynamic").to_s
+        @date_as_argument = flag?(fields["date_as_argument"])
         @errors = []
       end
 
       def valid?
         @errors = []
         @errors << "'name' must be set" if name.empty?
+        @errors.concat(namespace_errors)
         @errors << "'cron' must be set" if cron.empty?
         @errors.concat(cron_errors) unless cron.empty?
         @errors << "'klass' (or class) must be set" if klass.empty?
@@ -106,7 +127,7 @@ module Sidekiq
 
         @status ||= stored_status || "enabled"
         Sidekiq.redis do |conn|
-          conn.sadd(JOBS, key)
+          conn.sadd(self.class.jobs_key(namespace), key)
           conn.hset(key, *record.flatten)
         end
         Ferrokiq::Periodic::Store.set(key, schedule_entry)
@@ -117,7 +138,7 @@ module Sidekiq
       def destroy
         Ferrokiq::Periodic::Store.remove(key)
         Sidekiq.redis do |conn|
-          conn.srem(JOBS, key)
+          conn.srem(self.class.jobs_key(namespace), key)
           conn.del(key)
         end
         true
@@ -141,9 +162,11 @@ module Sidekiq
         !enabled?
       end
 
-      # Pushes the job now, outside its schedule (sidekiq-cron's "Enqueue now").
+      # Pushes the job now, outside its schedule (sidekiq-cron's "Enqueue now"), as a tick at
+      # +time+ would push it (with +time+ as its date argument when `date_as_argument` is set).
       def enque!(time = Time.now)
-        jid = Sidekiq::Client.push("class" => klass, "args" => args, "queue" => queue || "default")
+        entry = Ferrokiq::Periodic::Entry.prepare(key, schedule_entry)
+        jid = Sidekiq::Client.push(Ferrokiq::Periodic::Entry.job(key, entry, time))
         Sidekiq.redis { |conn| conn.hset(key, "last_enqueue_time", time.utc.strftime("%Y-%m-%d %H:%M:%S %z")) }
         jid
       end
@@ -153,8 +176,12 @@ module Sidekiq
         stamp && !stamp.empty? ? Time.parse(stamp) : nil
       end
 
+      def date_as_argument?
+        date_as_argument ? true : false
+      end
+
       def key
-        self.class.key_for(name)
+        self.class.key_for(name, namespace)
       end
 
       private
@@ -174,6 +201,20 @@ module Sidekiq
         ["'cron' -> #{cron.inspect}: #{e.message}"]
       end
 
+      # "*" stands for every namespace in queries; a ":" would make two namespaces' keys collide
+      # (Namespace::SEPARATOR).
+      def namespace_errors
+        return ["'namespace' must be set"] if namespace.to_s.empty?
+        return ["'namespace' cannot be '*'"] if namespace == "*"
+        return ["'namespace' cannot contain ':'"] if namespace.include?(Namespace::SEPARATOR)
+
+        []
+      end
+
+      def flag?(value)
+        value == true || TRUE_TEXT.match?(value.to_s)
+      end
+
       def stored_status
         status = Sidekiq.redis { |conn| conn.hget(key, "status") }
         status unless status.to_s.empty?
@@ -189,13 +230,14 @@ module Sidekiq
       end
 
       def record
-        { "name" => name, "namespace" => NAMESPACE, "klass" => klass, "cron" => cron,
+        { "name" => name, "namespace" => namespace, "klass" => klass, "cron" => cron,
           "description" => description, "source" => source, "args" => Sidekiq.dump_json(args),
-          "status" => status, "queue" => queue.to_s }
+          "date_as_argument" => date_as_argument? ? "1" : "0", "status" => status, "queue" => queue.to_s }
       end
 
       def schedule_entry
         entry = { "cron" => cron, "class" => klass, "args" => args, "description" => description }
+        entry["date_as_argument"] = true if date_as_argument?
         queue ? entry.merge("queue" => queue) : entry
       end
     end

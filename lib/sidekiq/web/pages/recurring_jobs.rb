@@ -27,6 +27,11 @@ module Sidekiq
             redirect_with_query(recurring_jobs_path)
           end
 
+          # The entry of the sidekiq-cron job named in one of sidekiq-cron's paths.
+          def cron_entry_in_path
+            Ferrokiq::Periodic::Overview.cron_entry(route_params(:name), route_params(:namespace))
+          end
+
           # The entry named by the form's `name` field, or a 404.
           def recurring_job_name!
             name = params["name"]
@@ -91,13 +96,12 @@ module Sidekiq
           app.get("/cron/namespaces/:namespace") { redirect(recurring_jobs_path) }
           app.get("/cron/namespaces/:namespace/jobs/:name") { redirect(recurring_jobs_path) }
           app.post("/cron/namespaces/:namespace/jobs/:name/enqueue") do
-            Ferrokiq::Periodic::Overview.enqueue_now(Ferrokiq::Periodic::Overview.cron_entry(route_params(:name)))
+            Ferrokiq::Periodic::Overview.enqueue_now(cron_entry_in_path)
             recurring_jobs_done
           end
           SWITCHES.each do |action, enabled|
             app.post("/cron/namespaces/:namespace/jobs/:name/#{action}") do
-              Ferrokiq::Periodic::Overview.set_enabled(Ferrokiq::Periodic::Overview.cron_entry(route_params(:name)),
-                                                       enabled)
+              Ferrokiq::Periodic::Overview.set_enabled(cron_entry_in_path, enabled)
               recurring_jobs_done
             end
           end
