@@ -320,20 +320,27 @@ mod tests {
         );
     }
 
-    #[test]
-    fn the_info_says_whether_the_process_is_embedded() {
-        let mut config = ServerConfig {
+    /// A process's settings as the info tests vary them.
+    fn config(
+        queues: &[(&str, u32)],
+        dynamic: Option<Vec<String>>,
+        embedded: bool,
+    ) -> ServerConfig {
+        ServerConfig {
             identity: "web-1:7:abc".into(),
             hostname: "web-1".into(),
             pid: 7,
             tag: String::new(),
             labels: Vec::new(),
             concurrency: 2,
-            queues: vec![("default".into(), 0)],
+            queues: queues
+                .iter()
+                .map(|(name, weight)| ((*name).to_string(), *weight))
+                .collect(),
             fetch: crate::server::config::FetchMode::Reliable,
-            dynamic: None,
+            dynamic,
             version: "7.3.10".into(),
-            embedded: true,
+            embedded,
             started_at: 1_700_000_000.5,
             capsules: Vec::new(),
             stranded_after: std::time::Duration::from_secs(60),
@@ -341,7 +348,12 @@ mod tests {
             dead_timeout: std::time::Duration::from_secs(60),
             scheduler_defaults: None,
             scheduler_hand_off: false,
-        };
+        }
+    }
+
+    #[test]
+    fn the_info_says_whether_the_process_is_embedded() {
+        let mut config = config(&[("default", 0)], None, true);
         let embedded: serde_json::Value = serde_json::from_str(&info_json(&config, &[])).unwrap();
         assert_eq!(embedded["embedded"], serde_json::Value::Bool(true));
         config.embedded = false;
@@ -351,26 +363,7 @@ mod tests {
 
     #[test]
     fn dynamic_queues_are_listed_after_the_configured_ones() {
-        let config = ServerConfig {
-            identity: "web-1:7:abc".into(),
-            hostname: "web-1".into(),
-            pid: 7,
-            tag: String::new(),
-            labels: Vec::new(),
-            concurrency: 2,
-            queues: vec![("critical".into(), 2), ("default".into(), 1)],
-            fetch: crate::server::config::FetchMode::Reliable,
-            dynamic: Some(Vec::new()),
-            version: "7.3.10".into(),
-            embedded: false,
-            started_at: 1_700_000_000.5,
-            capsules: Vec::new(),
-            stranded_after: std::time::Duration::from_secs(60),
-            dead_max_jobs: 10,
-            dead_timeout: std::time::Duration::from_secs(60),
-            scheduler_defaults: None,
-            scheduler_hand_off: false,
-        };
+        let config = config(&[("critical", 2), ("default", 1)], Some(Vec::new()), false);
         let info = info_json(&config, &["bulk".to_string()]);
         assert!(
             info.contains(r#""queues":["critical","default","bulk"],"weights":[{"critical":2,"default":1,"bulk":0}]"#),

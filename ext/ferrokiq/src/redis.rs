@@ -283,9 +283,10 @@ impl NativeRedis {
     /// limit, head, tail, lock_timeout, lock_ttl, texts]`, the same for every job, `texts` the
     /// template's Symbol values as Strings (`[[key, text], ...]`, as JSON writes them: `lock:
     /// :until_executed`). Each payload is the template with those, `args`, `jid`, the plugin's
-    /// lock fields and `enqueued_at` set, as `Client#push_bulk` builds it. Returns `[jids, refused]`: the jids (nil where another job
-    /// holds the lock) and `[jid, digest]` of each refused job; nil when a value needs Ruby's
-    /// JSON writer (nothing was sent; the caller takes the general path).
+    /// lock fields and `enqueued_at` set, as `Client#push_bulk` builds it. Returns
+    /// `[jids, refused]`: the jids (nil where another job holds the lock) and `[jid, digest]` of
+    /// each refused job; nil when a value needs Ruby's JSON writer (nothing was sent; the caller
+    /// takes the general path).
     fn push_bulk_locked(
         ruby: &Ruby,
         rb_self: &Self,
