@@ -56,7 +56,9 @@ module Sidekiq
         return default if name.empty?
         return name if !available_namespaces_provided? || all.include?(name)
 
-        Sidekiq.logger.warn { "Cron Jobs - unexpected namespace #{name} encountered. Assigning to default namespace." }
+        Sidekiq.logger.warn do
+          "Cron job namespace #{name.inspect} is not in available_namespaces; the job goes to #{default.inspect}"
+        end
         default
       end
 
