@@ -29,7 +29,9 @@ module Sidekiq
       end
 
       def natural_cron_parsing_mode=(mode)
-        raise ArgumentError, "Unknown natural cron parsing mode: #{mode.inspect}" unless PARSING_MODES.include?(mode)
+        unless PARSING_MODES.include?(mode)
+          raise ArgumentError, "natural_cron_parsing_mode is :single or :strict, not #{mode.inspect}"
+        end
 
         @natural_cron_parsing_mode = mode
       end

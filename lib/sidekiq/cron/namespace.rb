@@ -25,7 +25,7 @@ module Sidekiq
                  when nil then []
                  when Array then available.map(&:to_s)
                  when :auto then in_use
-                 else raise ArgumentError, "Unexpected value provided for `available_namespaces`: #{available.inspect}"
+                 else raise ArgumentError, "available_namespaces is an Array, :auto or nil, not #{available.inspect}"
                  end
         listed | [default]
       end
