@@ -11,6 +11,7 @@
 #
 #   ruby bench/unique_cost.rb                      # 100k jobs, -c 10, reliable fetch, 3 pairs
 #   BENCH_JOBS=50000 PAIRS=5 FETCH=basic LOCK=until_executing ruby bench/unique_cost.rb
+#   BENCH_JOB_WORK=10 ruby bench/unique_cost.rb    # jobs with ~35 µs of Ruby work (bench/drain_jobs.rb)
 #
 # Build first (rake compile). Benchmarks are measurements, not tests.
 
@@ -126,6 +127,7 @@ end
 Bench.with_redis do |url|
   sides = { "no lock" => ->(_env) { run(url, nil) }, LOCK => ->(_env) { run(url, LOCK) } }
   runs = Bench.alternate(PAIRS, sides, {})
-  puts "\n#{JOBS} jobs, -c #{CONCURRENCY}, #{FETCH} fetch, lock: #{LOCK} (each job its own digest)"
+  puts "\n#{JOBS} jobs, -c #{CONCURRENCY}, #{FETCH} fetch, lock: #{LOCK} (each job its own digest), " \
+       "BENCH_JOB_WORK=#{ENV.fetch("BENCH_JOB_WORK", 0)}"
   Bench.report(runs, unit: "", baseline: "no lock", candidate: LOCK)
 end
