@@ -172,6 +172,33 @@ fn the_release_runs_after_the_jobs_lrem() {
 }
 
 #[test]
+fn one_call_releases_a_batch_larger_than_its_deletion_batches() {
+    // 1,200 released locks make 2,400 keys to delete: three DEL batches and two ZREMs. A lock
+    // held by another job and a pair naming a job that holds nothing stay as they were.
+    let server = Server::start();
+    let mut redis = server.redis();
+    let digests: Vec<String> = (0..1_200).map(|i| format!("uniquejobs:batch{i}")).collect();
+    for (i, digest) in digests.iter().enumerate() {
+        hold(&mut redis, digest, &format!("jid-{i}"));
+    }
+    hold(&mut redis, "uniquejobs:other", "theirs");
+    let script = redis::Script::new(unique_jobs::RELEASE);
+    let mut invocation = script.prepare_invoke();
+    invocation.key(unique_jobs::DIGESTS);
+    for (i, digest) in digests.iter().enumerate() {
+        invocation.arg(digest).arg(format!("jid-{i}"));
+    }
+    invocation.arg("uniquejobs:other").arg("not-theirs");
+    let released: i64 = invocation.invoke(&mut redis).expect("the release script");
+
+    assert_eq!(released, 1_200);
+    assert!(digests.iter().all(|digest| lock_gone(&mut redis, digest)));
+    assert!(exists(&mut redis, "uniquejobs:other:LOCKED"));
+    assert!(exists(&mut redis, "uniquejobs:other:INFO"));
+    assert!(in_digests(&mut redis, "uniquejobs:other"));
+}
+
+#[test]
 fn a_flushed_script_cache_is_no_obstacle() {
     let server = Server::start();
     let mut redis = server.redis();
