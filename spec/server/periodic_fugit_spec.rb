@@ -2,25 +2,14 @@
 
 require "date"
 require "ferrokiq/periodic/overview"
+require_relative "../support/periodic_tick_jobs"
 
 # fugit's `%`, `~` and natural-language crons and rufus' `first_at` / `last_at` / `times`, ticked
 # by the Rust scheduler of real `exe/sidekiq` processes. Their arithmetic (fugit's and rufus'
-# own vectors) is covered by the Rust unit tests in core/src/periodic.rs and
-# core/src/periodic/nat.rs.
-module PeriodicFugitSpecSource
-  # Records each run: its label and the tick it was pushed for (`include_metadata`).
-  TICK_JOBS = <<~RUBY
-    class TickJob
-      include Sidekiq::Job
-      def perform(label, metadata = {})
-        Sidekiq.redis { |conn| conn.rpush("ticks", Sidekiq.dump_json([label, metadata["scheduled_at"]])) }
-      end
-    end
-  RUBY
-end
-
+# own vectors) is covered by the Rust unit tests in core/src/periodic/cron.rs,
+# core/src/periodic/rule.rs and core/src/periodic/nat.rs.
 RSpec.describe "Periodic jobs: fugit's extensions and rufus' options" do # rubocop:disable Metrics/BlockLength
-  before { eval(PeriodicFugitSpecSource::TICK_JOBS, TOPLEVEL_BINDING) } # rubocop:disable Security/Eval
+  before { eval(PeriodicTickJobs::SOURCE, TOPLEVEL_BINDING) } # rubocop:disable Security/Eval
 
   after do
     Sidekiq.instance_variable_set(:@schedule, nil)
@@ -62,7 +51,7 @@ RSpec.describe "Periodic jobs: fugit's extensions and rufus' options" do # ruboc
     Sidekiq::Cron::Job.create(name: "cron_spoken", cron: "every second", class: "TickJob", args: ["cron_spoken"])
     # The Ruby API computes the `~` pick as the server will, before any server runs.
     predicted = next_run("random").to_i % 3
-    start_server(jobs: PeriodicFugitSpecSource::TICK_JOBS)
+    start_server(jobs: PeriodicTickJobs::SOURCE)
     eventually do
       ticks("this_week").size >= 3 && ticks("random").size >= 3 && ticks("spoken").size >= 2 &&
         ticks("cron_spoken").size >= 2
@@ -115,7 +104,7 @@ RSpec.describe "Periodic jobs: fugit's extensions and rufus' options" do # ruboc
                                                              "last_at" => stamp.call(last_at)),
                           "probe" => entry("* * * * * *", "probe")
                         })
-    servers = Array.new(2) { start_server(jobs: PeriodicFugitSpecSource::TICK_JOBS) }
+    servers = Array.new(2) { start_server(jobs: PeriodicTickJobs::SOURCE) }
     servers.each(&:wait_until_running)
     # Well after the window closed and the third run: nothing more comes.
     eventually { ticks("probe").any? { |tick| tick >= last_at + 3 } && ticks("thrice").size >= 3 }

@@ -1,20 +1,13 @@
 # frozen_string_literal: true
 
 require "tmpdir"
+require_relative "../support/periodic_tick_jobs"
 
 # Periodic jobs (sidekiq-scheduler's configuration and API, built in), ticked by the Rust
 # scheduler of real `exe/sidekiq` processes. The cron and duration forms and both DST days
-# are covered by the Rust unit tests in core/src/periodic.rs.
+# are covered by the Rust unit tests in core/src/periodic/ (cron.rs, duration.rs, rule.rs).
 module PeriodicSpecSource
-  # Records each run: its label and the tick it was pushed for (`include_metadata`).
-  TICK_JOBS = <<~RUBY
-    class TickJob
-      include Sidekiq::Job
-      def perform(label, metadata = {})
-        Sidekiq.redis { |conn| conn.rpush("ticks", Sidekiq.dump_json([label, metadata["scheduled_at"]])) }
-      end
-    end
-  RUBY
+  TICK_JOBS = PeriodicTickJobs::SOURCE
 
   # config/sidekiq_scheduler.yml as the configuration guide writes it (no `schedule` root key).
   GUIDE_SCHEDULE = <<~YAML

@@ -125,8 +125,9 @@ impl Parser<'_> {
         if depth > MAX_DEPTH {
             return Err(Unsupported);
         }
-        self.at += 1; // '{'
-                      // SAFETY: plain allocation under the GVL.
+        // Past the opening '{'.
+        self.at += 1;
+        // SAFETY: plain allocation under the GVL.
         let hash = unsafe { rb_sys::rb_hash_new() };
         self.skip_space();
         if self.peek() == Some(b'}') {
@@ -176,8 +177,9 @@ impl Parser<'_> {
         if depth > MAX_DEPTH {
             return Err(Unsupported);
         }
-        self.at += 1; // '['
-                      // SAFETY: plain allocation under the GVL.
+        // Past the opening '['.
+        self.at += 1;
+        // SAFETY: plain allocation under the GVL.
         let array = unsafe { rb_sys::rb_ary_new() };
         self.skip_space();
         if self.peek() == Some(b']') {
