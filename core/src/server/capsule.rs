@@ -11,6 +11,7 @@ use crossbeam_channel::{Receiver, Sender};
 use tokio::sync::Notify;
 
 use crate::queues::QueueList;
+use crate::server::admission::Admission;
 use crate::server::config::CapsuleConfig;
 use crate::server::fetch::FetchedJob;
 
@@ -32,6 +33,8 @@ pub(crate) struct Capsule {
     queues: RwLock<Arc<QueueList>>,
     /// Fetched jobs waiting for one of this capsule's threads.
     pub(crate) jobs: Receiver<FetchedJob>,
+    /// Which of its idle threads may take one (docs/design.md, §3.1).
+    pub(crate) admission: Admission,
     /// Woken when this capsule's threads make room in the channel, or on quiet.
     pub(crate) room: Notify,
     pub(crate) fetcher_done: Notify,
@@ -53,6 +56,7 @@ impl Capsule {
             concurrency: config.concurrency.max(1),
             queues: RwLock::new(Arc::new(config.queue_list())),
             jobs: jobs_rx,
+            admission: Admission::default(),
             room: Notify::new(),
             fetcher_done: Notify::new(),
             fetcher_running: AtomicBool::new(true),

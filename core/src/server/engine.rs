@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 use tokio::runtime::Runtime;
@@ -23,6 +23,7 @@ use crate::connection::{RedisConnection, RedisSettings};
 use crate::error::{RedisFailure, RedisResult};
 use crate::log_writer::{JobContext, LogWriter};
 use crate::payload::now_epoch_seconds;
+use crate::server::admission::{Return, TICK};
 use crate::server::background::{acknowledge_loop, schedule_loop};
 use crate::server::capsule::Capsule;
 use crate::server::config::{FetchMode, ServerConfig, DEFAULT_CAPSULE};
@@ -188,16 +189,31 @@ impl Engine {
         let Some(capsule) = self.state.capsules.get(index) else {
             return NextJob::Stopped;
         };
-        if self.state.quiet.load(Ordering::SeqCst) {
-            return self.leftover(capsule);
-        }
-        match capsule.jobs.try_recv() {
-            Ok(job) => {
-                self.made_room(capsule);
-                NextJob::Job(job)
+        let back = capsule.admission.came_back(index);
+        let next = if self.state.quiet.load(Ordering::SeqCst) {
+            self.leftover(capsule)
+        } else if !back.was_running || capsule.admission.should_step_down(back, Instant::now()) {
+            // A thread that holds no job starts only when admitted (next_job_for).
+            NextJob::Empty
+        } else {
+            match capsule.jobs.try_recv() {
+                Ok(job) => {
+                    self.made_room(capsule);
+                    NextJob::Job(job)
+                }
+                Err(_) => NextJob::Empty,
             }
-            Err(_) => NextJob::Empty,
+        };
+        Self::settle(capsule, index, back, next)
+    }
+
+    /// Counts the thread in or out of its capsule's running threads by what it got.
+    fn settle(capsule: &Capsule, index: usize, back: Return, next: NextJob) -> NextJob {
+        match next {
+            NextJob::Job(_) => capsule.admission.entered(index, back),
+            _ => capsule.admission.left(back),
         }
+        next
     }
 
     /// Waits up to `timeout` for a job of the default capsule (see `next_job_for`).
@@ -216,30 +232,102 @@ impl Engine {
         let Some(capsule) = self.state.capsules.get(index) else {
             return NextJob::Stopped;
         };
-        if self.state.quiet.load(Ordering::SeqCst) {
-            return self.leftover(capsule);
+        let back = capsule.admission.came_back(index);
+        let next = self.admitted_job(capsule, Instant::now() + timeout, interrupt);
+        Self::settle(capsule, index, back, next)
+    }
+
+    /// Waits until `deadline` for the watch of the capsule's idle threads, then for a job as
+    /// the watcher (docs/design.md, §3.1).
+    fn admitted_job(
+        &self,
+        capsule: &Capsule,
+        deadline: Instant,
+        interrupt: &Receiver<()>,
+    ) -> NextJob {
+        let admission = &capsule.admission;
+        loop {
+            if self.state.quiet.load(Ordering::SeqCst) {
+                return self.leftover(capsule);
+            }
+            if admission.take_watch() {
+                let next = self.watch(capsule, deadline, interrupt);
+                admission.pass_watch();
+                return next;
+            }
+            crossbeam_channel::select! {
+                recv(admission.baton()) -> _ => {}
+                recv(self.quieted) -> _ => return self.leftover(capsule),
+                recv(interrupt) -> _ => return NextJob::Empty,
+                default(deadline.saturating_duration_since(Instant::now())) => return NextJob::Empty,
+            }
         }
-        crossbeam_channel::select! {
-            recv(capsule.jobs) -> job => match job {
-                Ok(job) if !self.state.quiet.load(Ordering::SeqCst) => {
-                    self.made_room(capsule);
-                    NextJob::Job(job)
+    }
+
+    /// The watcher's wait: takes a job when its capsule admits another thread (see
+    /// `Admission::may_admit`), looking again every tick.
+    fn watch(&self, capsule: &Capsule, deadline: Instant, interrupt: &Receiver<()>) -> NextJob {
+        let admission = &capsule.admission;
+        let mut seen = admission.finished();
+        let mut progress_at = Instant::now();
+        loop {
+            let now = Instant::now();
+            let remaining = deadline.saturating_duration_since(now);
+            if remaining.is_zero() {
+                return NextJob::Empty;
+            }
+            if admission.finished() != seen {
+                seen = admission.finished();
+                progress_at = now;
+            }
+            if admission.may_admit(now, progress_at) {
+                // With nothing running, nothing can change the answer but a job: wait for one.
+                let wait = if admission.running() == 0 {
+                    remaining
+                } else {
+                    TICK.min(remaining)
+                };
+                crossbeam_channel::select! {
+                    recv(capsule.jobs) -> job => return self.received(capsule, job),
+                    recv(self.quieted) -> _ => return self.leftover(capsule),
+                    recv(interrupt) -> _ => return NextJob::Empty,
+                    default(wait) => {}
                 }
-                Ok(job) => {
-                    // Quiet began while waiting: this job goes back to its queue.
-                    let (conn, state) = (Arc::clone(&self.conn), Arc::clone(&self.state));
-                    let (identity, reliable) =
-                        (self.config.identity.clone(), self.config.fetch == FetchMode::Reliable);
-                    self.runtime.spawn(async move {
-                        fetch::requeue_or_keep(&conn, &identity, reliable, vec![job], &state).await;
-                    });
-                    self.leftover(capsule)
+            } else {
+                crossbeam_channel::select! {
+                    recv(admission.idle_signal()) -> _ => {}
+                    recv(self.quieted) -> _ => return self.leftover(capsule),
+                    recv(interrupt) -> _ => return NextJob::Empty,
+                    default(TICK.min(remaining)) => {}
                 }
-                Err(_) => NextJob::Stopped,
-            },
-            recv(self.quieted) -> _ => self.leftover(capsule),
-            recv(interrupt) -> _ => NextJob::Empty,
-            default(timeout) => NextJob::Empty,
+            }
+        }
+    }
+
+    /// A job the watcher received from the channel, unless quiet began meanwhile.
+    fn received(
+        &self,
+        capsule: &Capsule,
+        job: Result<FetchedJob, crossbeam_channel::RecvError>,
+    ) -> NextJob {
+        match job {
+            Ok(job) if !self.state.quiet.load(Ordering::SeqCst) => {
+                self.made_room(capsule);
+                NextJob::Job(job)
+            }
+            Ok(job) => {
+                // Quiet began while waiting: this job goes back to its queue.
+                let (conn, state) = (Arc::clone(&self.conn), Arc::clone(&self.state));
+                let (identity, reliable) = (
+                    self.config.identity.clone(),
+                    self.config.fetch == FetchMode::Reliable,
+                );
+                self.runtime.spawn(async move {
+                    fetch::requeue_or_keep(&conn, &identity, reliable, vec![job], &state).await;
+                });
+                self.leftover(capsule)
+            }
+            Err(_) => NextJob::Stopped,
         }
     }
 

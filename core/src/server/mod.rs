@@ -1,6 +1,7 @@
 //! The server side of the engine: fetching, acknowledgement, heartbeats, retries and the
 //! scheduler's Redis work. Ruby runs only the jobs themselves.
 
+mod admission;
 mod background;
 mod capsule;
 pub mod config;
@@ -10,6 +11,7 @@ pub mod events;
 pub mod execution_tally;
 pub mod fetch;
 mod fetcher;
+mod gvl_load;
 pub mod hand_off;
 pub mod heartbeat;
 mod inflight;

@@ -8,14 +8,46 @@
 
 use ferrokiq_core::json;
 use magnus::rb_sys::AsRawValue;
-use magnus::{prelude::*, Fixnum, Float, RArray, RHash, RString, Ruby, Value};
+use magnus::{prelude::*, Fixnum, Float, RArray, RClass, RHash, RString, Ruby, Value};
 use rb_sys::special_consts::{Qfalse, Qnil, Qtrue};
-use rb_sys::VALUE;
+use rb_sys::{ruby_coderange_type, VALUE};
 
 use crate::hash_iter::each_pair;
 
 fn is(value: Value, constant: rb_sys::ruby_special_consts) -> bool {
     value.as_raw() == constant as VALUE
+}
+
+/// Whether `class` is exactly `expected`. An identity test: magnus' `equal` calls `==` inside
+/// `rb_protect`, which was a tenth of a bulk push's time (docs/performance.md, §6), and a
+/// Class's `==` is identity anyway.
+pub(crate) fn is_class(class: RClass, expected: RClass) -> bool {
+    class.as_raw() == expected.as_raw()
+}
+
+/// The UTF-8 text of a String whose encoding is UTF-8 or US-ASCII, or `None`. Ruby caches a
+/// string's code range, so a string seen before (a bulk slice's shared class and queue, keys
+/// that are literals) is not scanned again; one of unknown range is checked here.
+///
+/// The text borrows the string's bytes: read it before any Ruby code can run.
+pub(crate) fn utf8_text<'s>(ruby: &Ruby, string: &'s RString) -> Option<&'s str> {
+    let index = string.enc_get();
+    if index != ruby.utf8_encindex() && index != ruby.usascii_encindex() {
+        return None;
+    }
+    // SAFETY: the caller reads the slice before any Ruby code can change the string.
+    let bytes = unsafe { string.as_slice() };
+    // SAFETY: a live String; the call only scans it and caches the result in its flags.
+    let range = unsafe { rb_sys::rb_enc_str_coderange(string.as_raw()) } as u32;
+    let known_good = range == ruby_coderange_type::RUBY_ENC_CODERANGE_7BIT as u32
+        || (range == ruby_coderange_type::RUBY_ENC_CODERANGE_VALID as u32
+            && index == ruby.utf8_encindex());
+    if known_good {
+        // SAFETY: Ruby found every byte ASCII, or the whole text valid UTF-8.
+        Some(unsafe { std::str::from_utf8_unchecked(bytes) })
+    } else {
+        std::str::from_utf8(bytes).ok()
+    }
 }
 
 /// The elements of `array`. Only for walks that call no Ruby code (which could change it).
@@ -85,17 +117,17 @@ impl<'r> Encoder<'r> {
                 .extend_from_slice(int.to_i64().to_string().as_bytes());
         } else {
             let class = value.class();
-            if class.equal(ruby.class_string()).unwrap_or(false) {
+            if is_class(class, ruby.class_string()) {
                 let string = RString::from_value(value).ok_or(NeedsRuby)?;
                 self.string(string)?;
-            } else if class.equal(ruby.class_float()).unwrap_or(false) {
+            } else if is_class(class, ruby.class_float()) {
                 let float = Float::from_value(value).ok_or(NeedsRuby)?;
                 let text = json::ruby_float(float.to_f64()).ok_or(NeedsRuby)?;
                 self.out.extend_from_slice(text.as_bytes());
-            } else if class.equal(ruby.class_array()).unwrap_or(false) {
+            } else if is_class(class, ruby.class_array()) {
                 let array = RArray::from_value(value).ok_or(NeedsRuby)?;
                 self.array(array, depth + 1)?;
-            } else if class.equal(ruby.class_hash()).unwrap_or(false) {
+            } else if is_class(class, ruby.class_hash()) {
                 let hash = RHash::from_value(value).ok_or(NeedsRuby)?;
                 self.hash(hash, depth + 1, &Fields::default())?;
             } else {
@@ -106,14 +138,7 @@ impl<'r> Encoder<'r> {
     }
 
     fn string(&mut self, string: RString) -> Result<(), NeedsRuby> {
-        let ruby = self.ruby;
-        let index = string.enc_get();
-        if index != ruby.utf8_encindex() && index != ruby.usascii_encindex() {
-            return Err(NeedsRuby);
-        }
-        // SAFETY: the slice is used before any Ruby code can run and change the string.
-        let bytes = unsafe { string.as_slice() };
-        let text = std::str::from_utf8(bytes).map_err(|_| NeedsRuby)?;
+        let text = utf8_text(self.ruby, &string).ok_or(NeedsRuby)?;
         json::write_str(&mut self.out, text);
         Ok(())
     }
@@ -147,8 +172,8 @@ impl<'r> Encoder<'r> {
             return Err(NeedsRuby);
         }
         each_pair(hash, |key, item| {
-            let Some(key) = RString::from_value(key)
-                .filter(|_| key.class().equal(ruby.class_string()).unwrap_or(false))
+            let Some(key) =
+                RString::from_value(key).filter(|_| is_class(key.class(), ruby.class_string()))
             else {
                 failed = true;
                 return false;
@@ -217,7 +242,7 @@ pub fn first_unsafe(ruby: &Ruby, value: Value) -> Option<Value> {
         return None;
     }
     let class = value.class();
-    let is_a = |c| class.equal(c).unwrap_or(false);
+    let is_a = |c| is_class(class, c);
     if is_a(ruby.class_string()) || is_a(ruby.class_float()) || is_a(ruby.class_integer()) {
         None
     } else if is_a(ruby.class_array()) {

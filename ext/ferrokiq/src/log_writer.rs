@@ -23,6 +23,7 @@ use magnus::{
 use rb_sys::special_consts::{Qfalse, Qnil, Qtrue};
 use rb_sys::VALUE;
 
+use crate::encode::is_class;
 use crate::errors;
 use crate::gvl;
 use crate::hash_iter::each_pair;
@@ -88,7 +89,7 @@ impl NativeLogWriter {
             Some(Vec::new())
         } else {
             RHash::from_value(context)
-                .filter(|_| context.class().equal(ruby.class_hash()).unwrap_or(false))
+                .filter(|_| is_class(context.class(), ruby.class_hash()))
                 .and_then(|hash| convert.pairs(hash, 0))
         };
         let Some(context) = context else {
@@ -188,7 +189,7 @@ impl Converter<'_> {
             return symbol.name().ok().map(Cow::into_owned);
         }
         RString::from_value(key)
-            .filter(|_| key.class().equal(self.ruby.class_string()).unwrap_or(false))
+            .filter(|_| is_class(key.class(), self.ruby.class_string()))
             .and_then(|s| self.text(s))
     }
 
@@ -211,7 +212,7 @@ impl Converter<'_> {
             return None;
         }
         let class = value.class();
-        let is = |other| class.equal(other).unwrap_or(false);
+        let is = |other| is_class(class, other);
         if is(ruby.class_string()) {
             RString::from_value(value)
                 .and_then(|s| self.text(s))
