@@ -13,9 +13,9 @@
 //!
 //! And a thread that finished a job goes idle rather than take the next one when other threads
 //! finished jobs meanwhile and the GVL is busy ([`STEP_DOWN_FROM`]): the threads only take
-//! turns on it. One idle thread (the watcher) keeps the watch, looking every [`TICK`]; the
-//! others wait for the watch to be handed to them, so idle threads cost one wake-up per tick,
-//! not one per thread. Jobs that wait on I/O bring in the full concurrency within a few ticks;
+//! turns on it. One idle thread (the watcher) keeps the watch, looking every [`TICK`] (less
+//! often while nothing changes); the others wait for the watch to be handed to them, so idle
+//! threads cost one wake-up per tick, not one per thread. Jobs that wait on I/O bring in the full concurrency within a few ticks;
 //! jobs that compute run on as few threads as keep the GVL busy.
 
 use std::cell::Cell;
@@ -26,8 +26,12 @@ use crossbeam_channel::{Receiver, Sender};
 
 use crate::server::gvl_load;
 
-/// How often the watcher looks.
+/// How often the watcher looks at first. While it finds the GVL busy it looks half as often
+/// each time, down to once every LONGEST_TICK: each look is a wake-up, and reading the worker
+/// threads' CPU clocks is a system call per thread, which on a capsule of computing jobs cost
+/// more than the look could gain.
 pub(crate) const TICK: Duration = Duration::from_millis(1);
+pub(crate) const LONGEST_TICK: Duration = Duration::from_millis(8);
 /// Another thread starts when the workers keep the GVL busy less than this (thousandths).
 const ADMIT_BELOW: u32 = 700;
 /// A thread steps down when the workers keep the GVL busy at least this much (thousandths).

@@ -86,12 +86,16 @@ impl Capsule {
     /// How many fetched jobs may wait in the channel now: about 5 ms of work at the measured
     /// job duration, or enough for two fetch round trips if that is more (Redis far away), at
     /// least one per thread and at most MAX_PREFETCH. One per thread until a job finished.
+    ///
+    /// The work is that of the threads running jobs, not of every thread: when the capsule's
+    /// jobs run on one thread of 25 (docs/design.md, §3.1), 25 threads' worth of prefetch is
+    /// a thousand jobs no other process can take.
     pub(crate) fn prefetch_limit(&self) -> usize {
         let job = self.average_job_micros.load(Ordering::Relaxed);
         if job == u64::MAX {
             return self.concurrency;
         }
-        let threads = self.concurrency as u64;
+        let threads = self.admission.running().clamp(1, self.concurrency) as u64;
         let job = job.max(1);
         let work = threads * PREFETCH_WORK_MICROS / job;
         let round_trip = self.fetch_round_trip_micros.load(Ordering::Relaxed);
@@ -126,6 +130,7 @@ fn moving_average(average: &AtomicU64, sample: Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::server::admission::Return;
 
     fn capsule(concurrency: usize) -> Capsule {
         let config = CapsuleConfig {
@@ -134,6 +139,13 @@ mod tests {
             queues: vec![("default".into(), 0)],
         };
         Capsule::new(&config).0
+    }
+
+    /// Counts `threads` more of the capsule's threads as running jobs.
+    fn running(capsule: &Capsule, threads: usize) {
+        for _ in 0..threads {
+            capsule.admission.entered(0, Return::default());
+        }
     }
 
     #[test]
@@ -149,6 +161,7 @@ mod tests {
     #[test]
     fn fast_jobs_prefetch_five_milliseconds_of_work() {
         let capsule = capsule(10);
+        running(&capsule, 10);
         capsule.record_duration(Duration::from_micros(500));
         assert_eq!(capsule.prefetch_limit(), 100);
         capsule.record_fetch_round_trip(Duration::from_micros(150));
@@ -158,8 +171,19 @@ mod tests {
     }
 
     #[test]
+    fn only_the_threads_running_jobs_count() {
+        let capsule = capsule(25);
+        capsule.record_duration(Duration::from_micros(100));
+        running(&capsule, 1);
+        assert_eq!(capsule.prefetch_limit(), 50);
+        running(&capsule, 9);
+        assert_eq!(capsule.prefetch_limit(), 500);
+    }
+
+    #[test]
     fn far_redis_prefetches_two_round_trips_of_work() {
         let capsule = capsule(10);
+        running(&capsule, 10);
         capsule.record_duration(Duration::from_micros(500));
         capsule.record_fetch_round_trip(Duration::from_micros(5_000));
         assert_eq!(capsule.prefetch_limit(), 200);
@@ -172,6 +196,7 @@ mod tests {
     #[test]
     fn a_one_thread_capsule_is_sized_apart_from_a_wide_one() {
         let (serial, wide) = (capsule(1), capsule(20));
+        running(&wide, 20);
         serial.record_duration(Duration::from_millis(100));
         wide.record_duration(Duration::from_micros(500));
         assert_eq!(serial.prefetch_limit(), 1);

@@ -23,7 +23,7 @@ use crate::connection::{RedisConnection, RedisSettings};
 use crate::error::{RedisFailure, RedisResult};
 use crate::log_writer::{JobContext, LogWriter};
 use crate::payload::now_epoch_seconds;
-use crate::server::admission::{Return, TICK};
+use crate::server::admission::{Return, LONGEST_TICK, TICK};
 use crate::server::background::{acknowledge_loop, schedule_loop};
 use crate::server::capsule::Capsule;
 use crate::server::config::{FetchMode, ServerConfig, DEFAULT_CAPSULE};
@@ -265,11 +265,13 @@ impl Engine {
     }
 
     /// The watcher's wait: takes a job when its capsule admits another thread (see
-    /// `Admission::may_admit`), looking again every tick.
+    /// `Admission::may_admit`), looking again every tick; the tick grows while the answer is
+    /// no and nothing changes.
     fn watch(&self, capsule: &Capsule, deadline: Instant, interrupt: &Receiver<()>) -> NextJob {
         let admission = &capsule.admission;
         let mut seen = admission.finished();
         let mut progress_at = Instant::now();
+        let mut tick = TICK;
         loop {
             let now = Instant::now();
             let remaining = deadline.saturating_duration_since(now);
@@ -281,11 +283,12 @@ impl Engine {
                 progress_at = now;
             }
             if admission.may_admit(now, progress_at) {
+                tick = TICK;
                 // With nothing running, nothing can change the answer but a job: wait for one.
                 let wait = if admission.running() == 0 {
                     remaining
                 } else {
-                    TICK.min(remaining)
+                    tick.min(remaining)
                 };
                 crossbeam_channel::select! {
                     recv(capsule.jobs) -> job => return self.received(capsule, job),
@@ -295,10 +298,10 @@ impl Engine {
                 }
             } else {
                 crossbeam_channel::select! {
-                    recv(admission.idle_signal()) -> _ => {}
+                    recv(admission.idle_signal()) -> _ => tick = TICK,
                     recv(self.quieted) -> _ => return self.leftover(capsule),
                     recv(interrupt) -> _ => return NextJob::Empty,
-                    default(TICK.min(remaining)) => {}
+                    default(tick.min(remaining)) => tick = (tick * 2).min(LONGEST_TICK),
                 }
             }
         }
