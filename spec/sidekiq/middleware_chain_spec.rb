@@ -71,6 +71,23 @@ RSpec.describe Sidekiq::Middleware::Chain do
     expect(chain.retrieve.first).not_to equal(instances.first)
   end
 
+  it "builds a lone middleware afresh for each call and passes it the job's arguments" do
+    seen = []
+    chain.add(Class.new do
+      define_method(:initialize) { |*args| @args = args }
+      define_method(:call) do |*job, &block|
+        seen << [object_id, @args, job]
+        block.call
+      end
+    end, :setting)
+    expect(chain.invoke(:worker, { "jid" => "1" }, "default") { :pushed }).to eq(:pushed)
+    chain.invoke(:worker, { "jid" => "2" }, "default") { :pushed }
+    expect(seen.map { |(_, args, job)| [args, job] }).to eq(
+      [[[:setting], [:worker, { "jid" => "1" }, "default"]], [[:setting], [:worker, { "jid" => "2" }, "default"]]]
+    )
+    expect(seen.first.first).not_to eq(seen.last.first)
+  end
+
   it "stops when a middleware does not yield" do
     chain.add(Class.new { define_method(:call) { |*| :halted } })
     ran = false
