@@ -26,8 +26,8 @@ use crossbeam_channel::{Receiver, Sender};
 
 use crate::server::gvl_load;
 
-/// How often the watcher looks at first. While it finds the GVL busy it looks half as often
-/// each time, down to once every LONGEST_TICK: each look is a wake-up, and reading the worker
+/// How often the watcher looks at first. While nothing changes it looks half as often each
+/// time, down to once every LONGEST_TICK: each look is a wake-up, and reading the worker
 /// threads' CPU clocks is a system call per thread, which on a capsule of computing jobs cost
 /// more than the look could gain.
 pub(crate) const TICK: Duration = Duration::from_millis(1);

@@ -265,8 +265,8 @@ impl Engine {
     }
 
     /// The watcher's wait: takes a job when its capsule admits another thread (see
-    /// `Admission::may_admit`), looking again every tick; the tick grows while the answer is
-    /// no and nothing changes.
+    /// `Admission::may_admit`), looking again every tick; the tick grows while nothing
+    /// changes, and starts over when the last running thread goes idle.
     fn watch(&self, capsule: &Capsule, deadline: Instant, interrupt: &Receiver<()>) -> NextJob {
         let admission = &capsule.admission;
         let mut seen = admission.finished();
@@ -283,8 +283,9 @@ impl Engine {
                 progress_at = now;
             }
             if admission.may_admit(now, progress_at) {
-                tick = TICK;
                 // With nothing running, nothing can change the answer but a job: wait for one.
+                // Otherwise a job that comes wakes the wait at once, so the tick may grow here
+                // too (a thread that died holding a job leaves the count above zero for good).
                 let wait = if admission.running() == 0 {
                     remaining
                 } else {
@@ -294,7 +295,7 @@ impl Engine {
                     recv(capsule.jobs) -> job => return self.received(capsule, job),
                     recv(self.quieted) -> _ => return self.leftover(capsule),
                     recv(interrupt) -> _ => return NextJob::Empty,
-                    default(wait) => {}
+                    default(wait) => tick = (tick * 2).min(LONGEST_TICK),
                 }
             } else {
                 crossbeam_channel::select! {
