@@ -15,8 +15,9 @@
 //! finished jobs meanwhile and the GVL is busy ([`STEP_DOWN_FROM`]): the threads only take
 //! turns on it. One idle thread (the watcher) keeps the watch, looking every [`TICK`] (less
 //! often while nothing changes); the others wait for the watch to be handed to them, so idle
-//! threads cost one wake-up per tick, not one per thread. Jobs that wait on I/O bring in the full concurrency within a few ticks;
-//! jobs that compute run on as few threads as keep the GVL busy.
+//! threads cost one wake-up per tick, not one per thread. Jobs that wait on I/O bring in the
+//! full concurrency within a few ticks; jobs that compute run on as few threads as keep the GVL
+//! busy.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};

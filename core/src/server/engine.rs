@@ -255,11 +255,12 @@ impl Engine {
                 admission.pass_watch();
                 return next;
             }
+            let remaining = deadline.saturating_duration_since(Instant::now());
             crossbeam_channel::select! {
                 recv(admission.baton()) -> _ => {}
                 recv(self.quieted) -> _ => return self.leftover(capsule),
                 recv(interrupt) -> _ => return NextJob::Empty,
-                default(deadline.saturating_duration_since(Instant::now())) => return NextJob::Empty,
+                default(remaining) => return NextJob::Empty,
             }
         }
     }
