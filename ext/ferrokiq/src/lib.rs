@@ -22,6 +22,13 @@ mod web_data;
 
 use magnus::{prelude::*, Error, Ruby, Value};
 
+/// Rust's allocations come from mimalloc, not glibc: a log line or an acknowledgement made on a
+/// worker thread and freed on the core's threads took the worker's glibc arena lock from there,
+/// and the worker paid a futex wake for it on every contended unlock (docs/performance.md,
+/// §3.2). Ruby's own objects stay with glibc.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// `Ferrokiq::Native.json_unsafe(args)`: Sidekiq 7's strict-args check.
 fn json_unsafe(ruby: &Ruby, args: Value) -> Option<Value> {
     encode::first_unsafe(ruby, args)
