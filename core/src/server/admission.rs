@@ -107,11 +107,12 @@ impl Admission {
 
     /// Whether a thread back from a job should go idle rather than take the next one: other
     /// threads finished jobs while it ran and the GVL is busy, so they only take turns on it.
-    pub(crate) fn should_step_down(&self, back: Return, now: Instant) -> bool {
+    pub(crate) fn should_step_down(&self, back: Return) -> bool {
+        // The clock is read only past the cheap tests: this runs for every job.
         back.was_running
             && back.finished_by_others > 0
             && self.running() > 1
-            && gvl_load::busy_permille(now) >= STEP_DOWN_FROM
+            && gvl_load::busy_permille(Instant::now()) >= STEP_DOWN_FROM
     }
 
     /// Whether the watcher may take a job now; `progress_at` is when it last saw a job
@@ -218,12 +219,11 @@ mod tests {
     #[test]
     fn a_thread_learns_how_many_jobs_others_finished_during_its_own() {
         let admission = Admission::default();
-        let now = Instant::now();
         // Alone: its own job is the only one that finished.
         admission.entered(0, admission.came_back(0));
         let back = admission.came_back(0);
         assert_eq!(back.finished_by_others, 0);
-        assert!(!admission.should_step_down(back, now));
+        assert!(!admission.should_step_down(back));
         admission.entered(0, back);
 
         // Two other jobs finished (on other threads) while this one ran.

@@ -192,7 +192,7 @@ impl Engine {
         let back = capsule.admission.came_back(index);
         let next = if self.state.quiet.load(Ordering::SeqCst) {
             self.leftover(capsule)
-        } else if !back.was_running || capsule.admission.should_step_down(back, Instant::now()) {
+        } else if !back.was_running || capsule.admission.should_step_down(back) {
             // A thread that holds no job starts only when admitted (next_job_for).
             NextJob::Empty
         } else {
@@ -279,8 +279,9 @@ impl Engine {
             if remaining.is_zero() {
                 return NextJob::Empty;
             }
-            if admission.finished() != seen {
-                seen = admission.finished();
+            let finished = admission.finished();
+            if finished != seen {
+                seen = finished;
                 progress_at = now;
             }
             if admission.may_admit(now, progress_at) {

@@ -23,7 +23,7 @@ use magnus::{
 use rb_sys::special_consts::{Qfalse, Qnil, Qtrue};
 use rb_sys::VALUE;
 
-use crate::encode::is_class;
+use crate::encode::{is_class, utf8_text};
 use crate::errors;
 use crate::gvl;
 use crate::hash_iter::each_pair;
@@ -172,16 +172,17 @@ impl Converter<'_> {
     /// A String's text when its bytes are UTF-8 as Ruby sees them (UTF-8 or US-ASCII, or
     /// binary but ASCII only).
     fn text(&self, string: RString) -> Option<String> {
-        let ruby = self.ruby;
-        let index = string.enc_get();
-        // SAFETY: copied before any Ruby code runs.
-        let bytes = unsafe { string.as_slice() };
-        let utf8 = index == ruby.utf8_encindex() || index == ruby.usascii_encindex();
-        let ascii_binary = index == ruby.ascii8bit_encindex() && bytes.is_ascii();
-        if !(utf8 || ascii_binary) {
+        if let Some(text) = utf8_text(self.ruby, &string) {
+            return Some(text.to_string());
+        }
+        if string.enc_get() != self.ruby.ascii8bit_encindex() {
             return None;
         }
-        std::str::from_utf8(bytes).ok().map(str::to_string)
+        // SAFETY: copied before any Ruby code runs.
+        let bytes = unsafe { string.as_slice() };
+        bytes
+            .is_ascii()
+            .then(|| String::from_utf8_lossy(bytes).into_owned())
     }
 
     fn name(&self, key: Value) -> Option<String> {
