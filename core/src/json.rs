@@ -7,37 +7,97 @@
 use serde_json::{Map, Number, Value};
 
 /// Appends `s` as a JSON string literal with Ruby's escaping rules.
+///
+/// Most text in a payload needs no escape (keys, class names, ids), so clean runs are found
+/// eight bytes at a time and copied whole; only a word holding a quote, a backslash or a
+/// control character is looked at byte by byte.
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    out.reserve(s.len() + 2);
-    out.push(b'"');
     let bytes = s.as_bytes();
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let short = match b {
-            b'"' => b'"',
-            b'\\' => b'\\',
-            b'\n' => b'n',
-            b'\r' => b'r',
-            b'\t' => b't',
-            0x08 => b'b',
-            0x0c => b'f',
-            0x00..=0x1f => 0,
-            _ => continue,
-        };
-        out.extend_from_slice(&bytes[start..i]);
-        if short == 0 {
-            out.extend_from_slice(b"\\u00");
-            out.push(HEX[(b >> 4) as usize]);
-            out.push(HEX[(b & 0xf) as usize]);
-        } else {
-            out.push(b'\\');
-            out.push(short);
+    let mut i = 0;
+    while i < bytes.len() {
+        if let Some(word) = bytes[i..].first_chunk::<8>() {
+            if !needs_escape(u64::from_le_bytes(*word)) {
+                i += 8;
+                continue;
+            }
         }
-        start = i + 1;
+        let b = bytes[i];
+        if let Some(short) = escape_for(b) {
+            out.extend_from_slice(&bytes[start..i]);
+            if short == 0 {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[(b >> 4) as usize]);
+                out.push(HEX[(b & 0xf) as usize]);
+            } else {
+                out.push(b'\\');
+                out.push(short);
+            }
+            start = i + 1;
+        }
+        i += 1;
     }
     out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
+}
+
+/// The letter after the backslash for a byte JSON must escape (0 for a `\u00XX` escape), or
+/// `None` for a byte written as it is.
+fn escape_for(b: u8) -> Option<u8> {
+    match b {
+        b'"' => Some(b'"'),
+        b'\\' => Some(b'\\'),
+        b'\n' => Some(b'n'),
+        b'\r' => Some(b'r'),
+        b'\t' => Some(b't'),
+        0x08 => Some(b'b'),
+        0x0c => Some(b'f'),
+        0x00..=0x1f => Some(0),
+        _ => None,
+    }
+}
+
+/// Whether any of the eight bytes of `word` is a control character, `"` or `\`. Exact for
+/// "any" (the usual has-zero-byte test: a borrow only ever spreads upward from a byte that
+/// matched).
+fn needs_escape(word: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+    let below = |x: u64, limit: u8| x.wrapping_sub(ONES * limit as u64) & !x & HIGH_BITS;
+    let control = below(word, 0x20);
+    let quote = below(word ^ (ONES * b'"' as u64), 1);
+    let backslash = below(word ^ (ONES * b'\\' as u64), 1);
+    (control | quote | backslash) != 0
+}
+
+/// Appends an integer as JSON (and Ruby) write it, without an allocation.
+pub fn write_int(out: &mut Vec<u8>, value: i64) {
+    out.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
+}
+
+/// Appends Ruby's `Float#to_s` of a finite float (see [`ruby_float`]); false, writing nothing,
+/// for NaN and the infinities. The usual case (a timestamp) writes Ryu's text with no
+/// allocation.
+pub fn write_float(out: &mut Vec<u8>, value: f64) -> bool {
+    if !value.is_finite() {
+        return false;
+    }
+    // From 0.001 to below 1e15 (decimal point from 2 places left of the first digit to 15
+    // right of it) Ryu's own layout is fixed notation too, character for character Ruby's: the
+    // common case (every timestamp) needs no re-layout.
+    if (1e-3..1e15).contains(&value.abs()) {
+        let mut buffer = ryu::Buffer::new();
+        let text = buffer.format_finite(value);
+        if !text.contains('e') {
+            out.extend_from_slice(text.as_bytes());
+            return true;
+        }
+    }
+    out.extend_from_slice(laid_out(value).as_bytes());
+    true
 }
 
 /// Ruby's `Float#to_s` for a finite float, or `None` for NaN and the infinities (which
@@ -49,20 +109,8 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
 /// or 16 with a fractional part, or the value is at least 0.0001; otherwise as `d.ddde+XX`
 /// with at least two exponent digits. A fractional part always shows (`1.0`, `1.0e+20`).
 pub fn ruby_float(value: f64) -> Option<String> {
-    if !value.is_finite() {
-        return None;
-    }
-    // From 0.001 to below 1e15 (decimal point from 2 places left of the first digit to 15
-    // right of it) Ryu's own layout is fixed notation too, character for character Ruby's: the
-    // common case (every timestamp) needs no re-layout.
-    if (1e-3..1e15).contains(&value.abs()) {
-        let mut buffer = ryu::Buffer::new();
-        let text = buffer.format_finite(value);
-        if !text.contains('e') {
-            return Some(text.to_string());
-        }
-    }
-    Some(laid_out(value))
+    let mut out = Vec::with_capacity(24);
+    write_float(&mut out, value).then(|| into_string(out))
 }
 
 /// Ruby's layout of a finite float's shortest digits (see [`ruby_float`]).
@@ -298,6 +346,62 @@ mod tests {
         assert_eq!(escaped("\n\r\t\u{8}\u{c}"), r#""\n\r\t\b\f""#);
         assert_eq!(escaped("\u{1}\u{1f}"), r#""\u0001\u001f""#);
         assert_eq!(escaped("é/ü✓\u{7f}"), "\"é/ü✓\u{7f}\"");
+    }
+
+    /// The word-at-a-time scan finds every byte that needs an escape, wherever it sits in a
+    /// word and whatever surrounds it (bytes just above and below the limits included).
+    #[test]
+    fn escapes_are_found_at_every_offset() {
+        fn one_by_one(s: &str) -> String {
+            let mut out = String::from("\"");
+            for c in s.chars() {
+                match c {
+                    '"' => out.push_str("\\\""),
+                    '\\' => out.push_str("\\\\"),
+                    '\n' => out.push_str("\\n"),
+                    '\r' => out.push_str("\\r"),
+                    '\t' => out.push_str("\\t"),
+                    '\u{8}' => out.push_str("\\b"),
+                    '\u{c}' => out.push_str("\\f"),
+                    c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+                    c => out.push(c),
+                }
+            }
+            out.push('"');
+            out
+        }
+        let fillers = ["a", " ", "!", "#", "[", "]", "\u{7f}", "é"];
+        let specials: Vec<char> = (0u8..0x20).map(char::from).chain(['"', '\\']).collect();
+        for filler in fillers {
+            for special in &specials {
+                for len in 0..20 {
+                    for at in 0..=len {
+                        let mut text = filler.repeat(len);
+                        let offset = text.char_indices().nth(at).map_or(text.len(), |(i, _)| i);
+                        text.insert(offset, *special);
+                        assert_eq!(escaped(&text), one_by_one(&text), "{text:?}");
+                    }
+                }
+            }
+            assert_eq!(escaped(&filler.repeat(33)), one_by_one(&filler.repeat(33)));
+        }
+    }
+
+    #[test]
+    fn integers_and_floats_are_written_in_place() {
+        let mut out = b"[".to_vec();
+        write_int(&mut out, i64::MIN);
+        out.push(b',');
+        write_int(&mut out, 0);
+        out.push(b',');
+        assert!(write_float(&mut out, 1700000000.25));
+        out.push(b',');
+        assert!(write_float(&mut out, 1e20));
+        assert!(!write_float(&mut out, f64::NAN));
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "[-9223372036854775808,0,1700000000.25,1.0e+20"
+        );
     }
 
     #[test]

@@ -222,14 +222,15 @@ module Sidekiq
       @chain.empty?
     end
 
-    # Each job of the batch gets its own Hash and its own pass through the chain; the
-    # survivors go to Redis together.
+    # Each job of the batch gets its own Hash (built in Rust: Ferrokiq::Native.bulk_jobs) and its
+    # own pass through the chain; the survivors go to Redis together. Strict arguments are
+    # checked in Rust per job; only a job with something unsafe goes through verify_json, which
+    # raises or warns as Sidekiq does.
     def push_through_chain(template, job_class, slice, times, jid)
-      fresh = Ferrokiq::Native.jids(slice.size) unless jid
-      accepted = slice.each_with_index.map do |job_args, index|
-        job = bulk_job(template, job_args, jid || fresh[index], times.is_a?(Array) ? times[index] : times)
+      checked = complex_arguments_checked?
+      accepted = Ferrokiq::Native.bulk_jobs(template, slice, jid, times).map do |job|
         pass_middleware(job_class, job) do
-          verify_json(job)
+          verify_json(job) if checked && Ferrokiq::Native.json_unsafe(job["args"])
           job
         end || nil
       end
@@ -259,16 +260,6 @@ module Sidekiq
       locked = payloads.select { |job| job["lock_digest"] }
       Ferrokiq::UniqueJobs::ServerLocks.release_all(locked, @redis_pool) unless locked.empty?
       raise
-    end
-
-    # The template's copy with this job's fields, keys in the order `template.merge(own)` gives
-    # (Sidekiq's): one Hash per job rather than two.
-    def bulk_job(template, job_args, jid, at)
-      job = template.dup
-      job["args"] = job_args
-      job["jid"] = jid
-      job["at"] = at if at
-      job
     end
 
     # One round trip for the whole batch. The first job decides where all of them go: its

@@ -42,8 +42,7 @@ module Sidekiq
 
     # The same check for +args+ (one job's, or a bulk slice of them) of +job_class+.
     def verify_args(job_class, args)
-      mode = Sidekiq::Config::DEFAULTS[:on_complex_arguments]
-      return unless %i[raise warn].include?(mode)
+      return unless complex_arguments_checked?
 
       unsafe_item = Ferrokiq::Native.json_unsafe(args)
       return if unsafe_item.nil?
@@ -53,9 +52,15 @@ module Sidekiq
         See https://github.com/sidekiq/sidekiq/wiki/Best-Practices
         To disable this error, add `Sidekiq.strict_args!(false)` to your initializer.
       MESSAGE
-      raise ArgumentError, msg if mode == :raise
+      raise ArgumentError, msg if Sidekiq::Config::DEFAULTS[:on_complex_arguments] == :raise
 
       warn(msg)
+    end
+
+    # Whether pushes check that arguments are native JSON types (`strict_args!`, raising or
+    # warning).
+    def complex_arguments_checked?
+      %i[raise warn].include?(Sidekiq::Config::DEFAULTS[:on_complex_arguments])
     end
 
     # The job as it will be stored: class options merged under the item's own keys, `class`

@@ -140,6 +140,36 @@ RSpec.describe Sidekiq::Client do
       expect(queue_jobs("clientq").map { |job| job["jid"] }).to contain_exactly(jids[0], jids[2])
     end
 
+    it "gives middleware one Hash per job, with its own args, jid and `at`" do
+      seen = []
+      recorder = Class.new { define_method(:call) { |_klass, job, _queue, _pool, &blk| seen << job.dup && blk.call } }
+      client = described_class.new
+      client.middleware { |chain| chain.add(recorder) }
+      at = Time.now.to_f + 100
+      jids = client.push_bulk("class" => ClientJob, "args" => [[1], [2]], "at" => [at, at + 1])
+      expect(seen.map { |job| [job["args"], job["jid"], job["at"]] })
+        .to eq([[[1], jids[0], at], [[2], jids[1], at + 1]])
+      expect(seen.first.keys).to start_with("retry", "queue")
+      expect(seen.map(&:keys).uniq.size).to eq(1)
+      seen.clear
+      client.push_bulk("class" => ClientJob, "args" => [[3]], "jid" => "d" * 24)
+      expect(seen.map { |job| [job["jid"], job.key?("at")] }).to eq([["d" * 24, false]])
+    end
+
+    it "checks strict args per job after the middleware, writing nothing of a bad slice" do
+      client = described_class.new
+      client.middleware { |chain| chain.add(gatekeeper) }
+      expect { client.push_bulk("class" => ClientJob, "args" => [["a"], ["stop", :skipped], ["b", :sym]]) }
+        .to raise_error(ArgumentError, /but :sym is a Symbol/)
+      expect(raw_queue("clientq")).to be_empty
+      Sidekiq.strict_args!(:warn)
+      expect { client.push_bulk("class" => ClientJob, "args" => [["a"], ["b", :sym]]) }
+        .to output(/must be native JSON types, but :sym/).to_stderr
+      expect(queue_jobs("clientq").map { |job| job["args"] }).to contain_exactly(["a"], %w[b sym])
+    ensure
+      Sidekiq.strict_args!
+    end
+
     it "schedules every job at one `at`, without converting or dropping it" do
       described_class.push_bulk("class" => ClientJob, "args" => [[1], [2]], "at" => 1_000_000_000.5)
       expect(scheduled_jobs.map(&:last)).to eq([1_000_000_000.5, 1_000_000_000.5])

@@ -81,7 +81,8 @@ impl<'r> Encoder<'r> {
     pub fn new(ruby: &'r Ruby) -> Self {
         Encoder {
             ruby,
-            out: Vec::with_capacity(256),
+            // A job payload's usual size, so that most need no reallocation.
+            out: Vec::with_capacity(512),
         }
     }
 
@@ -113,8 +114,7 @@ impl<'r> Encoder<'r> {
         } else if is(value, Qfalse) {
             self.out.extend_from_slice(b"false");
         } else if let Some(int) = Fixnum::from_value(value) {
-            self.out
-                .extend_from_slice(int.to_i64().to_string().as_bytes());
+            json::write_int(&mut self.out, int.to_i64());
         } else {
             let class = value.class();
             if is_class(class, ruby.class_string()) {
@@ -122,8 +122,9 @@ impl<'r> Encoder<'r> {
                 self.string(string)?;
             } else if is_class(class, ruby.class_float()) {
                 let float = Float::from_value(value).ok_or(NeedsRuby)?;
-                let text = json::ruby_float(float.to_f64()).ok_or(NeedsRuby)?;
-                self.out.extend_from_slice(text.as_bytes());
+                if !json::write_float(&mut self.out, float.to_f64()) {
+                    return Err(NeedsRuby);
+                }
             } else if is_class(class, ruby.class_array()) {
                 let array = RArray::from_value(value).ok_or(NeedsRuby)?;
                 self.array(array, depth + 1)?;

@@ -2,6 +2,7 @@
 //! public API (lib/sidekiq/*.rb); this exposes the few primitives it needs under
 //! `Ferrokiq::Native`.
 
+mod bulk_jobs;
 mod dead_set;
 mod encode;
 mod engine;
@@ -52,12 +53,6 @@ fn limit_malloc_arenas(count: i32) -> bool {
         let _ = count;
         false
     }
-}
-
-/// `Ferrokiq::Native.jids(count)`: `count` new job ids from one read of the OS's randomness (a
-/// bulk push's slice: one system call instead of one per job).
-fn jids(ruby: &Ruby, count: usize) -> Result<Vec<String>, Error> {
-    ferrokiq_core::payload::new_jids(count).map_err(|e| errors::runtime_error(ruby, &e))
 }
 
 /// `Ferrokiq::Native.dump_json(value)`: `JSON.generate(value)`, done in Rust when it can be.
@@ -112,7 +107,6 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     let native = ferrokiq.define_module("Native")?;
     native.define_singleton_method("json_unsafe", magnus::function!(json_unsafe, 1))?;
     native.define_singleton_method("jid", magnus::function!(jid, 0))?;
-    native.define_singleton_method("jids", magnus::function!(jids, 1))?;
     native.define_singleton_method(
         "limit_malloc_arenas",
         magnus::function!(limit_malloc_arenas, 1),
@@ -124,6 +118,7 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     native.define_singleton_method("natural_crons", magnus::function!(natural_crons, 1))?;
     redis::init(ruby, &native)?;
     search::init(&native)?;
+    bulk_jobs::init(&native)?;
     dead_set::init(&native)?;
     web_data::init(&native)?;
     engine::init(ruby, &native)?;
