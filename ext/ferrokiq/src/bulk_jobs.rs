@@ -1,24 +1,13 @@
 //! `Ferrokiq::Native.bulk_jobs(template, slice, jid, at)`: the job Hashes of a bulk push whose
-//! client middleware must see one Hash per job. Building them here, in one call per slice, costs
-//! a third of what `template.dup` plus three `[]=` per job cost in Ruby (docs/performance.md, §6).
+//! client middleware must see one Hash per job. Built here, in one call per slice, they cost
+//! about half of what `template.dup` plus three `[]=` per job cost in Ruby
+//! (docs/performance.md, §6).
 
 use magnus::rb_sys::{AsRawValue, FromRawValue};
 use magnus::{prelude::*, Error, RArray, RHash, Ruby, Value};
-use rb_sys::VALUE;
 
 use crate::errors;
-
-/// A frozen, interned String key: the Hash stores it as it is, with no copy per job.
-fn key(name: &str) -> VALUE {
-    // SAFETY: a valid UTF-8 literal, called under the GVL.
-    unsafe {
-        rb_sys::rb_enc_interned_str(
-            name.as_ptr().cast(),
-            name.len() as std::os::raw::c_long,
-            rb_sys::rb_utf8_encoding(),
-        )
-    }
-}
+use crate::interned::interned_utf8;
 
 /// One Hash per element of `slice`: a copy of `template` (keys in its order) whose `args` is the
 /// element, whose `jid` is `jid` or a fresh one, and, when `at` is an Array (one per job) or a
@@ -39,7 +28,15 @@ fn bulk_jobs(
     }
     .into_iter();
     let per_job_at = RArray::from_value(at);
-    let (args_key, jid_key, at_key) = (key("args"), key("jid"), key("at"));
+    // Frozen, interned keys: each Hash stores them as they are, with no copy per job.
+    // SAFETY: UTF-8 literals, under the GVL.
+    let (args_key, jid_key, at_key) = unsafe {
+        (
+            interned_utf8(b"args"),
+            interned_utf8(b"jid"),
+            interned_utf8(b"at"),
+        )
+    };
     let jobs = ruby.ary_new_capa(count);
     for i in 0..count {
         let job_args: Value = slice.entry(i as isize)?;

@@ -15,6 +15,8 @@ use magnus::rb_sys::FromRawValue;
 use magnus::{RString, Ruby, Value};
 use rb_sys::VALUE;
 
+use crate::interned::interned_utf8;
+
 /// Deeper nesting goes to JSON.parse, whose own limit (100) then applies.
 const MAX_DEPTH: usize = 32;
 
@@ -154,11 +156,7 @@ impl Parser<'_> {
             // SAFETY: valid UTF-8 (checked, or decoded from escapes), allocated under the GVL;
             // a frozen String key is stored as it is, as Hash#[]= stores JSON.parse's keys.
             unsafe {
-                let key = rb_sys::rb_enc_interned_str(
-                    bytes.as_ptr().cast(),
-                    bytes.len() as std::os::raw::c_long,
-                    rb_sys::rb_utf8_encoding(),
-                );
+                let key = interned_utf8(bytes);
                 rb_sys::rb_hash_aset(hash, key, value);
             }
             self.skip_space();

@@ -9,6 +9,7 @@ mod engine;
 mod errors;
 mod gvl;
 mod hash_iter;
+mod interned;
 mod iteration;
 mod job_json;
 mod log_writer;
