@@ -142,7 +142,12 @@ RSpec.describe Sidekiq::Client do
 
     it "gives middleware one Hash per job, with its own args, jid and `at`" do
       seen = []
-      recorder = Class.new { define_method(:call) { |_klass, job, _queue, _pool, &blk| seen << job.dup && blk.call } }
+      recorder = Class.new do
+        define_method(:call) do |_klass, job, _queue, _pool, &block|
+          seen << job.dup
+          block.call
+        end
+      end
       client = described_class.new
       client.middleware { |chain| chain.add(recorder) }
       at = Time.now.to_f + 100
