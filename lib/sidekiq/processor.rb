@@ -44,6 +44,9 @@ module Sidekiq
         Thread.current.name = "sidekiq.processor"
         Thread.current[:sidekiq_capsule] = @capsule
         run
+      ensure
+        # Also when a job killed the thread: a job it held must stop counting as running.
+        @engine.worker_thread_ended(@lane)
       end
       self
     end

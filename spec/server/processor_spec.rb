@@ -86,6 +86,11 @@ RSpec.describe Sidekiq::Processor do
     expect(engine.call_names.last).to eq(:abandon)
   end
 
+  it "tells the engine its thread ends, whether the loop ran out or a job killed the thread" do
+    expect(run(payload("OkJob")).ended_lanes).to eq([0])
+    expect(run(payload("KillsItsThreadJob"), payload("OkJob")).ended_lanes).to eq([0])
+  end
+
   it "dead-letters and acknowledges JSON that is no job" do
     engine = run("42", "{nope")
     expect(engine.morgue).to eq(%w[42 {nope])

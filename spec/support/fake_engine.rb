@@ -4,7 +4,7 @@
 # one job at a time, with every call the Ruby side makes to the engine recorded. A test queues
 # [queue, payload] pairs; the processor takes them and stops when they are gone.
 class FakeEngine
-  attr_reader :calls, :morgue, :retries, :executions
+  attr_reader :calls, :morgue, :retries, :executions, :ended_lanes
 
   def initialize(jobs = [])
     @jobs = jobs.dup
@@ -12,6 +12,7 @@ class FakeEngine
     @morgue = []
     @retries = []
     @executions = []
+    @ended_lanes = []
     @failing = {}
   end
 
@@ -35,6 +36,11 @@ class FakeEngine
 
   def abandon(queue, payload)
     record(:abandon, queue, payload)
+  end
+
+  # Kept apart from #calls: a thread's end is not part of any job's engine protocol.
+  def worker_thread_ended(lane)
+    @ended_lanes << lane
   end
 
   def work_started(tid, queue, payload, log)

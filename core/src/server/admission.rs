@@ -142,6 +142,18 @@ impl Admission {
         }
     }
 
+    /// The calling thread is ending (its Ruby thread returned, or was killed in a job): a job
+    /// it still held stops counting as running. Otherwise the count would stay one too high
+    /// for the process's life: the capsule would never look idle again, and each idle thread
+    /// would wait out NO_PROGRESS before it may start.
+    pub(crate) fn thread_ended(&self, index: usize) {
+        let was_running = matches!(HOLDING.with(Cell::take), Some(held) if held.capsule == index);
+        self.left(Return {
+            was_running,
+            finished_by_others: 0,
+        });
+    }
+
     pub(crate) fn running(&self) -> usize {
         self.running.load(Ordering::SeqCst)
     }
@@ -197,6 +209,28 @@ mod tests {
         admission.left(back);
         assert_eq!((admission.running(), admission.finished()), (0, 2));
         assert!(admission.idle_signal().try_recv().is_ok());
+    }
+
+    #[test]
+    fn a_thread_that_ends_holding_a_job_no_longer_counts_as_running() {
+        let admission = Admission::default();
+        admission.entered(0, admission.came_back(0));
+        let other = std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    admission.entered(0, admission.came_back(0));
+                    admission.thread_ended(0);
+                    admission.running()
+                })
+                .join()
+        });
+        assert_eq!(other.ok(), Some(1), "only the first thread still runs");
+        admission.thread_ended(0);
+        assert_eq!((admission.running(), admission.finished()), (0, 0));
+        assert!(admission.idle_signal().try_recv().is_ok());
+        // A second call (an ensure that runs twice) finds nothing held.
+        admission.thread_ended(0);
+        assert_eq!(admission.running(), 0);
     }
 
     #[test]

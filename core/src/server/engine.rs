@@ -410,6 +410,14 @@ impl Engine {
         }
     }
 
+    /// A worker thread of capsule `index` is ending: called on that thread, last thing. A job
+    /// it was killed in no longer counts as running for its capsule (docs/design.md, §3.1).
+    pub fn worker_thread_ended(&self, index: usize) {
+        if let Some(capsule) = self.state.capsules.get(index) {
+            capsule.admission.thread_ended(index);
+        }
+    }
+
     /// The job finished (successfully, or with its failure handled): forget it in Redis. With
     /// basic fetch only a job counted against a queue limit has something to forget.
     pub fn acknowledge(&self, job: FetchedJob) {

@@ -223,6 +223,11 @@ impl NativeEngine {
         });
     }
 
+    /// The calling worker thread of capsule `lane` is ending (see `Engine::worker_thread_ended`).
+    fn worker_thread_ended(&self, lane: usize) {
+        self.engine.worker_thread_ended(lane);
+    }
+
     /// `log`: nil, or `[class, jid, bid_or_nil, tags_or_nil]` for the core to log the job.
     fn work_started(&self, tid: String, queue: String, payload: RString, log: Option<LogArgs>) {
         let context = log.map(|(class, jid, bid, tags)| JobContext {
@@ -494,6 +499,10 @@ pub fn init(ruby: &Ruby, native: &RModule) -> Result<(), Error> {
         magnus::method!(NativeEngine::acknowledge_and_release, 4),
     )?;
     class.define_method("abandon", magnus::method!(NativeEngine::abandon, 2))?;
+    class.define_method(
+        "worker_thread_ended",
+        magnus::method!(NativeEngine::worker_thread_ended, 1),
+    )?;
     class.define_method(
         "work_started",
         magnus::method!(NativeEngine::work_started, 4),
