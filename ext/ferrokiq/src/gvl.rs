@@ -12,7 +12,7 @@ use std::mem::MaybeUninit;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::{pin, Pin};
 use std::ptr::null_mut;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
@@ -119,6 +119,7 @@ where
     Fut: Future<Output = RedisResult<T>>,
 {
     let mut future = pin!(future);
+    let _waiting = RedisWait::begin();
     loop {
         let signal = Signal::new(wakeup);
         let outcome = without_gvl(
@@ -155,10 +156,38 @@ const SPIN: Duration = Duration::from_micros(100);
 /// threads do not burn their cores on it; the others sleep as before.
 static SPINNING: AtomicBool = AtomicBool::new(false);
 
-/// In a forked child: the thread that was polling in the parent does not exist here, so its
-/// turn is free (async-signal-safe: one atomic store).
+/// How many threads of the process are waiting on Redis. A wait spins only while it is the
+/// only one: when several threads push at once, the others' Ruby code and Redis itself need
+/// the core a spinner would hold (measured in `docs/performance.md`, §6: ten threads calling
+/// `perform_async` pushed a quarter fewer jobs with one of them spinning).
+static WAITING: AtomicUsize = AtomicUsize::new(0);
+
+/// In a forked child: the threads that were waiting or polling in the parent do not exist
+/// here, so the turn is free and nobody waits (async-signal-safe: atomic stores).
 pub fn forget_spinner() {
     SPINNING.store(false, Ordering::Release);
+    WAITING.store(0, Ordering::Release);
+}
+
+/// One thread's wait on Redis, counted in WAITING for as long as it lasts (a Ruby exception
+/// that ends the wait included).
+struct RedisWait;
+
+impl RedisWait {
+    fn begin() -> RedisWait {
+        WAITING.fetch_add(1, Ordering::AcqRel);
+        RedisWait
+    }
+
+    fn alone() -> bool {
+        WAITING.load(Ordering::Acquire) <= 1
+    }
+}
+
+impl Drop for RedisWait {
+    fn drop(&mut self) {
+        WAITING.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 struct SpinTurn;
@@ -180,11 +209,14 @@ impl Drop for SpinTurn {
 
 /// Polls `future` for up to SPIN, letting the runtime check its sockets without blocking
 /// between polls (`yield_now`); None when it is still pending, or a Ruby interrupt came, or
-/// another thread is spinning.
+/// another thread is spinning or waiting on Redis too.
 async fn spin_briefly<Fut: Future>(
     mut future: Pin<&mut Fut>,
     signal: &Signal,
 ) -> Option<Fut::Output> {
+    if !RedisWait::alone() {
+        return None;
+    }
     let _turn = SpinTurn::take()?;
     let until = Instant::now() + SPIN;
     loop {
@@ -192,7 +224,7 @@ async fn spin_briefly<Fut: Future>(
         if let Poll::Ready(output) = polled {
             return Some(output);
         }
-        if signal.is_raised() || Instant::now() >= until {
+        if signal.is_raised() || !RedisWait::alone() || Instant::now() >= until {
             return None;
         }
         tokio::task::yield_now().await;
