@@ -92,12 +92,13 @@ RSpec.describe "bundle exec sidekiq" do
   end
 
   it "puts unfinished jobs back on their queue when the shutdown timeout expires" do
-    slow = "#{JOBS}\nclass SlowJob\n  include Sidekiq::Job\n  def perform\n    sleep 60\n  end\nend\n"
+    # The job says when it runs: an empty queue only means it was fetched.
+    slow = "#{JOBS}\nclass SlowJob\n  include Sidekiq::Job\n  def perform\n" \
+           "    Sidekiq.redis { |conn| conn.set('slow_job:running', '1') }\n    sleep 60\n  end\nend\n"
     stub_const("SlowJob", Class.new { include Sidekiq::Job })
     jid = SlowJob.perform_async
     server = start_server(jobs: slow, args: %w[-t 1])
-    eventually { Sidekiq.redis { |conn| conn.llen("queue:default") }.zero? }
-    sleep 0.5
+    eventually { Sidekiq.redis { |conn| conn.get("slow_job:running") } }
     expect(server.stop).to be_success
     expect(queue_jobs.map { |job| job["jid"] }).to eq([jid])
     expect(server.log).to include("Terminating 1 busy threads")
