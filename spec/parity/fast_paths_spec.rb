@@ -75,6 +75,20 @@ RSpec.describe "fast paths and their Ruby twins" do # rubocop:disable Metrics/Bl
     expect(ruby).to eq(native)
   end
 
+  it "stamps enqueued_at identically: in place over an old one, and when Ruby writes the JSON" do
+    native, ruby = both_paths do
+      Sidekiq::Client.push("class" => ParityJob, "args" => [1], "jid" => "c" * 24, "enqueued_at" => 1.5, "tag" => "t")
+      # A Symbol outside the args: Rust's writer hands the job to Ruby's JSON.
+      Sidekiq::Client.push("class" => ParityJob, "args" => [2], "jid" => "d" * 24, "origin" => :cron)
+    end
+    stored = native.fetch("queue:parity").map { |json| JSON.parse(json) }.reverse
+    expect(stored.map { |job| job.keys - %w[class args jid queue retry] }).to eq(
+      [%w[enqueued_at tag created_at], %w[origin created_at enqueued_at]]
+    )
+    expect(stored.map { |job| job["enqueued_at"] }.uniq).to eq([fixed_time.to_f])
+    expect(ruby).to eq(native)
+  end
+
   it "schedules a job identically (score from `at`, no enqueued_at)" do
     native, ruby = both_paths do
       Sidekiq::Client.push("class" => ParityJob, "args" => [1], "jid" => "b" * 24, "at" => fixed_time.to_f + 60)

@@ -109,9 +109,9 @@ impl NativeRedis {
         self.settings.redacted_url()
     }
 
-    /// Enqueues job Hashes on `queue` for immediate work. Sets `enqueued_at` on each Hash to
-    /// `now` (Ruby's clock, which the app's tests may stub, as `created_at` is), then writes
-    /// them all in one round trip. Nothing is sent unless every payload could be serialized.
+    /// Enqueues job Hashes on `queue` for immediate work, each stored with `enqueued_at` = `now`
+    /// (Ruby's clock, which the app's tests may stub, as `created_at` is; see `dump_stamped`),
+    /// all in one round trip. Nothing is sent unless every payload could be serialized.
     fn push(
         ruby: &Ruby,
         rb_self: &Self,
@@ -119,12 +119,11 @@ impl NativeRedis {
         payloads: RArray,
         now: f64,
     ) -> Result<bool, Error> {
-        let now = ruby.float_from_f64(now);
+        let now = ruby.float_from_f64(now).as_value();
         let mut encoded = Vec::with_capacity(payloads.len());
         for i in 0..payloads.len() {
             let hash: RHash = payloads.entry(i as isize)?;
-            hash.aset("enqueued_at", now)?;
-            encoded.push(dump(ruby, hash, &[])?);
+            encoded.push(dump_stamped(ruby, hash, now)?);
         }
         rb_self.send_to_queue(ruby, &queue, &encoded)?;
         Ok(true)
@@ -452,6 +451,29 @@ fn bytes_of(string: RString) -> Vec<u8> {
 /// The payload's JSON without the `skip` keys: Rust's encoder when it can, Ruby's
 /// `JSON.generate` otherwise (so that unusual values are written, or refused, exactly as
 /// Sidekiq would).
+/// A job Hash's JSON as queued, with `enqueued_at` = `now` written in the JSON only. The Hash
+/// is not stamped: its middleware has run, and nothing reads it after the push. Stamping it cost
+/// an allocation and a rehash per job, since a ninth key turns Ruby's small array of pairs into
+/// a hash table, and a job Hash after a request-id middleware has eight (docs/performance.md,
+/// §6). When the JSON needs Ruby's writer, the Hash takes the stamp first, as Sidekiq stamps it.
+fn dump_stamped(ruby: &Ruby, hash: RHash, now: Value) -> Result<Vec<u8>, Error> {
+    let mut encoder = Encoder::new(ruby);
+    let set = [("enqueued_at", now)];
+    match encoder.payload(
+        hash,
+        &Fields {
+            skip: &[],
+            set: &set,
+        },
+    ) {
+        Ok(()) => Ok(encoder.finish()),
+        Err(NeedsRuby) => {
+            hash.aset("enqueued_at", now)?;
+            Ok(bytes_of(encode::ruby_json(ruby, hash.as_value())?))
+        }
+    }
+}
+
 pub(crate) fn dump(ruby: &Ruby, hash: RHash, skip: &[&str]) -> Result<Vec<u8>, Error> {
     let mut encoder = Encoder::new(ruby);
     match encoder.payload(hash, &Fields { skip, set: &[] }) {
