@@ -57,7 +57,12 @@ RSpec.describe "execution metrics" do
     2.times { BrokenJob.perform_async }
     Sidekiq::Client.push("class" => "QuickJob", "wrapped" => "MailerJob", "args" => [], "queue" => "default")
     server = start_server(jobs: ExecutionMetricsSpec::JOBS, args: %w[-c 2 -q critical -q default])
-    eventually { redis { |conn| conn.llen("queue:default") + conn.llen("queue:critical") }.zero? }
+    # Empty queues mean only that the jobs were fetched; an empty in-flight set, that each one ran
+    # and was acknowledged (a server stopped earlier puts unstarted jobs back).
+    eventually do
+      redis { |conn| conn.llen("queue:default") + conn.llen("queue:critical") }.zero? &&
+        Sidekiq::InFlightSet.new.size.zero?
+    end
     expect(server.stop).to be_success
     minutes(started, Time.now)
   end
