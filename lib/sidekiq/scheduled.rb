@@ -2,6 +2,7 @@
 
 require "sidekiq/client"
 require "sidekiq/scheduled/enq"
+require "sidekiq/scheduled/poller"
 
 module Sidekiq
   # Due jobs of the retry and schedule sets reach their queues through the engine's scheduler,
