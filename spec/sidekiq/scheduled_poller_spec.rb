@@ -60,6 +60,20 @@ RSpec.describe Sidekiq::Scheduled::Poller do # rubocop:disable Metrics/BlockLeng
     expect(thread.name).to eq("sidekiq.scheduler")
   end
 
+  it "keeps polling when Redis cannot count the processes, and reports it" do
+    stub_const("#{described_class}::ERROR_PAUSE", 0.05)
+    Sidekiq.redis { |conn| conn.set("processes", "not a set") }
+    poller = described_class.new(config)
+    poller.start
+    eventually { reports.any? }
+    expect(reports.first.first.message).to start_with("WRONGTYPE")
+    expect(reports.first.last[:context]).to eq("Scheduled::Poller")
+    Sidekiq.redis { |conn| conn.del("processes") }
+    due_job("a5")
+    eventually { queued_jids == ["a5"] }
+    poller.terminate
+  end
+
   it "can be terminated without having started" do
     expect { described_class.new(config).terminate }.not_to raise_error
   end

@@ -19,6 +19,8 @@ module Sidekiq
       # Seconds a started poller waits before its first pass (plus up to 5 at random), so
       # that processes starting together do not look at once; none when the interval is set.
       INITIAL_WAIT = 10
+      # Seconds between passes while the live processes cannot be counted (Redis away).
+      ERROR_PAUSE = 5
 
       # +config+: a Sidekiq::Config (Sidekiq 6 made it without one).
       def initialize(config = Sidekiq.default_configuration)
@@ -71,14 +73,17 @@ module Sidekiq
       end
 
       # Around the average: below ten processes within half of it either way, so that a small
-      # cluster keeps to it; from ten on, anywhere up to it.
+      # cluster keeps to it; from ten on, anywhere up to it. The live processes are counted once
+      # per pass; when Redis cannot say, the failure is reported and the poller waits
+      # ERROR_PAUSE, so that a blip does not end its thread.
       def random_poll_interval
-        average = poll_interval_average
-        process_count < 10 ? (average * rand) + (average.to_f / 2) : average * rand
-      end
-
-      def poll_interval_average
-        @config[:poll_interval_average] || (process_count * @config[:average_scheduled_poll_interval])
+        count = process_count
+        average = @config[:poll_interval_average] || (count * @config[:average_scheduled_poll_interval])
+        count < 10 ? (average * rand) + (average.to_f / 2) : average * rand
+      rescue StandardError => e
+        logger.error(e.message)
+        handle_exception(e, { context: "Scheduled::Poller" })
+        ERROR_PAUSE
       end
 
       def process_count
