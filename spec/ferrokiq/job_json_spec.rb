@@ -74,6 +74,17 @@ RSpec.describe "Ferrokiq::Native.load_job", :native do
     expect_parity('{"a\u0062":1,"ab":2}')
   end
 
+  # The reader stores an object's pairs 16 at a time, so sizes around 8 (Ruby's small-array
+  # form) and 16, with duplicates inside one group and across groups, are read here.
+  it "reads objects of every size up to 40 keys, duplicates included, as JSON.parse does" do
+    41.times do |size|
+      pairs = Array.new(size) { |i| %("k#{i}":[#{i},"v#{i}"]) }
+      expect_parity("{#{pairs.join(",")}}")
+      expect_parity("{#{(pairs + pairs.first(size / 2).map { |pair| pair.sub("[", "[0,") }).join(",")}}")
+      expect_parity("{#{(pairs + ['"k0":null']).join(",")}}") if size.positive?
+    end
+  end
+
   it "accepts JSON whitespace anywhere between tokens" do
     expect_parity(" \t\r\n{ \"a\" : [ 1 , { } , [ ] , \"x\" ] , \"b\" :null }\n ")
   end

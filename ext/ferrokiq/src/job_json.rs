@@ -24,6 +24,13 @@ const MAX_DEPTH: usize = 32;
 /// own conversion.
 const MAX_FLOAT_DIGITS: usize = 17;
 
+/// Pairs an object's reader holds before it stores them in its Hash with one call. Ruby then
+/// sizes the Hash for all of them: past 8 pairs, a hash table from the start. Storing pairs one
+/// at a time builds Ruby's small-array form first and converts it at the ninth, which costs
+/// about as much as reading the whole payload of a job with that many keys (a unique job's
+/// thirteen, a realistic app's ten; docs/performance.md, §3.2).
+const PAIRS_HELD: usize = 16;
+
 /// The text is not in the subset this parser reads.
 struct Unsupported;
 
@@ -131,6 +138,12 @@ impl Parser<'_> {
         self.at += 1;
         // SAFETY: plain allocation under the GVL.
         let hash = unsafe { rb_sys::rb_hash_new() };
+        // Keys and values read but not yet in `hash`: an array on this frame's stack, which
+        // Ruby's GC scans (conservatively), so they stay alive while later values allocate.
+        // `black_box` makes the array a real place in memory rather than registers.
+        let mut held = [rb_sys::special_consts::Qnil as VALUE; 2 * PAIRS_HELD];
+        std::hint::black_box(&mut held);
+        let mut filled = 0;
         self.skip_space();
         if self.peek() == Some(b'}') {
             self.at += 1;
@@ -145,28 +158,35 @@ impl Parser<'_> {
             // An escaped key's decoded bytes, kept while the value is read.
             let escaped_key = key.2.then(|| std::mem::take(&mut self.scratch));
             self.expect(b':')?;
-            // The key's String is made after the value, so that no object but `hash` (which
-            // this frame uses afterwards, so it stays on the stack the GC scans) lives across
+            // The key's String is made after the value, so that only held objects live across
             // the allocations the value makes.
             let value = self.value(depth)?;
             let bytes = match &escaped_key {
                 Some(decoded) => decoded.as_slice(),
                 None => &self.text[key.0..key.1],
             };
-            // SAFETY: valid UTF-8 (checked, or decoded from escapes), allocated under the GVL;
-            // a frozen String key is stored as it is, as Hash#[]= stores JSON.parse's keys.
-            unsafe {
-                let key = interned_utf8(bytes);
-                rb_sys::rb_hash_aset(hash, key, value);
-            }
+            // SAFETY: valid UTF-8 (checked, or decoded from escapes), allocated under the GVL.
+            held[filled] = unsafe { interned_utf8(bytes) };
+            held[filled + 1] = value;
+            filled += 2;
             self.skip_space();
-            match self.peek() {
-                Some(b',') => self.at += 1,
-                Some(b'}') => {
-                    self.at += 1;
-                    return Ok(hash);
-                }
+            let closed = match self.peek() {
+                Some(b',') => false,
+                Some(b'}') => true,
                 _ => return Err(Unsupported),
+            };
+            self.at += 1;
+            if closed || filled == held.len() {
+                // SAFETY: `filled` live keys and values (even), into the Hash this frame made.
+                // Frozen String keys are stored as they are, as Hash#[]= stores JSON.parse's;
+                // a later duplicate overwrites the value in the first one's place, as there.
+                unsafe {
+                    rb_sys::rb_hash_bulk_insert(filled as std::os::raw::c_long, held.as_ptr(), hash)
+                };
+                filled = 0;
+            }
+            if closed {
+                return Ok(hash);
             }
         }
     }
