@@ -218,7 +218,7 @@ module Sidekiq
       instance._context = self if instance.respond_to?(:_context=)
       @retrier.local(instance, jobstr, queue) do
         @metrics.track(job, queue) do
-          next run_middleware(instance, job, queue) unless job.key?("lock_digest")
+          next run_middleware(instance, job, queue) unless job.key?("lock")
 
           # Unique jobs (docs/design.md, §24): the lock's lifetime wraps middleware and perform.
           Ferrokiq::UniqueJobs::ServerLocks.around(job, self, basic_fetch: @basic_fetch) do

@@ -176,6 +176,50 @@ RSpec.describe "Unique jobs in the server" do # rubocop:disable Metrics/BlockLen
     end
   end
 
+  # A job that reaches a queue without its lock (pushed by a client without the plugin, or a
+  # periodic tick put back after its process died) takes it when it runs, as the plugin's
+  # server does; one whose digest another job holds is skipped.
+  it "takes the lock of a job pushed without one before perform, or skips it when the lock is held" do
+    twin = ExecutedJob.perform_in(3600, false, 8)
+    held = locks
+    unlocked = lambda do |jid, index|
+      Sidekiq.dump_json("class" => "ExecutedJob", "args" => [false, index], "jid" => jid, "queue" => "default",
+                        "lock" => "until_executed", "retry" => 1, "created_at" => Time.now.to_f)
+    end
+    Sidekiq.redis do |conn|
+      conn.sadd("queues", "default")
+      conn.lpush("queue:default", unlocked.call("b" * 24, 8)) # fetched first: the twin holds its lock
+      conn.lpush("queue:default", unlocked.call("a" * 24, 7))
+    end
+    start_server(jobs: UNIQUE_SERVER_JOBS, args: ["-c", "1"])
+    eventually { runs.size == 1 }
+    eventually { locks == held }
+    name, jid, holders = runs.first
+    expect([name, jid]).to eq(["executed", "a" * 24])
+    expect(holders.size).to eq(2) # its own lock and the twin's
+    expect(Sidekiq::Queue.new.size).to eq(0)
+    digest = held.find { |key| key.end_with?(":LOCKED") }
+    expect(Sidekiq.redis { |conn| conn.hkeys(digest) }).to eq([twin])
+  end
+
+  # Sidekiq 6.4.1 without the plugin writes the class's `lock` option into the payload and
+  # takes no lock; this server locks the job as the plugin's server would.
+  it "locks a job Sidekiq 6.4.1 pushed with a lock option and no plugin", if: SidekiqPeer.available? do
+    jid = SidekiqPeer.run(<<~RUBY, redis_url: REDIS.url).strip
+      class ExecutedJob
+        include Sidekiq::Worker
+        sidekiq_options lock: :until_executed, retry: 1
+      end
+      puts ExecutedJob.perform_async(false, 9)
+    RUBY
+    expect(locks).to be_empty
+    start_server(jobs: UNIQUE_SERVER_JOBS)
+    eventually { runs.size == 1 }
+    eventually { locks.empty? }
+    name, ran, holders = runs.first
+    expect([name, ran, holders.size]).to eq(["executed", jid, 1])
+  end
+
   # With basic fetch the age is renewed before perform only when the reaper could look at the
   # lock before a beat records the job (docs/design.md, §24).
   it "renews a basic-fetched lock's age only when the reaper could reach it" do

@@ -28,6 +28,11 @@ module Ferrokiq
         return yield unless type
 
         request = LockRequest.new(item, type)
+        # A job pushed without its lock (by a client without the plugin, or a periodic tick put
+        # back after its process died) gets the plugin's fields now and takes its lock here, as
+        # the plugin's server does; a retry then carries the fields like any locked job.
+        return take_late(request, acknowledger, &perform) if never_locked?(item)
+
         case type
         when :until_executed then until_executed(request, basic_fetch, acknowledger, &perform)
         when :until_executing then until_executing(request, &perform)
@@ -35,6 +40,35 @@ module Ferrokiq
         when :until_and_while_executing then until_and_while_executing(request, &perform)
         else yield
         end
+      end
+
+      def never_locked?(item)
+        !(item.key?("lock_digest") || item.key?("unique_digest"))
+      end
+
+      # The lock a job should have taken at its push, taken before perform: another job's
+      # lock skips perform with the server strategy, as a lock lost before perform does.
+      # until_executing has nothing to give back before perform, and until_expired never
+      # locks on the server; the runtime locks need only the digest.
+      def take_late(request, acknowledger, &perform)
+        now = Time.now.to_f
+        request.write_fields!(now)
+        case request.type
+        when :until_executed
+          return ConflictStrategy.on_server(request) unless take(request, now)
+
+          yield
+          acknowledger.release_lock_on_acknowledge(request.digest, request.jid)
+        when :while_executing then while_executing(request, &perform)
+        when :until_and_while_executing then until_and_while_executing(request, &perform)
+        else yield
+        end
+      end
+
+      # Takes +request+'s push lock, scored +now+ (its age for the reaper: the job runs now).
+      def take(request, now)
+        group = request.lock_group(now, score: now)
+        Sidekiq.redis { |conn| Scripts.lock(conn, [group]) }.first
       end
 
       def until_executing(request)
@@ -99,8 +133,7 @@ module Ferrokiq
         release(request.digest, request.jid)
         while_executing(request, &perform)
       rescue Exception # rubocop:disable Lint/RescueException -- the retry needs its lock again
-        now = Time.now.to_f
-        Sidekiq.redis { |conn| Scripts.lock(conn, [request.lock_group(now, score: now)]) }
+        take(request, Time.now.to_f)
         raise
       end
 
