@@ -26,9 +26,9 @@ const MAX_FLOAT_DIGITS: usize = 17;
 
 /// Pairs an object's reader holds before it stores them in its Hash with one call. Ruby then
 /// sizes the Hash for all of them: past 8 pairs, a hash table from the start. Storing pairs one
-/// at a time builds Ruby's small-array form first and converts it at the ninth, which costs
-/// about as much as reading the whole payload of a job with that many keys (a unique job's
-/// thirteen, a realistic app's ten; docs/performance.md, §3.2).
+/// at a time builds Ruby's small-array form first and converts it at the ninth, about a tenth
+/// of the time it takes to read a payload with that many keys (a unique job's thirteen, a
+/// realistic app's ten; docs/performance.md, §3.2).
 const PAIRS_HELD: usize = 16;
 
 /// The text is not in the subset this parser reads.
