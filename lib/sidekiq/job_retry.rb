@@ -188,7 +188,7 @@ module Sidekiq
     # (`dead: false`), or was never to be retried (`retry: false`), is only reported.
     def declare_dead(job, exception, keep_in_dead_set:)
       send_to_morgue(job) if keep_in_dead_set
-      release_unique_locks(job) if job["lock_digest"]
+      release_unique_locks(job) if job["lock"]
       run_death_handlers(job, exception)
     end
 

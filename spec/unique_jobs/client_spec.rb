@@ -435,6 +435,22 @@ RSpec.describe "Unique jobs on the client" do # rubocop:disable Metrics/BlockLen
       expect(UntilExecutedJob.perform_in(60, 2)).to be_a(String)
     end
 
+    # A job without the plugin's fields takes its lock on the server; its retry, made from the
+    # payload as fetched, still has no fields, so the deletion computes the digest again.
+    it "releases the lock a retry without the plugin's fields took on the server" do
+      UntilExecutedJob.perform_async(5)
+      digest = queued.first["lock_digest"]
+      Sidekiq::Queue.new.clear
+      retrying = { "class" => "UntilExecutedJob", "args" => [5], "queue" => "default", "lock" => "until_executed",
+                   "jid" => "f" * 24, "retry_count" => 0, "failed_at" => Time.now.to_f, "error_class" => "E" }
+      Sidekiq.redis { |conn| conn.call("ZADD", "retry", Time.now.to_f + 60, Sidekiq.dump_json(retrying)) }
+      now = Time.now.to_f
+      Sidekiq.redis { |conn| Ferrokiq::UniqueJobs::Scripts.lock(conn, [[digest, "f" * 24, 0, now, now, 1, ""]]) }
+      expect(holders(digest)).to eq(["f" * 24])
+      Sidekiq::RetrySet.new.first.delete
+      expect(holders(digest)).to be_empty
+    end
+
     it "keeps another job's hold: only the deleted job's own lock goes" do
       UntilExecutedJob.perform_async(1)
       digest = queued.first["lock_digest"]

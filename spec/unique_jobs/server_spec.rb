@@ -202,6 +202,35 @@ RSpec.describe "Unique jobs in the server" do # rubocop:disable Metrics/BlockLen
     expect(Sidekiq.redis { |conn| conn.hkeys(digest) }).to eq([twin])
   end
 
+  # Scored by when its TTL ends, as at a push: the reaper (1 s grace here) leaves it alone.
+  it "takes an until_expired lock for a job pushed without one, and leaves it to its TTL" do
+    expiring = Sidekiq.dump_json("class" => "ExpiringJob", "args" => [], "jid" => "e" * 24, "queue" => "default",
+                                 "lock" => "until_expired", "lock_ttl" => 8, "created_at" => Time.now.to_f)
+    Sidekiq.redis do |conn|
+      conn.sadd("queues", "default")
+      conn.lpush("queue:default", expiring)
+    end
+    start_server(jobs: UNIQUE_SERVER_JOBS)
+    eventually { redis_list("ran") == ["e" * 24] }
+    sleep 2.5 # two reaper passes
+    expect(ExpiringJob.perform_async).to be_nil
+  end
+
+  # Its retry is made from the payload as fetched, without the fields: the death computes the
+  # digest again. The reaper (600 s grace here) would free the lock only much later.
+  it "gives back the lock a job without the plugin's fields took, when the job dies" do
+    dying = Sidekiq.dump_json("class" => "ExecutedJob", "args" => [true, 5], "jid" => "c" * 24, "queue" => "default",
+                              "lock" => "until_executed", "retry" => 0, "created_at" => Time.now.to_f)
+    Sidekiq.redis do |conn|
+      conn.sadd("queues", "default")
+      conn.lpush("queue:default", dying)
+    end
+    start_server(jobs: UNIQUE_SERVER_JOBS, env: { "REAPER_GRACE" => "600" })
+    eventually { dead_jids == ["c" * 24] }
+    eventually { locks.empty? }
+    expect(runs.map { |name, jid, holders| [name, jid, holders.size] }).to eq([["executed", "c" * 24, 1]])
+  end
+
   # Sidekiq 6.4.1 without the plugin writes the class's `lock` option into the payload and
   # takes no lock; this server locks the job as the plugin's server would.
   it "locks a job Sidekiq 6.4.1 pushed with a lock option and no plugin", if: SidekiqPeer.available? do

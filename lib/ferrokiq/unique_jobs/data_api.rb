@@ -11,17 +11,28 @@ module Ferrokiq
 
       module_function
 
-      # +payloads+: the deleted jobs, as stored (JSON) or as Hashes.
+      # +payloads+: the deleted jobs, as stored (JSON) or as Hashes. A job without the plugin's
+      # fields may have taken its lock on the server (ServerLocks.take_late): its digest is
+      # computed again.
       def release(payloads)
-        items = payloads.filter_map do |payload|
-          next unless payload.is_a?(Hash) || payload.include?("lock_digest")
+        holds = payloads.filter_map do |payload|
+          next unless payload.is_a?(Hash) || payload.include?('"lock')
 
           item = payload.is_a?(Hash) ? payload : Sidekiq.load_json(payload)
-          item if item.is_a?(Hash) && item["lock_digest"] && item["jid"]
+          hold_of(item) if item.is_a?(Hash)
         end
-        return if items.empty?
+        return if holds.empty?
 
-        Sidekiq.redis { |conn| Scripts.release(conn, items.map { |item| [item["lock_digest"], item["jid"]] }) }
+        Sidekiq.redis { |conn| Scripts.release(conn, holds) }
+      end
+
+      # [digest, jid] of the push lock +item+ asked for, or nil.
+      def hold_of(item)
+        return unless item["jid"]
+        return [item["lock_digest"], item["jid"]] if item["lock_digest"]
+
+        type = LockRequest.type_of(item)
+        [LockRequest.new(item, type).digest, item["jid"]] if type
       end
 
       # Before a whole list or set goes: its jobs' locks, page by page, but only when any lock

@@ -28,10 +28,15 @@ module Ferrokiq
         return yield unless type
 
         request = LockRequest.new(item, type)
-        # A job pushed without its lock (by a client without the plugin, or a periodic tick put
-        # back after its process died) gets the plugin's fields now and takes its lock here, as
-        # the plugin's server does; a retry then carries the fields like any locked job.
-        return take_late(request, acknowledger, &perform) if never_locked?(item)
+        unless item.key?("lock_digest")
+          # sidekiq-unique-jobs 6 payloads keep their own keys, which this server leaves alone.
+          return yield if item.key?("unique_digest")
+
+          # A job pushed without its lock (by a client without the plugin, or a periodic tick
+          # put back after its process died) gets the plugin's fields and takes its lock here,
+          # as the plugin's server does.
+          return take_late(request, acknowledger, &perform)
+        end
 
         case type
         when :until_executed then until_executed(request, basic_fetch, acknowledger, &perform)
@@ -42,32 +47,31 @@ module Ferrokiq
         end
       end
 
-      def never_locked?(item)
-        !(item.key?("lock_digest") || item.key?("unique_digest"))
-      end
-
       # The lock a job should have taken at its push, taken before perform: another job's
-      # lock skips perform with the server strategy, as a lock lost before perform does.
-      # until_executing has nothing to give back before perform, and until_expired never
-      # locks on the server; the runtime locks need only the digest.
+      # lock skips perform with the server strategy, as a lock lost before perform does. The
+      # fields written here do not reach a retry (it is made from the payload as fetched), so
+      # the death of such a job computes its digest again to give the lock back.
+      # until_executing has nothing to give back before perform; the runtime locks need only
+      # the digest; an until_expired lock is left to its TTL.
       def take_late(request, acknowledger, &perform)
         now = Time.now.to_f
         request.write_fields!(now)
         case request.type
-        when :until_executed
+        when :until_executed, :until_expired
           return ConflictStrategy.on_server(request) unless take(request, now)
 
           yield
-          acknowledger.release_lock_on_acknowledge(request.digest, request.jid)
+          acknowledger.release_lock_on_acknowledge(request.digest, request.jid) if request.type == :until_executed
         when :while_executing then while_executing(request, &perform)
         when :until_and_while_executing then until_and_while_executing(request, &perform)
         else yield
         end
       end
 
-      # Takes +request+'s push lock, scored +now+ (its age for the reaper: the job runs now).
+      # Takes +request+'s push lock, scored as a push scores it, but from +now+ (an
+      # until_expired lock's score is when its TTL ends; the reaper must leave it until then).
       def take(request, now)
-        group = request.lock_group(now, score: now)
+        group = request.lock_group(now, score: request.type == :until_expired ? request.score(now) : now)
         Sidekiq.redis { |conn| Scripts.lock(conn, [group]) }.first
       end
 
@@ -161,9 +165,11 @@ module Ferrokiq
 
       # A job declared dead (out of retries, or never retried) gives back every lock it holds,
       # as the plugin's death handler does; another job's lock on the digest stays.
+      # A job that never carried its fields (it took its lock on the server, see take_late)
+      # gets its digest computed again.
       def release_dead(item)
         type = LockRequest.type_of(item)
-        return unless type && item["lock_digest"]
+        return unless type
 
         request = LockRequest.new(item, type)
         release(request.digest, request.jid) if request.client_lock?
