@@ -448,9 +448,6 @@ fn bytes_of(string: RString) -> Vec<u8> {
     unsafe { string.as_slice() }.to_vec()
 }
 
-/// The payload's JSON without the `skip` keys: Rust's encoder when it can, Ruby's
-/// `JSON.generate` otherwise (so that unusual values are written, or refused, exactly as
-/// Sidekiq would).
 /// A job Hash's JSON as queued, with `enqueued_at` = `now` written in the JSON only. The Hash
 /// is not stamped: its middleware has run, and nothing reads it after the push. Stamping it cost
 /// an allocation and a rehash per job, since a ninth key turns Ruby's small array of pairs into
@@ -474,6 +471,9 @@ fn dump_stamped(ruby: &Ruby, hash: RHash, now: Value) -> Result<Vec<u8>, Error> 
     }
 }
 
+/// The payload's JSON without the `skip` keys: Rust's encoder when it can, Ruby's
+/// `JSON.generate` otherwise (so that unusual values are written, or refused, exactly as
+/// Sidekiq would).
 pub(crate) fn dump(ruby: &Ruby, hash: RHash, skip: &[&str]) -> Result<Vec<u8>, Error> {
     let mut encoder = Encoder::new(ruby);
     match encoder.payload(hash, &Fields { skip, set: &[] }) {
