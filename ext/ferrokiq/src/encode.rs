@@ -10,7 +10,8 @@ use ferrokiq_core::json;
 use magnus::rb_sys::AsRawValue;
 use magnus::{prelude::*, Fixnum, Float, RArray, RClass, RHash, RString, Ruby, Value};
 use rb_sys::special_consts::{Qfalse, Qnil, Qtrue};
-use rb_sys::{ruby_coderange_type, VALUE};
+use rb_sys::{ruby_coderange_type, ruby_encoding_consts, VALUE};
+use std::sync::OnceLock;
 
 use crate::hash_iter::each_pair;
 
@@ -29,25 +30,50 @@ pub(crate) fn is_class(class: RClass, expected: RClass) -> bool {
 /// string's code range, so a string seen before (a bulk slice's shared class and queue, keys
 /// that are literals) is not scanned again; one of unknown range is checked here.
 ///
+/// The encoding and the cached code range are read from the string's flags, as the C header's
+/// inline `RB_ENCODING_GET_INLINED` and `RB_ENC_CODERANGE` read them: the exported functions
+/// behind magnus' `enc_get` cost a call each, on every string of every payload
+/// (docs/performance.md, §6).
+///
 /// The text borrows the string's bytes: read it before any Ruby code can run.
-pub(crate) fn utf8_text<'s>(ruby: &Ruby, string: &'s RString) -> Option<&'s str> {
-    let index = string.enc_get();
-    if index != ruby.utf8_encindex() && index != ruby.usascii_encindex() {
+pub(crate) fn utf8_text(string: &RString) -> Option<&str> {
+    let (utf8, usascii) = text_encodings();
+    // SAFETY: a live String; only its header word is read.
+    let flags = unsafe { (*(string.as_raw() as *const rb_sys::RBasic)).flags };
+    let index = (flags & ENCODING_MASK) >> ENCODING_SHIFT;
+    // An index too large for the flags (INLINE_MAX) is an encoding registered late, never
+    // UTF-8 or US-ASCII, whose indexes are small and fixed when Ruby boots.
+    let index = index as i32;
+    if index == INLINE_MAX || (index != utf8 && index != usascii) {
         return None;
     }
     // SAFETY: the caller reads the slice before any Ruby code can change the string.
     let bytes = unsafe { string.as_slice() };
-    // SAFETY: a live String; the call only scans it and caches the result in its flags.
-    let range = unsafe { rb_sys::rb_enc_str_coderange(string.as_raw()) } as u32;
-    let known_good = range == ruby_coderange_type::RUBY_ENC_CODERANGE_7BIT as u32
-        || (range == ruby_coderange_type::RUBY_ENC_CODERANGE_VALID as u32
-            && index == ruby.utf8_encindex());
+    let mut range = flags & CODERANGE_MASK;
+    if range == ruby_coderange_type::RUBY_ENC_CODERANGE_UNKNOWN as VALUE {
+        // SAFETY: a live String; the call only scans it and caches the result in its flags.
+        range = unsafe { rb_sys::rb_enc_str_coderange(string.as_raw()) } as VALUE;
+    }
+    let known_good = range == ruby_coderange_type::RUBY_ENC_CODERANGE_7BIT as VALUE
+        || (range == ruby_coderange_type::RUBY_ENC_CODERANGE_VALID as VALUE && index == utf8);
     if known_good {
         // SAFETY: Ruby found every byte ASCII, or the whole text valid UTF-8.
         Some(unsafe { std::str::from_utf8_unchecked(bytes) })
     } else {
         std::str::from_utf8(bytes).ok()
     }
+}
+
+const ENCODING_SHIFT: u32 = ruby_encoding_consts::RUBY_ENCODING_SHIFT as u32;
+const ENCODING_MASK: VALUE = ruby_encoding_consts::RUBY_ENCODING_MASK as VALUE;
+const INLINE_MAX: i32 = ruby_encoding_consts::RUBY_ENCODING_INLINE_MAX as i32;
+const CODERANGE_MASK: VALUE = ruby_coderange_type::RUBY_ENC_CODERANGE_MASK as VALUE;
+
+/// Ruby's encoding indexes of UTF-8 and US-ASCII, fixed for the life of the process.
+fn text_encodings() -> (i32, i32) {
+    static INDEXES: OnceLock<(i32, i32)> = OnceLock::new();
+    // SAFETY: both functions only return a registered encoding's index.
+    *INDEXES.get_or_init(|| unsafe { (rb_sys::rb_utf8_encindex(), rb_sys::rb_usascii_encindex()) })
 }
 
 /// The elements of `array`. Only for walks that call no Ruby code (which could change it).
@@ -139,7 +165,7 @@ impl<'r> Encoder<'r> {
     }
 
     fn string(&mut self, string: RString) -> Result<(), NeedsRuby> {
-        let text = utf8_text(self.ruby, &string).ok_or(NeedsRuby)?;
+        let text = utf8_text(&string).ok_or(NeedsRuby)?;
         json::write_str(&mut self.out, text);
         Ok(())
     }

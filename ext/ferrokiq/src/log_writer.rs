@@ -172,7 +172,7 @@ impl Converter<'_> {
     /// A String's text when its bytes are UTF-8 as Ruby sees them (UTF-8 or US-ASCII, or
     /// binary but ASCII only).
     fn text(&self, string: RString) -> Option<String> {
-        if let Some(text) = utf8_text(self.ruby, &string) {
+        if let Some(text) = utf8_text(&string) {
             return Some(text.to_string());
         }
         if string.enc_get() != self.ruby.ascii8bit_encindex() {
