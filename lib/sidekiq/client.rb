@@ -135,7 +135,7 @@ module Sidekiq
     # The chain sees the class as the caller gave it (a Class or a name); the result is the
     # payload to store, or nil/false when some middleware did not yield.
     def pass_middleware(job_class, job, &innermost)
-      @chain.invoke(job_class, job, job["queue"], @redis_pool, &innermost)
+      @chain.invoke_client(job_class, job, job["queue"], @redis_pool, &innermost)
     end
 
     def store_single(payload)

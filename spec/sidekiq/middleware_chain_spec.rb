@@ -88,6 +88,30 @@ RSpec.describe Sidekiq::Middleware::Chain do
     expect(seen.first.first).not_to eq(seen.last.first)
   end
 
+  # The client's call: same order, arguments, fresh instances and result as invoke, for an
+  # empty chain, a lone middleware and several.
+  it "invokes a push's chain as invoke does" do
+    seen = []
+    recorder = lambda do |name|
+      Class.new do
+        define_method(:call) do |*push, &block|
+          seen << [name, object_id, push]
+          block.call
+        end
+      end
+    end
+    push = [:klass, { "jid" => "1" }, "default", :pool]
+    expect(chain.invoke_client(*push) { :stored }).to eq(:stored)
+    chain.add(recorder.call("A"))
+    2.times { expect(chain.invoke_client(*push) { :stored }).to eq(:stored) }
+    chain.add(recorder.call("B"))
+    expect(chain.invoke_client(*push) { :stored }).to eq(:stored)
+    expect(seen.map { |(name, _, args)| [name, args] }).to eq([["A", push]] * 3 + [["B", push]])
+    expect(seen.map { |(_, id, _)| id }.uniq.size).to eq(4)
+    chain.add(Class.new { define_method(:call) { |*| :refused } })
+    expect(chain.invoke_client(*push) { :stored }).to eq(:refused)
+  end
+
   it "stops when a middleware does not yield" do
     chain.add(Class.new { define_method(:call) { |*| :halted } })
     ran = false

@@ -88,6 +88,15 @@ module Sidekiq
         traverse(retrieve, 0, args, &block)
       end
 
+      # A push's pass (Sidekiq::Client): as invoke, without the Array its splat builds for
+      # every job of a bulk push.
+      def invoke_client(job_class, job, queue, redis_pool, &block)
+        return yield if empty?
+        return @entries.first.make_new.call(job_class, job, queue, redis_pool, &block) if @entries.size == 1
+
+        traverse(retrieve, 0, [job_class, job, queue, redis_pool], &block)
+      end
+
       private
 
       def index_of(klass)
