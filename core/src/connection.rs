@@ -304,12 +304,9 @@ impl RedisConnection {
 
     /// Sends one command given as its words (`["SET", "k", "v"]`).
     pub async fn call<T: FromRedisValue>(&self, words: &[Vec<u8>]) -> RedisResult<T> {
-        let cmd = command(words)?;
-        self.run(|mut conn| {
-            let cmd = cmd.clone();
-            async move { cmd.query_async(&mut conn).await }
-        })
-        .await
+        let cmd = &command(words)?;
+        self.run(|mut conn| async move { cmd.query_async(&mut conn).await })
+            .await
     }
 
     /// Runs a Lua script (EVALSHA, loading it on NOSCRIPT).
@@ -323,11 +320,9 @@ impl RedisConnection {
 
     /// Sends a pipeline (optionally MULTI/EXEC) in one round trip.
     pub async fn pipeline<T: FromRedisValue>(&self, pipe: &Pipeline) -> RedisResult<T> {
-        self.run(|mut conn| {
-            let pipe = pipe.clone();
-            async move { pipe.query_async(&mut conn).await }
-        })
-        .await
+        // Borrowed, not cloned: a bulk push's pipeline holds every payload of the slice.
+        self.run(|mut conn| async move { pipe.query_async(&mut conn).await })
+            .await
     }
 }
 
