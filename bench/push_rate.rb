@@ -8,3 +8,10 @@ def rate(count)
   yield
   count / (Process.clock_gettime(Process::CLOCK_MONOTONIC) - started)
 end
+
+# The median of +rounds+ runs of rate: one slow stretch of the host (they come and go within a
+# process) moves a single run of a fast push by a third, the median of several much less.
+def median_rate(count, rounds, &pushes)
+  rates = Array.new(rounds) { rate(count, &pushes) }.sort
+  rates[rounds / 2]
+end

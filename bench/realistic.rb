@@ -7,11 +7,13 @@
 # (A B A B ...) on one throwaway redis-server, with the same payloads and the same job file.
 #
 # Each pair: push rates with the client middleware (bench/realistic_push.rb: perform_async from
-# one thread, push_bulk of 10k in calls of 1,000), then one drain per concurrency: BENCH_JOBS jobs
-# pushed through the client middleware, the server started with `-r bench/realistic_app.rb`,
-# clocked from the first job taken to the last first attempt done (done or failed). Every drain is
-# checked: all jobs ran once, the failures went to the retry and dead sets, the death handler ran,
-# and the server that ran them was the one meant (Sidekiq 6.4.1 never loads Ferrokiq).
+# one thread, push_bulk of 10k in calls of 1,000; each the median of PUSH_ROUNDS runs, 3, in each
+# of PUSH_PROCESSES processes per side, 3, and the median over those processes), then
+# one drain per concurrency: BENCH_JOBS jobs pushed through the client middleware, the server
+# started with `-r bench/realistic_app.rb`, clocked from the first job taken to the last first
+# attempt done (done or failed). Every drain is checked: all jobs ran once, the failures went to
+# the retry and dead sets, the death handler ran, and the server that ran them was the one meant
+# (Sidekiq 6.4.1 never loads Ferrokiq).
 #
 #   ruby bench/realistic.rb                                   # 20k jobs, -c 1, 10, 25, 3 pairs
 #   BENCH_JOBS=100000 CONCURRENCIES=10,25 PAIRS=5 ruby bench/realistic.rb
@@ -34,6 +36,7 @@ CONCURRENCIES = ENV.fetch("CONCURRENCIES", "1,10,25").split(",").map(&:strip)
 PAIRS = Integer(ENV.fetch("PAIRS", 3))
 JOB_FILE = File.join(__dir__, "realistic_app.rb")
 PUSH_WORKER = File.join(__dir__, "realistic_push.rb")
+PUSH_PROCESSES = Integer(ENV.fetch("PUSH_PROCESSES", 3))
 SIDES = ["Ferrokiq", "Sidekiq 6.4.1"].freeze
 LOG_DIR = Dir.mktmpdir("ferrokiq-realistic")
 
@@ -130,12 +133,22 @@ def push(name, url)
   end
 end
 
+# One pair's push rows: PUSH_PROCESSES worker processes per side, alternating, and per row the
+# median over a side's processes. This host runs a whole process at one of two speeds about a
+# third apart, so one process per side per pair made the push rows' ratio a coin toss.
+def pushes(url)
+  results = SIDES.to_h { |name| [name, []] }
+  PUSH_PROCESSES.times { SIDES.each { |name| results[name] << push(name, url) } }
+  results.transform_values do |runs|
+    runs.first.keys.to_h { |row| [row, Bench.median(runs.map { |run| run[row] })] }
+  end
+end
+
 begin
   runs = SIDES.to_h { |name| [name, Array.new(PAIRS) { {} }] }
   Bench.with_redis do |url|
     PAIRS.times do |pair|
-      SIDES.each do |name|
-        result = push(name, url)
+      pushes(url).each do |name, result|
         runs[name][pair].merge!(result)
         warn "pair #{pair + 1}/#{PAIRS} #{name}: #{result.transform_values(&:round)}"
       end
