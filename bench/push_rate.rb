@@ -12,6 +12,8 @@ end
 # The median of +rounds+ runs of rate: one slow stretch of the host (they come and go within a
 # process) moves a single run of a fast push by a third, the median of several much less.
 def median_rate(count, rounds, &pushes)
+  raise ArgumentError, "at least one round" if rounds < 1
+
   rates = Array.new(rounds) { rate(count, &pushes) }.sort
-  rates[rounds / 2]
+  (rates[(rounds - 1) / 2] + rates[rounds / 2]) / 2.0
 end

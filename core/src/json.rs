@@ -10,7 +10,7 @@ use serde_json::{Map, Number, Value};
 ///
 /// Most text in a payload needs no escape (keys, class names, ids, timestamps as text), so the
 /// whole string is first checked eight bytes at a time and, when clean, copied in one go; only
-/// a string holding a quote, a backslash or a control character is written byte by byte.
+/// a string holding a quote, a backslash or a control character goes through `write_escaped`.
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
     out.reserve(bytes.len() + 2);
@@ -32,8 +32,8 @@ fn is_clean(bytes: &[u8]) -> bool {
         return !needs_escape(short_word(bytes));
     }
     let (words, _) = bytes.as_chunks::<8>();
-    let last = bytes[bytes.len() - 8..]
-        .first_chunk::<8>()
+    let last = bytes
+        .last_chunk::<8>()
         .is_some_and(|word| !needs_escape(u64::from_le_bytes(*word)));
     last && words
         .iter()

@@ -40,10 +40,9 @@ pub(crate) fn utf8_text(string: &RString) -> Option<&str> {
     let (utf8, usascii) = text_encodings();
     // SAFETY: a live String; only its header word is read.
     let flags = unsafe { (*(string.as_raw() as *const rb_sys::RBasic)).flags };
-    let index = (flags & ENCODING_MASK) >> ENCODING_SHIFT;
     // An index too large for the flags (INLINE_MAX) is an encoding registered late, never
     // UTF-8 or US-ASCII, whose indexes are small and fixed when Ruby boots.
-    let index = index as i32;
+    let index = ((flags & ENCODING_MASK) >> ENCODING_SHIFT) as i32;
     if index == INLINE_MAX || (index != utf8 && index != usascii) {
         return None;
     }

@@ -88,8 +88,8 @@ module Sidekiq
         traverse(retrieve, 0, args, &block)
       end
 
-      # A push's pass (Sidekiq::Client): as invoke, without the Array its splat builds for
-      # every job of a bulk push.
+      # A push's pass (Sidekiq::Client): as invoke, but with a lone middleware (the usual
+      # client chain) no Array at all, where invoke's splat built one for every job pushed.
       def invoke_client(job_class, job, queue, redis_pool, &block)
         return yield if empty?
         return @entries.first.make_new.call(job_class, job, queue, redis_pool, &block) if @entries.size == 1
