@@ -1,5 +1,7 @@
 # frozen_string_literal: true
 
+require_relative "support"
+
 # Shared by the push workers (bench/push_worker.rb, bench/realistic_push.rb), which run under
 # either Sidekiq: jobs per second of the block, which pushes +count+ jobs into an empty Redis.
 def rate(count)
@@ -14,6 +16,5 @@ end
 def median_rate(count, rounds, &pushes)
   raise ArgumentError, "at least one round" if rounds < 1
 
-  rates = Array.new(rounds) { rate(count, &pushes) }.sort
-  (rates[(rounds - 1) / 2] + rates[rounds / 2]) / 2.0
+  Bench.median(Array.new(rounds) { rate(count, &pushes) })
 end
