@@ -161,6 +161,30 @@ RSpec.describe Sidekiq::Client do
       expect(seen.map { |job| [job["jid"], job.key?("at")] }).to eq([["d" * 24, false]])
     end
 
+    # Ruby moves a Hash to a hash table at its ninth pair and grows the table later; a job Hash
+    # with room made in advance takes a middleware's keys without either (docs/performance.md §6).
+    it "gives each job Hash room for the keys a middleware adds, keeping the template's order", :native do
+      require "objspace"
+      growth = []
+      stamper = Class.new do
+        define_method(:call) do |_klass, job, _queue, _pool, &block|
+          before = ObjectSpace.memsize_of(job)
+          %w[request_id tenant trace].each { |key| job[key] = "#{key}-#{job["args"].first}" }
+          growth << (ObjectSpace.memsize_of(job) - before)
+          block.call
+        end
+      end
+      client = described_class.new
+      client.middleware { |chain| chain.add(stamper) }
+      jids = client.push_bulk("class" => ClientJob, "args" => [[1], [2]])
+      expect(growth).to eq([0, 0])
+      jobs = queue_jobs("clientq").sort_by { |job| job["args"] }
+      expect(jobs.map(&:keys).uniq)
+        .to eq([%w[retry queue class args jid created_at request_id tenant trace enqueued_at]])
+      expect(jobs.map { |job| job.values_at("jid", "request_id", "trace") })
+        .to eq([[jids[0], "request_id-1", "trace-1"], [jids[1], "request_id-2", "trace-2"]])
+    end
+
     it "checks strict args per job after the middleware, writing nothing of a bad slice" do
       client = described_class.new
       client.middleware { |chain| chain.add(gatekeeper) }

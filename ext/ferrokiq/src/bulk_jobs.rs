@@ -7,7 +7,15 @@ use magnus::rb_sys::{AsRawValue, FromRawValue};
 use magnus::{prelude::*, Error, RArray, RHash, Ruby, Value};
 
 use crate::errors;
+use crate::hash_iter::each_pair;
 use crate::interned::interned_utf8;
+
+/// Pairs a job Hash can take beyond its template's before its table must grow: a client
+/// middleware usually adds one to three (a request id, a tenant, a trace context).
+const SPARE_PAIRS: usize = 4;
+
+/// Ruby keeps a Hash of at most this many pairs in a flat array, not in a hash table.
+const FLAT_HASH_MAX_PAIRS: usize = 8;
 
 /// One Hash per element of `slice`: a copy of `template` (keys in its order) whose `args` is the
 /// element, whose `jid` is `jid` or a fresh one, and, when `at` is an Array (one per job) or a
@@ -37,6 +45,7 @@ fn bulk_jobs(
             interned_utf8(b"at"),
         )
     };
+    let template = roomy_copy(ruby, template)?;
     let jobs = ruby.ary_new_capa(count);
     for i in 0..count {
         let job_args: Value = slice.entry(i as isize)?;
@@ -63,6 +72,31 @@ fn bulk_jobs(
         jobs.push(job)?;
     }
     Ok(jobs)
+}
+
+/// `template`'s pairs, in order, in a Hash whose table has room for `SPARE_PAIRS` more, so that
+/// each job's copy has it too. Copied from a flat Hash of 7 pairs (the usual job), a job moved
+/// to a hash table at the ninth pair a middleware added, then grew that table: two passes
+/// re-hashing every key, which cost more than building the Hash (docs/performance.md, §6).
+/// A table keeps its room when cleared; the room is made by filling it with Integer keys.
+fn roomy_copy(ruby: &Ruby, template: RHash) -> Result<RHash, Error> {
+    let roomy = ruby.hash_new();
+    let room = (template.len() + SPARE_PAIRS).max(FLAT_HASH_MAX_PAIRS + 1);
+    for filler in 0..room {
+        roomy.aset(filler, true)?;
+    }
+    roomy.funcall::<_, _, Value>("clear", ())?;
+    // Collected first: storing a key may call its #hash, which must not run inside the walk.
+    // The template, alive in the caller, keeps the collected keys and values alive.
+    let mut pairs = Vec::with_capacity(template.len());
+    each_pair(template, |key, value| {
+        pairs.push((key, value));
+        true
+    });
+    for (key, value) in pairs {
+        roomy.aset(key, value)?;
+    }
+    Ok(roomy)
 }
 
 pub fn init(native: &magnus::RModule) -> Result<(), Error> {
