@@ -7,8 +7,9 @@
 # (A B A B ...) on one throwaway redis-server, with the same payloads and the same job file.
 #
 # Each pair: push rates with the client middleware (bench/realistic_push.rb: perform_async from
-# one thread, push_bulk of 10k in calls of 1,000; each the median of PUSH_ROUNDS runs, 3, in each
-# of PUSH_PROCESSES processes per side, 3, and the median over those processes), then
+# one thread, push_bulk of 10k in calls of 1,000), a worker per side alive at once and their
+# rounds alternating; per side and row the median of PUSH_ROUNDS rounds (3) in each of
+# PUSH_PROCESSES worker pairs (3); then
 # one drain per concurrency: BENCH_JOBS jobs pushed through the client middleware, the server
 # started with `-r bench/realistic_app.rb`, clocked from the first job taken to the last first
 # attempt done (done or failed). Every drain is checked: all jobs ran once, the failures went to
@@ -22,6 +23,7 @@
 #
 # Build first (rake compile). Benchmarks are measurements, not tests.
 
+require "English"
 require "fileutils"
 require "rbconfig"
 require "tmpdir"
@@ -37,6 +39,7 @@ PAIRS = Integer(ENV.fetch("PAIRS", 3))
 JOB_FILE = File.join(__dir__, "realistic_app.rb")
 PUSH_WORKER = File.join(__dir__, "realistic_push.rb")
 PUSH_PROCESSES = Integer(ENV.fetch("PUSH_PROCESSES", 3))
+PUSH_ROUNDS = Integer(ENV.fetch("PUSH_ROUNDS", 3))
 SIDES = ["Ferrokiq", "Sidekiq 6.4.1"].freeze
 LOG_DIR = Dir.mktmpdir("ferrokiq-realistic")
 
@@ -124,24 +127,46 @@ def rss_mb(pid)
   File.read("/proc/#{pid}/status")[/^VmRSS:\s+(\d+)/, 1].to_i / 1024.0
 end
 
-def push(name, url)
+# A side's push worker (bench/realistic_push.rb), alive for the block: the block gets a lambda
+# that runs one round of a scenario and returns its jobs/s, and the worker's scenario names.
+def with_push_worker(name, url)
   env = { "REDIS_URL" => url }
-  if name == "Ferrokiq"
-    Bench.run_json(env, RbConfig.ruby, "-I", File.join(ROOT, "lib"), PUSH_WORKER)
-  else
-    Bench.run_json(Bench.peer_env(env), RbConfig.ruby, PUSH_WORKER, chdir: Dir.tmpdir)
+  command, env, dir = if name == "Ferrokiq"
+                        [[RbConfig.ruby, "-I", File.join(ROOT, "lib"), PUSH_WORKER], env, Dir.pwd]
+                      else
+                        [[RbConfig.ruby, PUSH_WORKER], Bench.peer_env(env), Dir.tmpdir]
+                      end
+  IO.popen(env, command, "r+", chdir: dir) do |worker|
+    scenarios = JSON.parse(worker.gets || raise("#{name}'s push worker died")).fetch("scenarios")
+    round = lambda do |scenario|
+      worker.puts(scenario)
+      JSON.parse(worker.gets || raise("#{name}'s push worker died in #{scenario}")).fetch("rate")
+    end
+    yield round, scenarios
+    worker.close_write
   end
+  raise "#{name}'s push worker failed" unless $CHILD_STATUS.success?
 end
 
-# One pair's push rows: PUSH_PROCESSES worker processes per side, alternating, and per row the
-# median over a side's processes. This host runs a whole process at one of two speeds about a
-# third apart, so one process per side per pair made the push rows' ratio a coin toss.
+# One pair's push rows, in lockstep: one worker per side, both alive, the rounds of each scenario
+# alternating between them (ours, theirs, theirs, ours, ...), each side's row the median of its
+# PUSH_ROUNDS rounds in each of PUSH_PROCESSES worker pairs. This host's speed swings by up to
+# half within seconds, so rounds of the two sides a process apart measured two different hosts;
+# rounds a fraction of a second apart see the same one.
 def pushes(url)
-  results = SIDES.to_h { |name| [name, []] }
-  PUSH_PROCESSES.times { SIDES.each { |name| results[name] << push(name, url) } }
-  results.transform_values do |runs|
-    runs.first.keys.to_h { |row| [row, Bench.median(runs.map { |run| run[row] })] }
+  rates = SIDES.to_h { |name| [name, Hash.new { |row, scenario| row[scenario] = [] }] }
+  PUSH_PROCESSES.times do
+    with_push_worker(SIDES.first, url) do |ours, scenarios|
+      with_push_worker(SIDES.last, url) do |theirs, _|
+        PUSH_ROUNDS.times do |index|
+          turns = [[SIDES.first, ours], [SIDES.last, theirs]]
+          turns.reverse! if index.odd?
+          scenarios.each { |scenario| turns.each { |name, round| rates[name][scenario] << round.call(scenario) } }
+        end
+      end
+    end
   end
+  rates.transform_values { |rows| rows.transform_values { |values| Bench.median(values) } }
 end
 
 begin
