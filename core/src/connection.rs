@@ -228,7 +228,11 @@ impl RedisConnection {
     /// restarted since it was opened) is replaced and the command sent once more; a connection
     /// opened for this call is not retried, so a down server fails within one timeout. A
     /// timeout is never retried: the command may have run, and running a push or a fetch
-    /// twice would duplicate or strand jobs.
+    /// twice would duplicate or strand jobs. A connection that broke after the server ran the
+    /// command but before its reply arrived still gets the one more try, so such a push is
+    /// stored twice: Sidekiq 7 makes the same trade (its redis-client adapter keeps one
+    /// reconnect attempt by default), a rare duplicate against a failed push after every
+    /// server restart.
     ///
     /// A failover reply (see `is_failover_reply`) also gets one new connection and one more
     /// try, as Sidekiq 7 does: after a managed Redis promotes a replica, the old socket still
