@@ -7,7 +7,6 @@ use magnus::rb_sys::{AsRawValue, FromRawValue};
 use magnus::{prelude::*, Error, RArray, RHash, Ruby, Value};
 
 use crate::errors;
-use crate::hash_iter::each_pair;
 use crate::interned::interned_utf8;
 
 /// Pairs a job Hash can take beyond its template's before its table must grow: a client
@@ -86,16 +85,8 @@ fn roomy_copy(ruby: &Ruby, template: RHash) -> Result<RHash, Error> {
         roomy.aset(filler, true)?;
     }
     roomy.funcall::<_, _, Value>("clear", ())?;
-    // Collected first: storing a key may call its #hash, which must not run inside the walk.
-    // The template, alive in the caller, keeps the collected keys and values alive.
-    let mut pairs = Vec::with_capacity(template.len());
-    each_pair(template, |key, value| {
-        pairs.push((key, value));
-        true
-    });
-    for (key, value) in pairs {
-        roomy.aset(key, value)?;
-    }
+    // Hash#update stores into the table as it is, keeping its room and the template's order.
+    roomy.funcall::<_, _, Value>("update", (template,))?;
     Ok(roomy)
 }
 
