@@ -14,7 +14,10 @@
 # started with `-r bench/realistic_app.rb`, clocked from the first job taken to the last first
 # attempt done (done or failed). Every drain is checked: all jobs ran once, the failures went to
 # the retry and dead sets, the death handler ran, and the server that ran them was the one meant
-# (Sidekiq 6.4.1 never loads Ferrokiq).
+# (Sidekiq 6.4.1 never loads Ferrokiq). Before each concurrency's pair of drains,
+# bench/realistic_ceiling.rb runs the same jobs' own work with no server at all: the rate a server
+# costing nothing would reach on the host at that moment. The last table sets both servers
+# against it, so that a ratio can be read with what the host allowed.
 #
 #   ruby bench/realistic.rb                                   # 20k jobs, -c 1, 10, 25, 3 pairs
 #   BENCH_JOBS=100000 CONCURRENCIES=10,25 PAIRS=5 ruby bench/realistic.rb
@@ -38,6 +41,7 @@ CONCURRENCIES = ENV.fetch("CONCURRENCIES", "1,10,25").split(",").map(&:strip)
 PAIRS = Integer(ENV.fetch("PAIRS", 3))
 JOB_FILE = File.join(__dir__, "realistic_app.rb")
 PUSH_WORKER = File.join(__dir__, "realistic_push.rb")
+CEILING = File.join(__dir__, "realistic_ceiling.rb")
 PUSH_PROCESSES = Integer(ENV.fetch("PUSH_PROCESSES", 3))
 PUSH_ROUNDS = Integer(ENV.fetch("PUSH_ROUNDS", 3))
 SIDES = ["Ferrokiq", "Sidekiq 6.4.1"].freeze
@@ -55,7 +59,8 @@ end
 def with_server(name, concurrency, url, logs)
   base = { "REDIS_URL" => url, "BENCH_JOBS" => JOBS.to_s, "APP_LOG" => logs[:app] }
   env = name == "Ferrokiq" ? base : Bench.peer_env(base)
-  pid = Process.spawn(env, *server_command(name, concurrency), chdir: Dir.tmpdir, out: logs[:stdout], err: logs[:stderr])
+  pid = Process.spawn(env, *server_command(name, concurrency),
+                      chdir: Dir.tmpdir, out: logs[:stdout], err: logs[:stderr])
   yield pid
 ensure
   Process.kill("TERM", pid)
@@ -72,10 +77,16 @@ def wait_until(what, pid, deadline)
   end
 end
 
+# The emptied database with the jobs of a drain in queue:default; its Redis pool.
+def fill_queue(url)
+  Sidekiq::RedisConnection.create(url:).tap do |redis|
+    redis.with(&:flushdb)
+    RealisticLoad.push(JOBS, client: Sidekiq::Client.new(pool: redis))
+  end
+end
+
 def drain(name, concurrency, url)
-  redis = Sidekiq::RedisConnection.create(url: url)
-  redis.with(&:flushdb)
-  RealisticLoad.push(JOBS, client: Sidekiq::Client.new(pool: redis))
+  redis = fill_queue(url)
   label = "#{name.split.first.downcase}-c#{concurrency}"
   logs = %i[stdout stderr app].to_h { |kind| [kind, File.join(LOG_DIR, "#{label}.#{kind}.log")] }
   logs.each_value { |path| FileUtils.rm_f(path) }
@@ -127,6 +138,38 @@ def rss_mb(pid)
   File.read("/proc/#{pid}/status")[/^VmRSS:\s+(\d+)/, 1].to_i / 1024.0
 end
 
+# The app's own work alone, on the same payloads as a drain (bench/realistic_ceiling.rb): jobs/s.
+def ceiling(url)
+  fill_queue(url)
+  env = { "REDIS_URL" => url, "BENCH_JOBS" => JOBS.to_s, "LOG_DIR" => LOG_DIR }
+  Bench.run_json(env, RbConfig.ruby, "-I", File.join(ROOT, "lib"), CEILING).fetch("rate")
+end
+
+# Per concurrency: the ceiling's rate, how far above Sidekiq's drain it is, and the share of it
+# Ferrokiq's drain reached (medians of the pairs' own values, then each pair's).
+def report_ceiling(runs, ceilings)
+  puts "\nThe jobs' own work with no server (bench/realistic_ceiling.rb, before each pair's drains):"
+  puts format("%<row>-22s %<rate>12s %<over>14s %<share>14s  %<pairs>s", row: "", rate: "jobs/s", over: "/ Sidekiq",
+                                                                         share: "Ferrokiq's", pairs: "per pair")
+  CONCURRENCIES.each do |concurrency|
+    alone = ceilings.map { |rates| rates.fetch(concurrency) }
+    puts ceiling_row(concurrency, alone, *runs.values_at(*SIDES).map { |results| drain_rates(results, concurrency) })
+  end
+end
+
+def drain_rates(results, concurrency)
+  results.map { |result| result.fetch("drain -c #{concurrency} (jobs/s)") }
+end
+
+def ceiling_row(concurrency, alone, ours, theirs)
+  over = alone.zip(theirs).map { |a, b| a / b }
+  share = ours.zip(alone).map { |a, b| a / b }
+  pairs = over.zip(share).map { |o, f| format("%<over>.2fx %<share>.0f%%", over: o, share: f * 100) }
+  format("%<row>-22s %<rate>12.0f %<over>13.2fx %<share>13.0f%%  %<pairs>s",
+         row: "ceiling -c #{concurrency}", rate: Bench.median(alone), over: Bench.median(over),
+         share: Bench.median(share) * 100, pairs: pairs.join(", "))
+end
+
 # A side's push worker (bench/realistic_push.rb), alive for the block: the block gets a lambda
 # that runs one round of a scenario and returns its jobs/s, and the worker's scenario names.
 def with_push_worker(name, url)
@@ -171,6 +214,7 @@ end
 
 begin
   runs = SIDES.to_h { |name| [name, Array.new(PAIRS) { {} }] }
+  ceilings = Array.new(PAIRS) { {} }
   Bench.with_redis do |url|
     PAIRS.times do |pair|
       pushes(url).each do |name, result|
@@ -178,10 +222,13 @@ begin
         warn "pair #{pair + 1}/#{PAIRS} #{name}: #{result.transform_values(&:round)}"
       end
       CONCURRENCIES.each do |concurrency|
+        ceilings[pair][concurrency] = ceiling(url)
+        warn "pair #{pair + 1}/#{PAIRS} ceiling before -c #{concurrency}: #{ceilings[pair][concurrency].round} jobs/s"
         SIDES.each do |name|
           result = drain(name, concurrency, url)
           runs[name][pair].merge!(result)
-          warn "pair #{pair + 1}/#{PAIRS} #{name}: #{result.transform_values { |v| v.is_a?(Array) ? v.map(&:round) : v.round }}"
+          shown = result.transform_values { |v| v.is_a?(Array) ? v.map(&:round) : v.round }
+          warn "pair #{pair + 1}/#{PAIRS} #{name}: #{shown}"
         end
       end
     end
@@ -201,6 +248,7 @@ begin
     end
     puts format("  %-30s %s", key.sub("RSS start/after ", ""), shown.join(", "))
   end
+  report_ceiling(runs, ceilings) unless CONCURRENCIES.empty?
 ensure
   if ENV["KEEP_LOGS"]
     warn "logs kept in #{LOG_DIR}"
