@@ -12,8 +12,8 @@
 //! wait counts as busy; elsewhere the thread's CPU clock alone is read, as before.
 //!
 //! Each worker thread registers on its first request for a job; the figure is refreshed at most
-//! every [`WINDOW`] by whichever thread asks for it, so it costs a system call per thread and
-//! window, not per job.
+//! every [`WINDOW`] by whichever thread asks for it, so it costs two system calls per thread
+//! and window (the clock and the file), not per job.
 
 use std::cell::Cell;
 use std::fs::File;
