@@ -13,6 +13,8 @@ use std::borrow::Cow;
 use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use compact_str::CompactString;
+
 use crate::json::{ruby_float, write_str};
 use crate::server::heartbeat::utc_date;
 
@@ -36,6 +38,12 @@ impl Layout {
     }
 }
 
+/// A line's text. Up to 24 bytes (keys, tids, jids, most class names) it is held inline: a
+/// line from Ruby crosses to the writer's thread with one heap block for its context and one
+/// per longer text, where a `String` each made ten, all freed on the other thread
+/// (docs/performance.md, §3.5).
+pub type Text = CompactString;
+
 /// A Ruby value as a log line shows it. Symbols arrive as `Str` (both layouts show their name).
 /// `Hash` only ever comes with the JSON layout (Pretty would show `Hash#inspect`, left to Ruby),
 /// and non-finite floats only with Pretty (`JSON.generate` refuses them).
@@ -45,9 +53,9 @@ pub enum Value {
     Bool(bool),
     Int(i64),
     Float(f64),
-    Str(String),
+    Str(Text),
     Array(Vec<Value>),
-    Hash(Vec<(String, Value)>),
+    Hash(Vec<(Text, Value)>),
 }
 
 /// One line: what `Logger#add` hands its formatter, plus the thread's Sidekiq context.
@@ -57,9 +65,9 @@ pub struct Line {
     /// `DEBUG`, `INFO`, … or `ANY`, as `Logger#format_severity` gives it.
     pub severity: Cow<'static, str>,
     /// `Sidekiq.tid` of the logging thread.
-    pub tid: String,
+    pub tid: Text,
     /// `Sidekiq::Context.current`'s pairs in order, nil values included.
-    pub context: Vec<(String, Value)>,
+    pub context: Vec<(Text, Value)>,
     /// With Pretty and WithoutTimestamp, the message already converted by `"#{message}"`.
     pub message: Value,
 }
@@ -201,7 +209,7 @@ fn json_value(out: &mut Vec<u8>, value: &Value) {
     }
 }
 
-fn json_pairs(out: &mut Vec<u8>, pairs: &[(String, Value)]) {
+fn json_pairs(out: &mut Vec<u8>, pairs: &[(Text, Value)]) {
     out.push(b'{');
     for (i, (key, value)) in pairs.iter().enumerate() {
         if i > 0 {
@@ -224,10 +232,7 @@ mod tests {
             at: UNIX_EPOCH + Duration::from_millis(1_795_860_012_261),
             severity: severity_label("INFO"),
             tid: "abc".into(),
-            context: context
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v))
-                .collect(),
+            context: context.into_iter().map(|(k, v)| (k.into(), v)).collect(),
             message,
         }
     }
@@ -316,6 +321,39 @@ mod tests {
             formatted(Layout::Json, &line),
             "{\"ts\":\"2026-11-28T10:00:12.261Z\",\"pid\":12,\"tid\":\"abc\",\"lvl\":\"INFO\",\"msg\":[null,false]}\n"
         );
+    }
+
+    /// `Text` keeps up to 24 bytes inline and more on the heap: both come out whole, also
+    /// when a two-byte character straddles the limit.
+    #[test]
+    fn texts_either_side_of_the_inline_limit_come_out_whole() {
+        let texts: Vec<String> = [23, 24, 25]
+            .iter()
+            .map(|n| "x".repeat(*n))
+            .chain(["y".repeat(23) + "é"])
+            .collect();
+        let mut line = line(
+            texts.iter().map(|t| (t.as_str(), s(t))).collect(),
+            s(&texts[3]),
+        );
+        line.tid = texts[2].as_str().into();
+        let pairs: Vec<String> = texts.iter().map(|t| format!("{t}={t}")).collect();
+        assert_eq!(
+            formatted(Layout::WithoutTimestamp, &line),
+            format!(
+                "pid=12 tid={} {} INFO: {}\n",
+                texts[2],
+                pairs.join(" "),
+                texts[3]
+            )
+        );
+        let ctx: Vec<String> = texts.iter().map(|t| format!("\"{t}\":\"{t}\"")).collect();
+        assert!(formatted(Layout::Json, &line).ends_with(&format!(
+            "\"tid\":\"{}\",\"lvl\":\"INFO\",\"msg\":\"{}\",\"ctx\":{{{}}}}}\n",
+            texts[2],
+            texts[3],
+            ctx.join(",")
+        )));
     }
 
     #[test]

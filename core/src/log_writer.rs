@@ -14,23 +14,24 @@ use std::time::{Duration, SystemTime};
 
 use crossbeam_channel::{Receiver, Sender};
 
-use crate::log_format::{format_line, severity_label, Layout, Line, Value};
+use crate::log_format::{format_line, severity_label, Layout, Line, Text, Value};
 
 /// Who a job's lines are about: the job's Sidekiq context (`bid` and `tags` only when the
-/// payload has them).
+/// payload has them). Class and jid are usually short enough to be held inline, so the
+/// "start" line's copy of the context allocates nothing.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobContext {
-    pub class: String,
-    pub jid: String,
-    pub bid: Option<String>,
-    pub tags: Option<Vec<String>>,
+    pub class: Text,
+    pub jid: Text,
+    pub bid: Option<Text>,
+    pub tags: Option<Vec<Text>>,
 }
 
 enum Entry {
     Line(Line),
     Job {
         at: SystemTime,
-        tid: String,
+        tid: Text,
         context: JobContext,
         elapsed: Option<f64>,
         message: &'static str,
@@ -83,7 +84,7 @@ impl LogWriter {
     fn job(&self, tid: &str, context: JobContext, elapsed: Option<f64>, message: &'static str) {
         self.send(Entry::Job {
             at: SystemTime::now(),
-            tid: tid.to_string(),
+            tid: tid.into(),
             context,
             elapsed,
             message,
@@ -215,30 +216,30 @@ fn write_out(out: &mut Option<Box<dyn Write + Send>>, buffer: &mut Vec<u8>) {
 /// A job line as `Sidekiq::JobLogger` logs it: the job's context, then `elapsed` once done.
 fn job_line(
     at: SystemTime,
-    tid: String,
+    tid: Text,
     job: JobContext,
     elapsed: Option<f64>,
     message: &'static str,
 ) -> Line {
     let mut context = Vec::with_capacity(5);
-    context.push(("class".to_string(), Value::Str(job.class)));
-    context.push(("jid".to_string(), Value::Str(job.jid)));
+    context.push(("class".into(), Value::Str(job.class)));
+    context.push(("jid".into(), Value::Str(job.jid)));
     if let Some(bid) = job.bid {
-        context.push(("bid".to_string(), Value::Str(bid)));
+        context.push(("bid".into(), Value::Str(bid)));
     }
     if let Some(tags) = job.tags {
         let tags = tags.into_iter().map(Value::Str).collect();
-        context.push(("tags".to_string(), Value::Array(tags)));
+        context.push(("tags".into(), Value::Array(tags)));
     }
     if let Some(elapsed) = elapsed {
-        context.push(("elapsed".to_string(), Value::Float(elapsed)));
+        context.push(("elapsed".into(), Value::Float(elapsed)));
     }
     Line {
         at,
         severity: severity_label("INFO"),
         tid,
         context,
-        message: Value::Str(message.to_string()),
+        message: Value::Str(message.into()),
     }
 }
 
@@ -284,7 +285,7 @@ mod tests {
                 severity: severity_label("WARN"),
                 tid: "t".into(),
                 context: vec![],
-                message: Value::Str(format!("inside {i}")),
+                message: Value::Str(format!("inside {i}").into()),
             });
             log.finished("t", context(), Duration::ZERO, false);
         }

@@ -69,7 +69,11 @@ module NativeLogCases
                         list: [1, [nil, "x"]], empty: [] },
     "a Hash value" => { nested: { "a" => [1, nil] } },
     "a NaN" => { ratio: Float::NAN },
-    "an object" => { who: ShownAs.new("someone") }
+    "an object" => { who: ShownAs.new("someone") },
+    # The core holds texts of up to 24 bytes inline and longer ones on the heap.
+    "texts either side of 24 bytes" => { "k" * 23 => "v" * 23, "k" * 24 => "v" * 24, "k" * 25 => "v" * 25,
+                                         "#{"k" * 22}ü": "#{"v" * 23}ü",
+                                         request_id: "7a1c0e7e-5d6b-4a55-9c49-0f0c3b1e2a11" }
   }.freeze
 end
 

@@ -231,10 +231,10 @@ impl NativeEngine {
     /// `log`: nil, or `[class, jid, bid_or_nil, tags_or_nil]` for the core to log the job.
     fn work_started(&self, tid: String, queue: String, payload: RString, log: Option<LogArgs>) {
         let context = log.map(|(class, jid, bid, tags)| JobContext {
-            class,
-            jid,
-            bid,
-            tags,
+            class: class.into(),
+            jid: jid.into(),
+            bid: bid.map(Into::into),
+            tags: tags.map(|tags| tags.into_iter().map(Into::into).collect()),
         });
         self.engine
             .work_started(&tid, queue, bytes(payload), context);

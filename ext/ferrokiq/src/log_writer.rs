@@ -7,14 +7,13 @@
 //! is not UTF-8, ...). The Ruby side then formats that line with its formatter and queues the
 //! text, so the bytes (and any error) are always what Ruby's formatter gives.
 
-use std::borrow::Cow;
 use std::fs::File;
 use std::os::fd::BorrowedFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use ferrokiq_core::log_format::{severity_label, Layout, Line, Value as LogValue};
+use ferrokiq_core::log_format::{severity_label, Layout, Line, Text, Value as LogValue};
 use ferrokiq_core::log_writer::LogWriter;
 use magnus::rb_sys::AsRawValue;
 use magnus::{
@@ -72,7 +71,8 @@ impl NativeLogWriter {
     ) -> bool {
         let json = rb_self.json.load(Ordering::Relaxed);
         let convert = Converter { ruby, json };
-        let (Some(severity), Some(tid)) = (convert.text(severity), convert.text(tid)) else {
+        // The label is matched where it lies: the six Ruby gives need no copy.
+        let (Some(severity), Some(tid)) = (utf8_text(&severity), convert.text(tid)) else {
             return false;
         };
         let message = if json {
@@ -97,7 +97,7 @@ impl NativeLogWriter {
         };
         rb_self.writer.line(Line {
             at: SystemTime::now(),
-            severity: severity_label(&severity),
+            severity: severity_label(severity),
             tid,
             context,
             message,
@@ -171,23 +171,21 @@ struct Converter<'r> {
 impl Converter<'_> {
     /// A String's text when its bytes are UTF-8 as Ruby sees them (UTF-8 or US-ASCII, or
     /// binary but ASCII only).
-    fn text(&self, string: RString) -> Option<String> {
+    fn text(&self, string: RString) -> Option<Text> {
         if let Some(text) = utf8_text(&string) {
-            return Some(text.to_string());
+            return Some(Text::from(text));
         }
         if string.enc_get() != self.ruby.ascii8bit_encindex() {
             return None;
         }
         // SAFETY: copied before any Ruby code runs.
         let bytes = unsafe { string.as_slice() };
-        bytes
-            .is_ascii()
-            .then(|| String::from_utf8_lossy(bytes).into_owned())
+        bytes.is_ascii().then(|| Text::from_utf8_lossy(bytes))
     }
 
-    fn name(&self, key: Value) -> Option<String> {
+    fn name(&self, key: Value) -> Option<Text> {
         if let Some(symbol) = Symbol::from_value(key) {
-            return symbol.name().ok().map(Cow::into_owned);
+            return symbol.name().ok().map(|name| Text::from(&*name));
         }
         RString::from_value(key)
             .filter(|_| is_class(key.class(), self.ruby.class_string()))
@@ -239,7 +237,7 @@ impl Converter<'_> {
         }
     }
 
-    fn pairs(&self, hash: RHash, depth: usize) -> Option<Vec<(String, LogValue)>> {
+    fn pairs(&self, hash: RHash, depth: usize) -> Option<Vec<(Text, LogValue)>> {
         let mut pairs = Vec::with_capacity(hash.len());
         let mut complete = true;
         each_pair(hash, |key, value| {
