@@ -7,9 +7,9 @@
 # (A B A B ...) on one throwaway redis-server, with the same payloads and the same job file.
 #
 # Each pair: push rates with the client middleware (bench/realistic_push.rb: perform_async from
-# one thread, push_bulk of 10k in calls of 1,000), a worker per side alive at once and their
-# rounds alternating; per side and row the median of PUSH_ROUNDS rounds (3) in each of
-# PUSH_PROCESSES worker pairs (3); then
+# one thread, push_bulk of 10k in calls of 1,000 and in one call), a worker per side alive at
+# once and their rounds alternating; per side and row the median of PUSH_ROUNDS rounds (3) in
+# each of PUSH_PROCESSES worker pairs (3); then
 # one drain per concurrency: BENCH_JOBS jobs pushed through the client middleware, the server
 # started with `-r bench/realistic_app.rb`, clocked from the first job taken to the last first
 # attempt done (done or failed). Every drain is checked: all jobs ran once, the failures went to

@@ -4,12 +4,14 @@ require "sidekiq/middleware/chain"
 require "sidekiq/job_util"
 require "sidekiq/job/iterable/state"
 require "ferrokiq/unique_jobs"
+require "ferrokiq/foreign_push"
 
 module Sidekiq
   # Pushes jobs to Redis: client middleware in Ruby, then serialization and the Redis round
   # trip in Rust with the GVL released.
   class Client
     include Sidekiq::JobUtil
+    include Ferrokiq::ForeignPush
 
     DEFAULT_BATCH_SIZE = 1_000
     NOTHING_REFUSED = [].freeze
@@ -67,10 +69,13 @@ module Sidekiq
 
       template = normalize_item(request)
       jids = []
-      each_batch(request["args"], batch_size, at) do |slice, times|
-        jids.concat(push_batch(template, request["class"], slice, times, jid))
+      each_batch(request["args"], batch_size, at) do |slice, times, last|
+        jids.concat(push_batch(template, request["class"], slice, times, jid, last))
       end
       jids
+    ensure
+      # The last slice sent ahead (see #send_ahead) is stored before push_bulk returns.
+      Ferrokiq::Native.settle_push
     end
 
     # Sends every push made in the block to +pool+ (sharding).
@@ -170,24 +175,27 @@ module Sidekiq
       raise ArgumentError, "Explicitly passing 'jid' when pushing more than one job is not supported"
     end
 
-    # Yields each batch of args with its timestamps: the one scalar (or nil) shared by all
-    # jobs, or the stretch of a per-job Array that lines up with the batch. Batches are
-    # checked as they come, so a bad one stops the push after the batches before it.
+    # Yields each batch of args with its timestamps (the one scalar, or nil, shared by all
+    # jobs, or the stretch of a per-job Array that lines up with the batch) and whether it is
+    # the last one (nil when an Enumerator cannot tell). Batches are checked as they come, so a
+    # bad one stops the push after the batches before it.
     def each_batch(args, batch_size, at)
       first_index = 0
+      count = args.size
       args.each_slice(batch_size) do |slice|
         unless slice.is_a?(Array) && slice.all?(Array)
           raise ArgumentError, "Bulk arguments must be an Array of Arrays: [[1], [2]]"
         end
 
-        yield slice, at.is_a?(Array) ? at[first_index, slice.size] : at
+        yield slice, at.is_a?(Array) ? at[first_index, slice.size] : at, count && first_index + slice.size >= count
         first_index += slice.size
       end
     end
 
     # One batch, one round trip; returns its jids in order, nil where a middleware said no.
-    def push_batch(template, job_class, slice, times, jid)
-      (jid.nil? && fast_bulk(template, slice, times)) || push_through_chain(template, job_class, slice, times, jid)
+    def push_batch(template, job_class, slice, times, jid, last)
+      (jid.nil? && fast_bulk(template, slice, times)) ||
+        push_through_chain(template, job_class, slice, times, jid, last)
     end
 
     # Unique jobs (docs/design.md, §24): as fast_bulk, each job with its lock, written and locked
@@ -226,7 +234,7 @@ module Sidekiq
     # own pass through the chain; the survivors go to Redis together. Strict arguments are
     # checked in Rust per job; only a job with something unsafe goes through verify_json, which
     # raises or warns as Sidekiq does.
-    def push_through_chain(template, job_class, slice, times, jid)
+    def push_through_chain(template, job_class, slice, times, jid, last)
       checked = complex_arguments_checked?
       accepted = Ferrokiq::Native.bulk_jobs(template, slice, jid, times).map do |job|
         pass_middleware(job_class, job) do
@@ -235,17 +243,40 @@ module Sidekiq
         end || nil
       end
       candidates = accepted.compact
-      refused = store_slice(candidates)
+      refused = store_slice(candidates, ahead: !last)
       accepted.map { |job| job["jid"] if job && !refused.include?(job) }
     end
 
     # Stores the slice's jobs; returns those not stored (their lock is held by another job).
-    def store_slice(jobs)
+    # A slice with more to follow (`ahead`) may be sent ahead of them (#send_ahead); the last
+    # one is pushed and answered at once, as a wait on another thread's reply costs more than
+    # it saves when no middleware work is left to overlap with.
+    def store_slice(jobs, ahead:)
       return NOTHING_REFUSED if jobs.empty?
-      return store_locked(jobs) if jobs.any? { |job| job["lock"] }
+
+      locked = jobs.any? { |job| job["lock"] }
+      return NOTHING_REFUSED if ahead && !locked && send_ahead(jobs)
+
+      # The slice sent ahead before this one is stored first: the queue keeps the push's order.
+      Ferrokiq::Native.settle_push
+      return store_locked(jobs) if locked
 
       raw_push(jobs)
       NOTHING_REFUSED
+    end
+
+    # Sends a bulk push's slice to its queue and returns before Redis answers, so that Redis
+    # stores it while the next slice goes through the middleware; the reply is awaited, and a
+    # failure raised, when the next slice is sent or push_bulk ends (Ferrokiq::Native.settle_push;
+    # docs/internals.md, §4). False when the slice must go through raw_push instead:
+    # scheduled jobs, a raw_push that is not this class's own (sidekiq/testing's, an app's), a
+    # pool of another Redis client.
+    def send_ahead(jobs)
+      return false if jobs.first.key?("at") || method(:raw_push).owner != Sidekiq::Client
+
+      @redis_pool.with do |conn|
+        conn.respond_to?(:native) && conn.native.push_later(jobs.first["queue"], jobs, Time.now.to_f)
+      end
     end
 
     # Unique jobs (docs/design.md, §24): the locks and the jobs that got theirs, in one round
@@ -281,24 +312,6 @@ module Sidekiq
         end
       end
       true
-    end
-
-    # As the native path does: the score carries `at`, and enqueued_at is left for the
-    # poller to set when the job reaches its queue (Active Job fills it in early).
-    def pipe_to_schedule(pipe, payloads)
-      scored = payloads.flat_map do |job|
-        job.delete("enqueued_at")
-        [job["at"].to_s, Sidekiq.dump_json(job.except("at"))]
-      end
-      pipe.zadd("schedule", scored)
-    end
-
-    def pipe_to_queue(pipe, payloads)
-      queue = payloads.first["queue"]
-      stamp = Time.now.to_f
-      jsons = payloads.map { |job| Sidekiq.dump_json(job.merge!("enqueued_at" => stamp)) }
-      pipe.sadd("queues", [queue])
-      pipe.lpush("queue:#{queue}", jsons)
     end
   end
 end

@@ -111,6 +111,28 @@ RSpec.describe "fast paths and their Ruby twins" do # rubocop:disable Metrics/Bl
     expect(without_jids(chained)).to eq(without_jids(native))
   end
 
+  # Slices pass the chain one after another; each but the last is sent ahead (Client#send_ahead)
+  # unless the client's raw_push is not Sidekiq::Client's own, as here with an app's override.
+  it "pushes a bulk push's slices identically when sent ahead and through raw_push" do
+    args = Array.new(25) { |index| [index, "y" * index] }
+    in_slices = lambda do |client_class|
+      client = client_class.new
+      client.middleware { |chain| chain.add(PassThrough) }
+      client.push_bulk("class" => ParityJob, "args" => args, "batch_size" => 10)
+    end
+    overriding = Class.new(Sidekiq::Client) { def raw_push(payloads) = super }
+    sent = 0
+    allow_any_instance_of(Ferrokiq::Native::Redis).to receive(:push_later).and_wrap_original do |push_later, *slice|
+      sent += 1
+      push_later.call(*slice)
+    end
+    sent_ahead = state_after { in_slices.call(Sidekiq::Client) }
+    pushed = state_after { in_slices.call(overriding) }
+    expect(sent_ahead.fetch("queue:parity").size).to eq(25)
+    expect(without_jids(pushed)).to eq(without_jids(sent_ahead))
+    expect(sent).to eq(2)
+  end
+
   it "adds to the dead set and trims it identically" do
     Sidekiq.default_configuration[:dead_max_jobs] = 3
     native, ruby = both_paths do

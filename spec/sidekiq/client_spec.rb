@@ -185,6 +185,31 @@ RSpec.describe Sidekiq::Client do
         .to eq([[jids[0], "request_id-1", "trace-1"], [jids[1], "request_id-2", "trace-2"]])
     end
 
+    # Each slice is sent ahead of the next one's middleware (Client#send_ahead); push_bulk
+    # returns once every slice is stored, and a slice's failure is raised by push_bulk.
+    it "stores every slice before it returns, and raises a slice's failure", :native do
+      client = described_class.new
+      client.middleware { |chain| chain.add(gatekeeper) }
+      args = Array.new(7) { |index| ["job-#{index}"] }
+      jids = client.push_bulk("class" => ClientJob, "args" => args, "batch_size" => 3)
+      expect(raw_queue("clientq").map { |json| JSON.parse(json).values_at("jid", "seen_by") }.reverse)
+        .to eq(jids.map { |jid| [jid, "gatekeeper"] })
+
+      # The last slice, sent after the middleware of every job, goes to a key holding a String.
+      Sidekiq.redis { |conn| conn.set("queue:not-a-list", "x") }
+      redirect = Class.new do
+        def call(_klass, job, _queue, _pool)
+          job["queue"] = "not-a-list" if job["args"] == ["job-6"]
+          yield
+        end
+      end
+      client.middleware { |chain| chain.add(redirect) }
+      expect { client.push_bulk("class" => ClientJob, "args" => args, "batch_size" => 3) }
+        .to raise_error(Ferrokiq::CommandError, /WRONGTYPE/)
+      expect(raw_queue("clientq").size).to eq(7 + 6)
+      expect(Ferrokiq::Native.settle_push).to be_nil
+    end
+
     it "checks strict args per job after the middleware, writing nothing of a bad slice" do
       client = described_class.new
       client.middleware { |chain| chain.add(gatekeeper) }

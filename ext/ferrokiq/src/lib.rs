@@ -15,6 +15,7 @@ mod job_json;
 mod log_writer;
 mod memory_limit;
 mod operations;
+mod push_ahead;
 mod redis;
 mod reply;
 mod runtime;
@@ -120,6 +121,7 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     redis::init(ruby, &native)?;
     search::init(&native)?;
     bulk_jobs::init(&native)?;
+    push_ahead::init(&native)?;
     dead_set::init(&native)?;
     web_data::init(&native)?;
     engine::init(ruby, &native)?;

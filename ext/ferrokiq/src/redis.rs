@@ -40,6 +40,7 @@ pub struct NativeRedis {
 impl Drop for NativeRedis {
     fn drop(&mut self) {
         forget_pool(self.id);
+        crate::push_ahead::forget_pool(self.id);
     }
 }
 
@@ -84,6 +85,11 @@ impl NativeRedis {
 
     pub fn settings(&self) -> &RedisSettings {
         &self.settings
+    }
+
+    /// The pool's number, which keys its connections.
+    pub(crate) fn id(&self) -> u64 {
+        self.id
     }
 
     /// This thread's driver and connection to the server.
@@ -453,7 +459,7 @@ fn bytes_of(string: RString) -> Vec<u8> {
 /// an allocation and a rehash per job, since a ninth key turns Ruby's small array of pairs into
 /// a hash table, and a job Hash after a request-id middleware has eight (docs/performance.md,
 /// §6). When the JSON needs Ruby's writer, the Hash takes the stamp first, as Sidekiq stamps it.
-fn dump_stamped(ruby: &Ruby, hash: RHash, now: Value) -> Result<Vec<u8>, Error> {
+pub(crate) fn dump_stamped(ruby: &Ruby, hash: RHash, now: Value) -> Result<Vec<u8>, Error> {
     let mut encoder = Encoder::new(ruby);
     let set = [("enqueued_at", now)];
     match encoder.payload(
@@ -520,6 +526,10 @@ pub fn init(ruby: &Ruby, native: &RModule) -> Result<(), Error> {
     class.define_singleton_method("new", magnus::function!(NativeRedis::new, 6))?;
     class.define_method("url", magnus::method!(NativeRedis::redacted_url, 0))?;
     class.define_method("push", magnus::method!(NativeRedis::push, 3))?;
+    class.define_method(
+        "push_later",
+        magnus::method!(crate::push_ahead::push_later, 3),
+    )?;
     class.define_method("schedule", magnus::method!(NativeRedis::schedule, 1))?;
     class.define_method("push_bulk", magnus::method!(NativeRedis::push_bulk, 4))?;
     class.define_method(

@@ -36,6 +36,11 @@ extern "C" fn after_fork_in_child() {
     crate::gvl::forget_spinner();
 }
 
+/// How many forks lie between the first process and this one (see the module's comment).
+pub fn fork_generation() -> u64 {
+    FORK_GENERATION.load(Ordering::SeqCst)
+}
+
 /// Registers the fork hook; called once when the library loads.
 pub fn watch_forks() {
     static HOOK: Once = Once::new();
