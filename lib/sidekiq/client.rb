@@ -177,11 +177,11 @@ module Sidekiq
 
     # Yields each batch of args with its timestamps (the one scalar, or nil, shared by all
     # jobs, or the stretch of a per-job Array that lines up with the batch) and whether it is
-    # the last one (nil when an Enumerator cannot tell). Batches are checked as they come, so a
-    # bad one stops the push after the batches before it.
+    # the last one (nil when the args cannot tell their size). Batches are checked as they
+    # come, so a bad one stops the push after the batches before it.
     def each_batch(args, batch_size, at)
       first_index = 0
-      count = args.size
+      count = args.size if args.respond_to?(:size)
       args.each_slice(batch_size) do |slice|
         unless slice.is_a?(Array) && slice.all?(Array)
           raise ArgumentError, "Bulk arguments must be an Array of Arrays: [[1], [2]]"
@@ -194,7 +194,7 @@ module Sidekiq
 
     # One batch, one round trip; returns its jids in order, nil where a middleware said no.
     def push_batch(template, job_class, slice, times, jid, last)
-      (jid.nil? && fast_bulk(template, slice, times)) ||
+      (jid.nil? && fast_bulk(template, slice, times, last)) ||
         push_through_chain(template, job_class, slice, times, jid, last)
     end
 
@@ -209,9 +209,10 @@ module Sidekiq
     end
 
     # With no client middleware nobody sees the per-job Hashes, so Rust writes each job's JSON
-    # straight from +template+ and the slice (with its lock: fast_locked_bulk). Nil when that is
-    # not possible (nothing was sent).
-    def fast_bulk(template, slice, times)
+    # straight from +template+ and the slice (with its lock: fast_locked_bulk), and sends a slice
+    # with more to follow ahead of them (see #send_ahead). Nil when that is not possible (nothing
+    # was sent).
+    def fast_bulk(template, slice, times, last)
       return fast_locked_bulk(template, slice, times) if template["lock"]
       return unless native_bulk?
 
@@ -219,7 +220,7 @@ module Sidekiq
         next unless conn.respond_to?(:native)
 
         verify_args(template["wrapped"] || template["class"], slice)
-        conn.native.push_bulk(template, slice, times, Time.now.to_f)
+        conn.native.push_bulk(template, slice, times, Time.now.to_f, !last)
       end
     end
 

@@ -158,4 +158,40 @@ RSpec.describe "Failure handling" do
     expect(jobs.map { |job| job["jid"] }).to include(child_jid)
     expect(jobs.map { |job| job["jid"] }.uniq.size).to eq(3)
   end
+
+  # A bulk push through middleware sends its slices ahead from a background thread
+  # (docs/internals.md, §4); that thread's failures reach the caller as the thread's own would.
+  describe "a bulk push whose slices are sent ahead" do
+    let(:pass_through) { Class.new { def call(*) = yield } }
+
+    def bulk_client(pool = Sidekiq.redis_pool)
+      Sidekiq::Client.new(pool: pool).tap { |client| client.middleware { |chain| chain.add(pass_through) } }
+    end
+
+    it "raises when Redis is down, naming the server" do
+      port = RedisServer.free_port
+      pool = Sidekiq::RedisConnection.create(url: "redis://127.0.0.1:#{port}/0", timeout: 1)
+      Timeout.timeout(10) do
+        expect { bulk_client(pool).push_bulk("class" => FailJob, "args" => [[1], [2], [3]], "batch_size" => 1) }
+          .to raise_error(Ferrokiq::CannotConnectError, /127\.0\.0\.1:#{port}/)
+        # With no middleware the slices are written in Rust and sent ahead all the same.
+        expect { Sidekiq::Client.new(pool: pool).push_bulk("class" => FailJob, "args" => [[1], [2]], "batch_size" => 1) }
+          .to raise_error(Ferrokiq::CannotConnectError, /127\.0\.0\.1:#{port}/)
+      end
+      expect(Ferrokiq::Native.settle_push).to be_nil
+    end
+
+    it "works in a forked child after the parent used its sending thread" do
+      args = Array.new(5) { |index| [index] }
+      bulk_client.push_bulk("class" => FailJob, "args" => args, "batch_size" => 2)
+      pid = fork do
+        jids = bulk_client.push_bulk("class" => FailJob, "args" => args, "batch_size" => 2)
+        exit!(jids.compact.size == 5 ? 0 : 1)
+      end
+      _, status = Timeout.timeout(20) { Process.wait2(pid) }
+      expect(status).to be_success
+      bulk_client.push_bulk("class" => FailJob, "args" => args, "batch_size" => 2)
+      expect(queue_jobs.map { |job| job["args"].first }.tally).to eq((0..4).to_h { |index| [index, 3] })
+    end
+  end
 end

@@ -73,6 +73,8 @@ RSpec.describe Sidekiq::Component do
     Sidekiq::Client.push("class" => "IdentityJob", "args" => [])
     server = start_server(jobs:)
     eventually { redis_list("identity").size == 1 }
+    # The first heartbeat is written by its own thread, as in Sidekiq: a job can run before it.
+    eventually { Sidekiq.redis { |conn| conn.smembers("processes") }.any? }
     expect(Sidekiq.redis { |conn| conn.smembers("processes") }).to eq(redis_list("identity"))
     expect(server.stop).to be_success
   end

@@ -1,7 +1,8 @@
-//! A bulk push through client middleware sends each slice but the last ahead: `push_later`
-//! hands a slice's payloads to a background thread and returns, so that Redis stores slice k
-//! while Ruby runs the middleware of slice k+1; the reply is collected by the next `push_later`
-//! or by `settle_push` (which `push_bulk` calls before it returns), and a failure raises there.
+//! A bulk push sends each slice but the last ahead: `push_later` (through client middleware) or
+//! `NativeRedis#push_bulk` (without) hands a slice's payloads to a background thread and
+//! returns, so that Redis stores slice k while Ruby works on slice k+1; the reply is collected
+//! before the next slice is sent or by `settle_push` (which `push_bulk` calls before it
+//! returns), and a failure raises there.
 //! Why and what it saves: docs/performance.md, §6; which slices go this way:
 //! docs/internals.md, §4.
 //!
@@ -38,8 +39,7 @@ thread_local! {
 }
 
 /// The background runtime's handle and its connection for `pool_id`. None when another thread
-/// holds the lock this moment (or a fork left it held): the caller pushes synchronously instead,
-/// so that no thread ever waits here.
+/// holds the lock this moment (or a fork left it held).
 fn sender_for(
     pool_id: u64,
     settings: &RedisSettings,
@@ -99,8 +99,7 @@ pub fn forget_pool(pool_id: u64) {
 }
 
 /// `NativeRedis#push_later(queue, payloads, now)`: as `push`, but returns once the payloads
-/// are on their way (true), after collecting the reply of the slice sent before. False when the
-/// background thread is busy being set up by another thread: nothing was sent, push instead.
+/// are on their way (see `send_ahead`).
 pub fn push_later(
     ruby: &Ruby,
     redis: &NativeRedis,
@@ -108,31 +107,45 @@ pub fn push_later(
     payloads: RArray,
     now: f64,
 ) -> Result<bool, Error> {
-    settle_push(ruby)?;
-    let Some((handle, conn)) = sender_for(redis.id(), redis.settings()).map_err(|e| match e {
-        SetupFailure::Runtime(e) => errors::runtime_error(ruby, &e),
-        SetupFailure::Redis(e) => errors::redis_error(ruby, &e),
-    })?
-    else {
-        return Ok(false);
-    };
     let now = ruby.float_from_f64(now).as_value();
     let mut encoded = Vec::with_capacity(payloads.len());
     for i in 0..payloads.len() {
         let hash: RHash = payloads.entry(i as isize)?;
         encoded.push(dump_stamped(ruby, hash, now)?);
     }
+    send_ahead(ruby, redis, queue, encoded)?;
+    Ok(true)
+}
+
+/// Collects the reply to the slice sent before (raising its failure), then sends encoded
+/// payloads to `queue` from the background thread and returns. While another thread holds the
+/// sending thread's lock this moment (or a fork left it held), the payloads go at once, on this
+/// thread's own connection, and the reply is waited for: no thread ever waits for that lock.
+pub fn send_ahead(
+    ruby: &Ruby,
+    redis: &NativeRedis,
+    queue: String,
+    encoded: Vec<Vec<u8>>,
+) -> Result<(), Error> {
+    settle_push(ruby)?;
+    let sender = sender_for(redis.id(), redis.settings()).map_err(|e| match e {
+        SetupFailure::Runtime(e) => errors::runtime_error(ruby, &e),
+        SetupFailure::Redis(e) => errors::redis_error(ruby, &e),
+    })?;
+    let Some((handle, conn)) = sender else {
+        return redis.send_to_queue(ruby, &queue, &encoded);
+    };
     let (reply, answer) = oneshot::channel();
     handle.spawn(async move {
         // The receiver is gone only when its thread died; the jobs are stored all the same.
         let _ = reply.send(client::push_to_queue(&conn, &queue, &encoded).await);
     });
     UNANSWERED.with(|slot| *slot.borrow_mut() = Some((fork_generation(), answer)));
-    Ok(true)
+    Ok(())
 }
 
-/// `Ferrokiq::Native.settle_push`: waits (without the GVL, interruptibly) for the reply to this
-/// thread's last `push_later` and raises its failure; nil at once when nothing is unanswered.
+/// `Ferrokiq::Native.settle_push`: waits (without the GVL, interruptibly) for the reply to the
+/// slice this thread sent ahead last and raises its failure; nil at once when nothing is unanswered.
 /// A reply owed to the parent process before a fork is not this process's to report.
 pub fn settle_push(ruby: &Ruby) -> Result<(), Error> {
     let Some((generation, answer)) = UNANSWERED.with(|slot| slot.borrow_mut().take()) else {

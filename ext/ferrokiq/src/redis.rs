@@ -20,7 +20,7 @@ use magnus::{
 
 use crate::encode::{self, Encoder, Fields, NeedsRuby};
 use crate::runtime::{forget_pool, thread_connection, Driver};
-use crate::{errors, gvl, reply};
+use crate::{errors, gvl, push_ahead, reply};
 
 static NEXT_POOL_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -40,7 +40,7 @@ pub struct NativeRedis {
 impl Drop for NativeRedis {
     fn drop(&mut self) {
         forget_pool(self.id);
-        crate::push_ahead::forget_pool(self.id);
+        push_ahead::forget_pool(self.id);
     }
 }
 
@@ -136,7 +136,12 @@ impl NativeRedis {
     }
 
     /// One round trip: `SADD queues` + `LPUSH queue:<queue>` of the encoded payloads.
-    fn send_to_queue(&self, ruby: &Ruby, queue: &str, encoded: &[Vec<u8>]) -> Result<(), Error> {
+    pub(crate) fn send_to_queue(
+        &self,
+        ruby: &Ruby,
+        queue: &str,
+        encoded: &[Vec<u8>],
+    ) -> Result<(), Error> {
         self.round_trip(ruby, |conn| async move {
             client::push_to_queue(&conn, queue, encoded).await
         })
@@ -167,7 +172,9 @@ impl NativeRedis {
     /// see the Hashes): each job is `template` with its own `args` and a fresh `jid`, then
     /// `at` (a timestamp or one per job; nil to enqueue now). Returns the jids, or nil when a
     /// value needs Ruby's JSON writer (the caller then takes the general path; nothing was sent).
-    /// `now` is Ruby's clock, for `enqueued_at` (see `push`).
+    /// `now` is Ruby's clock, for `enqueued_at` (see `push`). With `ahead` (more slices follow),
+    /// jobs for a queue are sent ahead (`push_ahead.rs`); the reply to a slice sent ahead before
+    /// is collected before this one is sent either way, so the queue keeps the push's order.
     fn push_bulk(
         ruby: &Ruby,
         rb_self: &Self,
@@ -175,6 +182,7 @@ impl NativeRedis {
         args: RArray,
         at: Value,
         now: f64,
+        ahead: bool,
     ) -> Result<Option<RArray>, Error> {
         let queue: String = template.fetch("queue")?;
         let jids = ruby.ary_new_capa(args.len());
@@ -221,6 +229,11 @@ impl NativeRedis {
             }
             encoded.push(encoder.finish());
         }
+        if at.is_nil() && ahead {
+            push_ahead::send_ahead(ruby, rb_self, queue, encoded)?;
+            return Ok(Some(jids));
+        }
+        push_ahead::settle_push(ruby)?;
         if at.is_nil() {
             rb_self.send_to_queue(ruby, &queue, &encoded)?;
         } else {
@@ -526,12 +539,9 @@ pub fn init(ruby: &Ruby, native: &RModule) -> Result<(), Error> {
     class.define_singleton_method("new", magnus::function!(NativeRedis::new, 6))?;
     class.define_method("url", magnus::method!(NativeRedis::redacted_url, 0))?;
     class.define_method("push", magnus::method!(NativeRedis::push, 3))?;
-    class.define_method(
-        "push_later",
-        magnus::method!(crate::push_ahead::push_later, 3),
-    )?;
+    class.define_method("push_later", magnus::method!(push_ahead::push_later, 3))?;
     class.define_method("schedule", magnus::method!(NativeRedis::schedule, 1))?;
-    class.define_method("push_bulk", magnus::method!(NativeRedis::push_bulk, 4))?;
+    class.define_method("push_bulk", magnus::method!(NativeRedis::push_bulk, 5))?;
     class.define_method(
         "push_bulk_locked",
         magnus::method!(NativeRedis::push_bulk_locked, 4),
