@@ -16,11 +16,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, TryLockError};
 
 use ferrokiq_core::{client, RedisConnection, RedisFailure, RedisResult, RedisSettings};
-use magnus::{prelude::*, Error, RArray, RHash, Ruby};
+use magnus::{prelude::*, Error, RArray, Ruby};
 use tokio::runtime::{Builder, Handle, Runtime};
 use tokio::sync::oneshot;
 
-use crate::redis::{dump_stamped, NativeRedis};
+use crate::redis::{dump_all_stamped, NativeRedis};
 use crate::runtime::{fork_generation, thread_driver};
 use crate::{errors, gvl};
 
@@ -107,13 +107,7 @@ pub fn push_later(
     payloads: RArray,
     now: f64,
 ) -> Result<bool, Error> {
-    let now = ruby.float_from_f64(now).as_value();
-    let mut encoded = Vec::with_capacity(payloads.len());
-    for i in 0..payloads.len() {
-        let hash: RHash = payloads.entry(i as isize)?;
-        encoded.push(dump_stamped(ruby, hash, now)?);
-    }
-    send_ahead(ruby, redis, queue, encoded)?;
+    send_ahead(ruby, redis, queue, dump_all_stamped(ruby, payloads, now)?)?;
     Ok(true)
 }
 

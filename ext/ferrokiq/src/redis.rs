@@ -125,12 +125,7 @@ impl NativeRedis {
         payloads: RArray,
         now: f64,
     ) -> Result<bool, Error> {
-        let now = ruby.float_from_f64(now).as_value();
-        let mut encoded = Vec::with_capacity(payloads.len());
-        for i in 0..payloads.len() {
-            let hash: RHash = payloads.entry(i as isize)?;
-            encoded.push(dump_stamped(ruby, hash, now)?);
-        }
+        let encoded = dump_all_stamped(ruby, payloads, now)?;
         rb_self.send_to_queue(ruby, &queue, &encoded)?;
         Ok(true)
     }
@@ -467,12 +462,27 @@ fn bytes_of(string: RString) -> Vec<u8> {
     unsafe { string.as_slice() }.to_vec()
 }
 
+/// Every job Hash of `payloads` as `dump_stamped` writes it, `enqueued_at` being `now`.
+pub(crate) fn dump_all_stamped(
+    ruby: &Ruby,
+    payloads: RArray,
+    now: f64,
+) -> Result<Vec<Vec<u8>>, Error> {
+    let now = ruby.float_from_f64(now).as_value();
+    let mut encoded = Vec::with_capacity(payloads.len());
+    for i in 0..payloads.len() {
+        let hash: RHash = payloads.entry(i as isize)?;
+        encoded.push(dump_stamped(ruby, hash, now)?);
+    }
+    Ok(encoded)
+}
+
 /// A job Hash's JSON as queued, with `enqueued_at` = `now` written in the JSON only. The Hash
 /// is not stamped: its middleware has run, and nothing reads it after the push. Stamping it cost
 /// an allocation and a rehash per job, since a ninth key turns Ruby's small array of pairs into
 /// a hash table, and a job Hash after a request-id middleware has eight (docs/performance.md,
 /// §6). When the JSON needs Ruby's writer, the Hash takes the stamp first, as Sidekiq stamps it.
-pub(crate) fn dump_stamped(ruby: &Ruby, hash: RHash, now: Value) -> Result<Vec<u8>, Error> {
+fn dump_stamped(ruby: &Ruby, hash: RHash, now: Value) -> Result<Vec<u8>, Error> {
     let mut encoder = Encoder::new(ruby);
     let set = [("enqueued_at", now)];
     match encoder.payload(
