@@ -185,8 +185,8 @@ RSpec.describe Sidekiq::Client do
         .to eq([[jids[0], "request_id-1", "trace-1"], [jids[1], "request_id-2", "trace-2"]])
     end
 
-    # Each slice is sent ahead of the next one's middleware (Client#send_ahead); push_bulk
-    # returns once every slice is stored, and a slice's failure is raised by push_bulk.
+    # Each slice but the last is sent ahead of the next one's middleware (Client#send_ahead);
+    # push_bulk returns once every slice is stored, and a slice's failure is raised by push_bulk.
     it "stores every slice before it returns, and raises a slice's failure", :native do
       client = described_class.new
       client.middleware { |chain| chain.add(gatekeeper) }
@@ -195,18 +195,19 @@ RSpec.describe Sidekiq::Client do
       expect(raw_queue("clientq").map { |json| JSON.parse(json).values_at("jid", "seen_by") }.reverse)
         .to eq(jids.map { |jid| [jid, "gatekeeper"] })
 
-      # The last slice, sent after the middleware of every job, goes to a key holding a String.
+      # The middle slice, sent ahead, goes to a key holding a String (a slice goes where its
+      # first job goes); its failure is raised before the last slice is sent.
       Sidekiq.redis { |conn| conn.set("queue:not-a-list", "x") }
       redirect = Class.new do
         def call(_klass, job, _queue, _pool)
-          job["queue"] = "not-a-list" if job["args"] == ["job-6"]
+          job["queue"] = "not-a-list" if job["args"] == ["job-3"]
           yield
         end
       end
       client.middleware { |chain| chain.add(redirect) }
       expect { client.push_bulk("class" => ClientJob, "args" => args, "batch_size" => 3) }
         .to raise_error(Ferrokiq::CommandError, /WRONGTYPE/)
-      expect(raw_queue("clientq").size).to eq(7 + 6)
+      expect(raw_queue("clientq").size).to eq(7 + 3)
       expect(Ferrokiq::Native.settle_push).to be_nil
     end
 
