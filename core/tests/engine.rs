@@ -116,7 +116,8 @@ fn quiet_puts_the_prefetched_jobs_back_in_order_and_keeps_the_taken_one() {
     let working = working_list(&id, "default");
     let engine = server.engine(config);
 
-    // A few fast jobs run and finish: the prefetch grows to everything that is queued.
+    // A few fast jobs run and finish: the prefetch grows, to everything that is queued unless
+    // the host paused this thread inside a job (the measured job time sets the prefetch).
     for (n, expected) in jobs.iter().take(3).enumerate() {
         let done = take_job(&engine, WAIT);
         assert_eq!(&done.payload, expected);
@@ -129,8 +130,11 @@ fn quiet_puts_the_prefetched_jobs_back_in_order_and_keeps_the_taken_one() {
     assert_eq!(taken.payload, jobs[3]);
     wait_until(
         WAIT,
-        "the 46 untaken jobs are prefetched, the 3 finished ones acknowledged",
-        || llen(&mut redis, "queue:default") == 0 && llen(&mut redis, &working) == 47,
+        "untaken jobs are prefetched (two at least), the 3 finished ones acknowledged",
+        || {
+            let prefetched = llen(&mut redis, &working);
+            prefetched >= 3 && llen(&mut redis, "queue:default") + prefetched == 47
+        },
     );
     // Let the fetcher finish handing the batch over to the channel.
     std::thread::sleep(Duration::from_millis(200));
