@@ -21,7 +21,7 @@ use tokio::runtime::{Builder, Handle, Runtime};
 use tokio::sync::oneshot;
 
 use crate::redis::{dump_all_stamped, NativeRedis};
-use crate::runtime::{fork_generation, thread_driver};
+use crate::runtime::{fork_generation, thread_driver, SetupError};
 use crate::{errors, gvl};
 
 struct Sender {
@@ -43,7 +43,7 @@ thread_local! {
 fn sender_for(
     pool_id: u64,
     settings: &RedisSettings,
-) -> Result<Option<(Handle, Arc<RedisConnection>)>, SetupFailure> {
+) -> Result<Option<(Handle, Arc<RedisConnection>)>, SetupError> {
     let mut slot = match SENDER.try_lock() {
         Ok(slot) => slot,
         Err(TryLockError::WouldBlock) => return Ok(None),
@@ -64,7 +64,7 @@ fn sender_for(
                 .thread_name("ferrokiq.push")
                 .enable_all()
                 .build()
-                .map_err(SetupFailure::Runtime)?;
+                .map_err(SetupError::Runtime)?;
             slot.insert(Sender {
                 generation,
                 runtime,
@@ -75,18 +75,12 @@ fn sender_for(
     let connection = match sender.connections.get(&pool_id) {
         Some(conn) => Arc::clone(conn),
         None => {
-            let conn =
-                Arc::new(RedisConnection::new(settings.clone()).map_err(SetupFailure::Redis)?);
+            let conn = Arc::new(RedisConnection::new(settings.clone()).map_err(SetupError::Redis)?);
             sender.connections.insert(pool_id, Arc::clone(&conn));
             conn
         }
     };
     Ok(Some((sender.runtime.handle().clone(), connection)))
-}
-
-enum SetupFailure {
-    Runtime(std::io::Error),
-    Redis(RedisFailure),
 }
 
 /// Drops the background connection of a pool that was garbage collected.
@@ -122,10 +116,8 @@ pub fn send_ahead(
     encoded: Vec<Vec<u8>>,
 ) -> Result<(), Error> {
     settle_push(ruby)?;
-    let sender = sender_for(redis.id(), redis.settings()).map_err(|e| match e {
-        SetupFailure::Runtime(e) => errors::runtime_error(ruby, &e),
-        SetupFailure::Redis(e) => errors::redis_error(ruby, &e),
-    })?;
+    let sender =
+        sender_for(redis.id(), redis.settings()).map_err(|e| errors::setup_error(ruby, e))?;
     let Some((handle, conn)) = sender else {
         return redis.send_to_queue(ruby, &queue, &encoded);
     };
@@ -139,8 +131,8 @@ pub fn send_ahead(
 }
 
 /// `Ferrokiq::Native.settle_push`: waits (without the GVL, interruptibly) for the reply to the
-/// slice this thread sent ahead last and raises its failure; nil at once when nothing is unanswered.
-/// A reply owed to the parent process before a fork is not this process's to report.
+/// slice this thread sent ahead last and raises its failure; nil at once when nothing is
+/// unanswered. A reply owed to the parent process before a fork is not this process's to report.
 pub fn settle_push(ruby: &Ruby) -> Result<(), Error> {
     let Some((generation, answer)) = UNANSWERED.with(|slot| slot.borrow_mut().take()) else {
         return Ok(());
