@@ -122,6 +122,9 @@ pub struct RedisConnection {
     config: AsyncConnectionConfig,
     current: Mutex<Option<MultiplexedConnection>>,
     connecting: tokio::sync::Mutex<()>,
+    /// Sockets of their own, kept between transactions that span several writes (see
+    /// `take_dedicated`).
+    spare: Mutex<Vec<MultiplexedConnection>>,
     /// The runtime that drives this connection's socket, when it is not whichever runtime
     /// happens to open it (see `on_runtime`).
     home: Option<tokio::runtime::Handle>,
@@ -151,6 +154,7 @@ impl RedisConnection {
             config,
             current: Mutex::new(None),
             connecting: tokio::sync::Mutex::new(()),
+            spare: Mutex::new(Vec::new()),
             home: None,
         })
     }
@@ -262,7 +266,7 @@ impl RedisConnection {
         }
     }
 
-    async fn bounded<T>(
+    pub(crate) async fn bounded<T>(
         &self,
         fut: impl std::future::Future<Output = redis::RedisResult<T>>,
     ) -> Result<T, RunError> {
@@ -274,35 +278,52 @@ impl RedisConnection {
     }
 
     fn finish<T>(&self, result: Result<T, RunError>, url: &str) -> RedisResult<T> {
-        match result {
-            Ok(v) => Ok(v),
-            Err(RunError::Deadline) => {
+        result.map_err(|e| {
+            let (failure, broken) = failure_of(e, url, self.settings.timeout);
+            if broken {
                 self.forget();
-                Err(RedisFailure::Timeout {
-                    url: url.to_string(),
-                    after: self.settings.timeout,
-                })
             }
-            Err(RunError::Redis(e)) if e.is_timeout() => {
-                self.forget();
-                Err(RedisFailure::Timeout {
-                    url: url.to_string(),
-                    after: self.settings.timeout,
-                })
-            }
-            Err(RunError::Redis(e)) if is_broken_connection(&e) => {
-                self.forget();
-                Err(RedisFailure::ConnectionLost {
-                    url: url.to_string(),
-                    reason: e.to_string(),
-                })
-            }
-            Err(RunError::Redis(e)) if e.kind() == redis::ErrorKind::Parse => {
-                // Whatever answered does not speak RESP: drop the connection.
-                self.forget();
-                Err(not_redis(url, &e))
-            }
-            Err(RunError::Redis(e)) => Err(RedisFailure::Command(command_message(&e))),
+            failure
+        })
+    }
+
+    /// The failure a round trip on a dedicated socket ended with (see `take_dedicated`), and
+    /// whether that socket is no longer fit to use.
+    pub(crate) fn dedicated_failure(&self, e: RunError) -> (RedisFailure, bool) {
+        failure_of(e, &self.redacted_url, self.settings.timeout)
+    }
+
+    /// A socket of this caller's own, from the spare ones or newly opened, for a transaction
+    /// sent over several writes: MULTI on the shared socket would take in the commands other
+    /// callers send meanwhile. Give it back with `keep_dedicated` once it is out of the
+    /// transaction; drop it otherwise (closing it makes the server discard the transaction).
+    pub(crate) async fn take_dedicated(&self) -> RedisResult<MultiplexedConnection> {
+        let spare = self
+            .spare
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .pop();
+        if let Some(conn) = spare {
+            return Ok(conn);
+        }
+        let url = &self.redacted_url;
+        tokio::time::timeout(self.settings.timeout, self.open())
+            .await
+            .map_err(|_| RedisFailure::Timeout {
+                url: url.clone(),
+                after: self.settings.timeout,
+            })?
+            .map_err(|e| connect_failure(url, self.settings.timeout, &e))
+    }
+
+    /// Keeps a dedicated socket for the next transaction, up to a few (more are closed).
+    pub(crate) fn keep_dedicated(&self, conn: MultiplexedConnection) {
+        let mut spare = self
+            .spare
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if spare.len() < MAX_SPARE {
+            spare.push(conn);
         }
     }
 
@@ -352,9 +373,35 @@ fn open_client(info: ConnectionInfo, tls: Option<&TlsOptions>) -> redis::RedisRe
     )
 }
 
-enum RunError {
+pub(crate) enum RunError {
     Redis(redis::RedisError),
     Deadline,
+}
+
+/// Dedicated sockets kept for reuse (see `keep_dedicated`): one per Ruby thread that pushes
+/// large slices at the same moment is enough for most apps.
+const MAX_SPARE: usize = 4;
+
+/// The failure a round trip ended with, and whether its socket is to be dropped.
+fn failure_of(e: RunError, url: &str, timeout: Duration) -> (RedisFailure, bool) {
+    let timed_out = || RedisFailure::Timeout {
+        url: url.to_string(),
+        after: timeout,
+    };
+    match e {
+        RunError::Deadline => (timed_out(), true),
+        RunError::Redis(e) if e.is_timeout() => (timed_out(), true),
+        RunError::Redis(e) if is_broken_connection(&e) => (
+            RedisFailure::ConnectionLost {
+                url: url.to_string(),
+                reason: e.to_string(),
+            },
+            true,
+        ),
+        // Whatever answered does not speak RESP: drop the connection.
+        RunError::Redis(e) if e.kind() == redis::ErrorKind::Parse => (not_redis(url, &e), true),
+        RunError::Redis(e) => (RedisFailure::Command(command_message(&e)), false),
+    }
 }
 
 fn is_broken_connection(e: &redis::RedisError) -> bool {

@@ -17,6 +17,7 @@ pub mod retry;
 pub mod rng;
 pub mod search;
 pub mod server;
+pub mod streamed_push;
 pub mod unique_jobs;
 
 pub use connection::{RedisConnection, RedisSettings, TlsOptions};

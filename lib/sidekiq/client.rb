@@ -74,7 +74,7 @@ module Sidekiq
       end
       jids
     ensure
-      # The last slice sent ahead (see #send_ahead) is stored before push_bulk returns.
+      # The last slice sent ahead (see #fast_bulk, #stream_slice) is stored before push_bulk returns.
       Ferrokiq::Native.settle_push
     end
 
@@ -210,8 +210,8 @@ module Sidekiq
 
     # With no client middleware nobody sees the per-job Hashes, so Rust writes each job's JSON
     # straight from +template+ and the slice (with its lock: fast_locked_bulk), and sends a slice
-    # with more to follow ahead of them (see #send_ahead). Nil when that is not possible (nothing
-    # was sent).
+    # with more to follow ahead of them (as #stream_slice does). Nil when that is not possible
+    # (nothing was sent).
     def fast_bulk(template, slice, times, last)
       return fast_locked_bulk(template, slice, times) if template["lock"]
       return unless native_bulk?
@@ -237,47 +237,46 @@ module Sidekiq
     # raises or warns as Sidekiq does.
     def push_through_chain(template, job_class, slice, times, jid, last)
       checked = complex_arguments_checked?
-      accepted = Ferrokiq::Native.bulk_jobs(template, slice, jid, times).map do |job|
+      through_chain = lambda do |job|
         pass_middleware(job_class, job) do
           verify_json(job) if checked && Ferrokiq::Native.json_unsafe(job["args"])
           job
         end || nil
       end
-      candidates = accepted.compact
-      refused = store_slice(candidates, ahead: !last)
+      jobs = Ferrokiq::Native.bulk_jobs(template, slice, jid, times)
+      jids = stream_slice(jobs, accepted = [], ahead: !last, &through_chain)
+      return jids if jids
+
+      accepted = jobs.map(&through_chain) if accepted.empty?
+      refused = store_slice(accepted.compact)
       accepted.map { |job| job["jid"] if job && !refused.include?(job) }
     end
 
-    # Stores the slice's jobs; returns those not stored (their lock is held by another job).
-    # A slice with more to follow (`ahead`) may be sent ahead of them (#send_ahead); the last
-    # one is pushed and answered at once, as a wait on another thread's reply costs more than
-    # it saves when no middleware work is left to overlap with.
-    def store_slice(jobs, ahead:)
-      return NOTHING_REFUSED if jobs.empty?
+    # Runs the slice through the chain in Rust, which encodes each job it lets through and
+    # stores the slice as raw_push would, streaming a large one to Redis while the chain runs;
+    # a slice with more to follow (`ahead`) returns before Redis answers, and the reply is
+    # awaited, a failure raised, when the next slice is stored or push_bulk ends
+    # (Ferrokiq::Native.settle_push; docs/internals.md, §4). Returns the jids, or nil when the
+    # slice must be stored by store_slice instead: +accepted+ then holds the chain's results
+    # (scheduled or locked jobs), or nothing, when the chain has not run (a raw_push that is not
+    # this class's own, as sidekiq/testing's or an app's; a pool of another Redis client).
+    def stream_slice(jobs, accepted, ahead:, &through_chain)
+      return if method(:raw_push).owner != Sidekiq::Client
 
-      locked = jobs.any? { |job| job["lock"] }
-      return NOTHING_REFUSED if ahead && !locked && send_ahead(jobs)
+      native = @redis_pool.with { |conn| conn.native if conn.respond_to?(:native) }
+      native&.push_through(jobs, accepted, Time.now.to_f, ahead, &through_chain)
+    end
+
+    # Stores the slice's jobs; returns those not stored (their lock is held by another job).
+    def store_slice(jobs)
+      return NOTHING_REFUSED if jobs.empty?
 
       # The slice sent ahead before this one is stored first: the queue keeps the push's order.
       Ferrokiq::Native.settle_push
-      return store_locked(jobs) if locked
+      return store_locked(jobs) if jobs.any? { |job| job["lock"] }
 
       raw_push(jobs)
       NOTHING_REFUSED
-    end
-
-    # Sends a bulk push's slice to its queue and returns before Redis answers, so that Redis
-    # stores it while the next slice goes through the middleware; the reply is awaited, and a
-    # failure raised, when the next slice is sent or push_bulk ends (Ferrokiq::Native.settle_push;
-    # docs/internals.md, §4). False when the slice must go through raw_push instead:
-    # scheduled jobs, a raw_push that is not this class's own (sidekiq/testing's, an app's), a
-    # pool of another Redis client.
-    def send_ahead(jobs)
-      return false if jobs.first.key?("at") || method(:raw_push).owner != Sidekiq::Client
-
-      @redis_pool.with do |conn|
-        conn.respond_to?(:native) && conn.native.push_later(jobs.first["queue"], jobs, Time.now.to_f)
-      end
     end
 
     # Unique jobs (docs/design.md, §24): the locks and the jobs that got theirs, in one round
@@ -296,8 +295,8 @@ module Sidekiq
 
     # One round trip for the whole batch. The first job decides where all of them go: its
     # `at` means the schedule set (ZADD), otherwise its queue (SADD queues + LPUSH). Every
-    # push except the native bulk path (see native_bulk?) ends here; `sidekiq/testing`
-    # overrides it.
+    # push ends here except the bulk paths in Rust, which store what it would: #fast_bulk
+    # (off while a `sidekiq/testing` mode is on) and #stream_slice (off when this is overridden).
     def raw_push(payloads)
       scheduled = payloads.first.key?("at")
       @redis_pool.with do |conn|

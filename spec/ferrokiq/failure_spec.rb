@@ -174,6 +174,9 @@ RSpec.describe "Failure handling" do
       Timeout.timeout(10) do
         expect { bulk_client(pool).push_bulk("class" => FailJob, "args" => [[1], [2], [3]], "batch_size" => 1) }
           .to raise_error(Ferrokiq::CannotConnectError, /127\.0\.0\.1:#{port}/)
+        # A slice large enough to be streamed while its chain runs fails the same way.
+        expect { bulk_client(pool).push_bulk("class" => FailJob, "args" => Array.new(300) { |index| [index] }) }
+          .to raise_error(Ferrokiq::CannotConnectError, /127\.0\.0\.1:#{port}/)
         # With no middleware the slices are written in Rust and sent ahead all the same.
         expect { Sidekiq::Client.new(pool: pool).push_bulk("class" => FailJob, "args" => [[1], [2]], "batch_size" => 1) }
           .to raise_error(Ferrokiq::CannotConnectError, /127\.0\.0\.1:#{port}/)
@@ -181,17 +184,45 @@ RSpec.describe "Failure handling" do
       expect(Ferrokiq::Native.settle_push).to be_nil
     end
 
+    # Slices of 260 are streamed while their chain runs; the last 40 go in one piece.
     it "works in a forked child after the parent used its sending thread" do
-      args = Array.new(5) { |index| [index] }
-      bulk_client.push_bulk("class" => FailJob, "args" => args, "batch_size" => 2)
+      args = Array.new(300) { |index| [index] }
+      bulk_client.push_bulk("class" => FailJob, "args" => args, "batch_size" => 260)
       pid = fork do
-        jids = bulk_client.push_bulk("class" => FailJob, "args" => args, "batch_size" => 2)
-        exit!(jids.compact.size == 5 ? 0 : 1)
+        jids = bulk_client.push_bulk("class" => FailJob, "args" => args, "batch_size" => 260)
+        exit!(jids.compact.size == 300 ? 0 : 1)
       end
       _, status = Timeout.timeout(20) { Process.wait2(pid) }
       expect(status).to be_success
-      bulk_client.push_bulk("class" => FailJob, "args" => args, "batch_size" => 2)
-      expect(queue_jobs.map { |job| job["args"].first }.tally).to eq((0..4).to_h { |index| [index, 3] })
+      bulk_client.push_bulk("class" => FailJob, "args" => args, "batch_size" => 260)
+      expect(queue_jobs.map { |job| job["args"].first }.tally).to eq((0..299).to_h { |index| [index, 3] })
+    end
+
+    # Chunks of a streamed slice are in Redis's hands, inside a MULTI, before its chain is done:
+    # a process killed then stores nothing of the slice, as one that had not sent it.
+    it "stores nothing of a streamed slice when the process is killed half-way through it" do
+      killer = Class.new do
+        def call(_klass, job, _queue, _pool)
+          Process.kill(:KILL, Process.pid) if job["args"] == [500]
+          yield
+        end
+      end
+      calls = lambda do
+        stats = Sidekiq.redis { |conn| conn.call("INFO", "commandstats") }
+        %w[multi exec].to_h { |name| [name, stats[/cmdstat_#{name}:calls=(\d+)/, 1].to_i] }
+      end
+      before = calls.call
+      pid = fork do
+        client = bulk_client.tap { |c| c.middleware { |chain| chain.add(killer) } }
+        client.push_bulk("class" => FailJob, "args" => Array.new(600) { |index| [index] })
+        exit!(0)
+      end
+      _, status = Timeout.timeout(20) { Process.wait2(pid) }
+      expect(status.termsig).to eq(Signal.list["KILL"])
+      expect(queue_jobs).to be_empty
+      # The slice was on its way: a transaction was opened and never executed.
+      expect(calls.call.to_h { |name, count| [name, count - before[name]] })
+        .to eq("multi" => 1, "exec" => 0)
     end
   end
 end

@@ -111,29 +111,31 @@ RSpec.describe "fast paths and their Ruby twins" do # rubocop:disable Metrics/Bl
     expect(without_jids(chained)).to eq(without_jids(native))
   end
 
-  # Slices pass the chain one after another; each but the last is sent ahead (Client#send_ahead)
-  # unless the client's raw_push is not Sidekiq::Client's own, as here with an app's override.
-  it "pushes a bulk push's slices identically when sent ahead and through raw_push" do
-    args = Array.new(25) { |index| [index, "y" * index] }
-    in_slices = lambda do |client_class|
+  # Slices pass the chain one after another in Rust (Client#stream_slice): each but the last is
+  # sent ahead, and a slice of 256 jobs or more is streamed in a MULTI while its chain runs;
+  # an app's own raw_push turns both off. No middleware: Rust writes the slices from the template.
+  it "pushes a bulk push's slices identically when streamed, sent ahead and through raw_push" do
+    args = Array.new(700) { |index| [index, "y" * (index % 50)] }
+    in_slices = lambda do |client_class, batch_size|
       client = client_class.new
       client.middleware { |chain| chain.add(PassThrough) }
-      client.push_bulk("class" => ParityJob, "args" => args, "batch_size" => 10)
+      client.push_bulk("class" => ParityJob, "args" => args, "batch_size" => batch_size)
     end
     overriding = Class.new(Sidekiq::Client) { def raw_push(payloads) = super }
-    # With no middleware Rust writes the slices from the template, sending them ahead too.
-    unchained = state_after { Sidekiq::Client.push_bulk("class" => ParityJob, "args" => args, "batch_size" => 10) }
-    sent = 0
-    allow_any_instance_of(Ferrokiq::Native::Redis).to receive(:push_later).and_wrap_original do |push_later, *slice|
-      sent += 1
-      push_later.call(*slice)
-    end
-    sent_ahead = state_after { in_slices.call(Sidekiq::Client) }
-    pushed = state_after { in_slices.call(overriding) }
-    expect(sent_ahead.fetch("queue:parity").size).to eq(25)
-    expect(without_jids(pushed)).to eq(without_jids(sent_ahead))
-    expect(without_jids(unchained)).to eq(without_jids(sent_ahead))
-    expect(sent).to eq(2)
+    unchained = state_after { Sidekiq::Client.push_bulk("class" => ParityJob, "args" => args, "batch_size" => 300) }
+    sent_ahead = state_after { in_slices.call(Sidekiq::Client, 100) }
+    transactions = exec_calls
+    streamed = state_after { in_slices.call(Sidekiq::Client, 300) }
+    expect(exec_calls - transactions).to eq(2) # the slices of 300; the last 100 go in one piece
+    pushed = state_after { in_slices.call(overriding, 300) }
+    expect(streamed.fetch("queue:parity").size).to eq(700)
+    expect(without_jids(streamed)).to eq(without_jids(pushed))
+    expect(without_jids(sent_ahead)).to eq(without_jids(pushed))
+    expect(without_jids(unchained)).to eq(without_jids(pushed))
+  end
+
+  def exec_calls
+    Sidekiq.redis { |conn| conn.call("INFO", "commandstats") }[/cmdstat_exec:calls=(\d+)/, 1].to_i
   end
 
   it "adds to the dead set and trims it identically" do

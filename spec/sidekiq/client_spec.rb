@@ -22,6 +22,19 @@ RSpec.describe Sidekiq::Client do
     end
   end
 
+  # Sends the slice whose first job has +args+ to a key holding a String (a slice goes where its
+  # first job goes), which Redis refuses with WRONGTYPE.
+  def misroute_slice_of(client, args)
+    Sidekiq.redis { |conn| conn.set("queue:not-a-list", "x") }
+    redirect = Class.new do
+      define_method(:call) do |_klass, job, _queue, _pool, &block|
+        job["queue"] = "not-a-list" if job["args"] == args
+        block.call
+      end
+    end
+    client.middleware { |chain| chain.add(redirect) }
+  end
+
   describe "#push" do
     it "accepts a String class name and uses the default options", :native do
       jid = described_class.push("class" => "Some::RemoteJob", "args" => [1])
@@ -195,20 +208,96 @@ RSpec.describe Sidekiq::Client do
       expect(raw_queue("clientq").map { |json| JSON.parse(json).values_at("jid", "seen_by") }.reverse)
         .to eq(jids.map { |jid| [jid, "gatekeeper"] })
 
-      # The middle slice, sent ahead, goes to a key holding a String (a slice goes where its
-      # first job goes); its failure is raised before the last slice is sent.
-      Sidekiq.redis { |conn| conn.set("queue:not-a-list", "x") }
-      redirect = Class.new do
-        def call(_klass, job, _queue, _pool)
-          job["queue"] = "not-a-list" if job["args"] == ["job-3"]
-          yield
-        end
-      end
-      client.middleware { |chain| chain.add(redirect) }
+      # The middle slice, sent ahead, is refused; its failure is raised before the last slice
+      # is sent.
+      misroute_slice_of(client, ["job-3"])
       expect { client.push_bulk("class" => ClientJob, "args" => args, "batch_size" => 3) }
         .to raise_error(Ferrokiq::CommandError, /WRONGTYPE/)
       expect(raw_queue("clientq").size).to eq(7 + 3)
       expect(Ferrokiq::Native.settle_push).to be_nil
+    end
+
+    # A slice of 256 jobs or more is streamed to Redis in a MULTI while its chain runs
+    # (Client#stream_slice); it is still stored whole or not at all.
+    describe "a slice streamed while the chain runs", :native do
+      let(:args) { Array.new(600) { |index| ["job-#{index}"] } }
+      let(:client) { described_class.new.tap { |client| client.middleware { |chain| chain.add(gatekeeper) } } }
+
+      def exec_calls
+        Sidekiq.redis { |conn| conn.call("INFO", "commandstats") }[/cmdstat_exec:calls=(\d+)/, 1].to_i
+      end
+
+      it "stores nothing of a slice whose middleware raises after chunks were sent" do
+        failing = Class.new do
+          def call(_klass, job, _queue, _pool)
+            raise ArgumentError, "no tenant" if job["args"] == ["job-500"]
+
+            yield
+          end
+        end
+        client.middleware { |chain| chain.add(failing) }
+        expect { client.push_bulk("class" => ClientJob, "args" => args, "batch_size" => 300) }
+          .to raise_error(ArgumentError, "no tenant")
+        expect(queue_jobs("clientq").map { |job| job["args"].first }).to match_array(args.first(300).map(&:first))
+        # The abandoned transaction's socket is reused for the next slice.
+        more = Array.new(300) { |index| ["more-#{index}"] }
+        expect(client.push_bulk("class" => ClientJob, "args" => more).compact.size).to eq(300)
+        expect(raw_queue("clientq").size).to eq(600)
+      end
+
+      it "leaves refused jobs out and keeps the order and jids" do
+        args[10] = ["stop"]
+        transactions = exec_calls
+        jids = client.push_bulk("class" => ClientJob, "args" => args)
+        expect(exec_calls - transactions).to eq(1)
+        expect(jids[10]).to be_nil
+        stored = raw_queue("clientq").reverse.map { |json| JSON.parse(json) }
+        expect(stored.map { |job| job["jid"] }).to eq(jids.compact)
+        expect(stored.map { |job| job["seen_by"] }.uniq).to eq(["gatekeeper"])
+      end
+
+      it "raises a command's failure at EXEC, storing the rest of the push before it" do
+        misroute_slice_of(client, ["job-300"])
+        expect { client.push_bulk("class" => ClientJob, "args" => args, "batch_size" => 300) }
+          .to raise_error(Ferrokiq::CommandError, /WRONGTYPE/)
+        expect(raw_queue("clientq").size).to eq(300)
+      end
+
+      it "pushes every job once when its socket was closed under it" do
+        client.push_bulk("class" => ClientJob, "args" => args)
+        # Closes every other client's socket, the transaction's kept one included.
+        Sidekiq.redis { |conn| conn.call("CLIENT", "KILL", "TYPE", "normal") }
+        client.push_bulk("class" => ClientJob, "args" => args)
+        expect(raw_queue("clientq").size).to eq(1200)
+      end
+
+      it "hands a slice of scheduled jobs to the general path" do
+        scheduler = Class.new do
+          def call(_klass, job, _queue, _pool)
+            job["at"] = 2_000_000_000
+            yield
+          end
+        end
+        client.middleware { |chain| chain.add(scheduler) }
+        client.push_bulk("class" => ClientJob, "args" => args)
+        expect(scheduled_jobs.size).to eq(600)
+        expect(raw_queue("clientq")).to be_empty
+      end
+
+      it "hands a slice with a locked job to the general path, which takes its lock" do
+        locker = Class.new do
+          def call(_klass, job, _queue, _pool)
+            job["lock"] = "until_executed" if job["args"] == ["job-599"]
+            yield
+          end
+        end
+        client.middleware { |chain| chain.add(locker) }
+        client.push_bulk("class" => ClientJob, "args" => args)
+        jids = client.push_bulk("class" => ClientJob, "args" => args)
+        expect(jids.last).to be_nil
+        expect(jids.compact.size).to eq(599)
+        expect(raw_queue("clientq").size).to eq(1199)
+      end
     end
 
     it "checks strict args per job after the middleware, writing nothing of a bad slice" do

@@ -16,6 +16,7 @@ mod log_writer;
 mod memory_limit;
 mod operations;
 mod push_ahead;
+mod push_stream;
 mod redis;
 mod reply;
 mod runtime;

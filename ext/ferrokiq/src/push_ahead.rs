@@ -1,6 +1,7 @@
-//! A bulk push sends each slice but the last ahead: `push_later` (through client middleware) or
-//! `NativeRedis#push_bulk` (without) hands a slice's payloads to a background thread and
-//! returns, so that Redis stores slice k while Ruby works on slice k+1; the reply is collected
+//! A bulk push sends each slice but the last ahead: `NativeRedis#push_bulk` (no client
+//! middleware) and `NativeRedis#push_through` (through it; a large slice is even streamed while
+//! the chain runs, see `push_stream.rs`) hand a slice's payloads to a background thread and
+//! return, so that Redis stores slice k while Ruby works on slice k+1; the reply is collected
 //! before the next slice is sent or by `settle_push` (which `push_bulk` calls before it
 //! returns), and a failure raises there.
 //! Why and what it saves: docs/performance.md, §6; which slices go this way:
@@ -16,11 +17,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, TryLockError};
 
 use ferrokiq_core::{client, RedisConnection, RedisFailure, RedisResult, RedisSettings};
-use magnus::{prelude::*, Error, RArray, Ruby};
+use magnus::{prelude::*, Error, Ruby};
 use tokio::runtime::{Builder, Handle, Runtime};
 use tokio::sync::oneshot;
 
-use crate::redis::{dump_all_stamped, NativeRedis};
+use crate::redis::NativeRedis;
 use crate::runtime::{fork_generation, thread_driver, SetupError};
 use crate::{errors, gvl};
 
@@ -40,7 +41,7 @@ thread_local! {
 
 /// The background runtime's handle and its connection for `pool_id`. None when another thread
 /// holds the lock this moment (or a fork left it held).
-fn sender_for(
+pub(crate) fn sender_for(
     pool_id: u64,
     settings: &RedisSettings,
 ) -> Result<Option<(Handle, Arc<RedisConnection>)>, SetupError> {
@@ -92,19 +93,6 @@ pub fn forget_pool(pool_id: u64) {
     }
 }
 
-/// `NativeRedis#push_later(queue, payloads, now)`: as `push`, but returns once the payloads
-/// are on their way (see `send_ahead`).
-pub fn push_later(
-    ruby: &Ruby,
-    redis: &NativeRedis,
-    queue: String,
-    payloads: RArray,
-    now: f64,
-) -> Result<bool, Error> {
-    send_ahead(ruby, redis, queue, dump_all_stamped(ruby, payloads, now)?)?;
-    Ok(true)
-}
-
 /// Collects the reply to the slice sent before (raising its failure), then sends encoded
 /// payloads to `queue` from the background thread and returns. While another thread holds the
 /// sending thread's lock this moment (or a fork left it held), the payloads go at once, on this
@@ -126,8 +114,14 @@ pub fn send_ahead(
         // The receiver is gone only when its thread died; the jobs are stored all the same.
         let _ = reply.send(client::push_to_queue(&conn, &queue, &encoded).await);
     });
-    UNANSWERED.with(|slot| *slot.borrow_mut() = Some((fork_generation(), answer)));
+    await_later(answer);
     Ok(())
+}
+
+/// Makes `answer` the reply this thread collects at its next `settle_push`. The reply before it
+/// must have been collected already.
+pub(crate) fn await_later(answer: oneshot::Receiver<RedisResult<()>>) {
+    UNANSWERED.with(|slot| *slot.borrow_mut() = Some((fork_generation(), answer)));
 }
 
 /// `Ferrokiq::Native.settle_push`: waits (without the GVL, interruptibly) for the reply to the

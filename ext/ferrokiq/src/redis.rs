@@ -20,7 +20,7 @@ use magnus::{
 
 use crate::encode::{self, Encoder, Fields, NeedsRuby};
 use crate::runtime::{forget_pool, thread_connection, Driver};
-use crate::{errors, gvl, push_ahead, reply};
+use crate::{errors, gvl, push_ahead, push_stream, reply};
 
 static NEXT_POOL_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -463,11 +463,7 @@ fn bytes_of(string: RString) -> Vec<u8> {
 }
 
 /// Every job Hash of `payloads` as `dump_stamped` writes it, `enqueued_at` being `now`.
-pub(crate) fn dump_all_stamped(
-    ruby: &Ruby,
-    payloads: RArray,
-    now: f64,
-) -> Result<Vec<Vec<u8>>, Error> {
+fn dump_all_stamped(ruby: &Ruby, payloads: RArray, now: f64) -> Result<Vec<Vec<u8>>, Error> {
     let now = ruby.float_from_f64(now).as_value();
     let mut encoded = Vec::with_capacity(payloads.len());
     for i in 0..payloads.len() {
@@ -482,7 +478,7 @@ pub(crate) fn dump_all_stamped(
 /// an allocation and a rehash per job, since a ninth key turns Ruby's small array of pairs into
 /// a hash table, and a job Hash after a request-id middleware has eight (docs/performance.md,
 /// §6). When the JSON needs Ruby's writer, the Hash takes the stamp first, as Sidekiq stamps it.
-fn dump_stamped(ruby: &Ruby, hash: RHash, now: Value) -> Result<Vec<u8>, Error> {
+pub(crate) fn dump_stamped(ruby: &Ruby, hash: RHash, now: Value) -> Result<Vec<u8>, Error> {
     let mut encoder = Encoder::new(ruby);
     let set = [("enqueued_at", now)];
     match encoder.payload(
@@ -549,7 +545,10 @@ pub fn init(ruby: &Ruby, native: &RModule) -> Result<(), Error> {
     class.define_singleton_method("new", magnus::function!(NativeRedis::new, 6))?;
     class.define_method("url", magnus::method!(NativeRedis::redacted_url, 0))?;
     class.define_method("push", magnus::method!(NativeRedis::push, 3))?;
-    class.define_method("push_later", magnus::method!(push_ahead::push_later, 3))?;
+    class.define_method(
+        "push_through",
+        magnus::method!(push_stream::push_through, 4),
+    )?;
     class.define_method("schedule", magnus::method!(NativeRedis::schedule, 1))?;
     class.define_method("push_bulk", magnus::method!(NativeRedis::push_bulk, 5))?;
     class.define_method(
