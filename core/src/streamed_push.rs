@@ -1,8 +1,9 @@
 //! A bulk push through client middleware, sent while the middleware still runs: the jobs that
 //! have passed the chain go to Redis in chunks inside a MULTI on a socket of the push's own, and
-//! the last chunk goes with EXEC once the whole slice has passed. Redis reads and parses a
-//! slice while Ruby works, instead of after it; the slice is still stored all at once, or not at
-//! all when a middleware raises half-way (the transaction is discarded), as Sidekiq stores it.
+//! the last chunk goes with EXEC once the whole slice has passed. Redis receives and parses a
+//! slice while Ruby works, instead of after it (its LPUSHes still run at EXEC); the slice is
+//! still stored all at once, or not at all when a middleware raises half-way (the transaction
+//! is discarded), as Sidekiq stores it.
 //! Why and what it saves: docs/performance.md, §6; when it is used: docs/internals.md, §4.
 
 use std::sync::Arc;
@@ -59,7 +60,7 @@ pub async fn stream_to_queue(
 struct Transaction<'a> {
     conn: &'a RedisConnection,
     queue: &'a str,
-    /// The push's own socket, inside MULTI once the first chunk is queued.
+    /// The push's own socket, inside MULTI (opened with the first chunk).
     socket: Option<MultiplexedConnection>,
     /// A chunk failed: the rest waits for the Commit, which pushes everything the ordinary way.
     broken: bool,

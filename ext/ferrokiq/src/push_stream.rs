@@ -1,9 +1,9 @@
 //! `NativeRedis#push_through(jobs, accepted, now, ahead) { |job| ... }`: a bulk push's slice
 //! through client middleware. The block is the chain; each job it returns is encoded at once,
 //! and a large slice is streamed to Redis in chunks while the chain still runs (a MULTI that
-//! the last chunk's EXEC completes: `ferrokiq_core::streamed_push`), so that Redis's share of
-//! the work overlaps Ruby's instead of following it (docs/performance.md, §6). Which slices go
-//! this way, and what they share with `raw_push`: docs/internals.md, §4.
+//! the last chunk's EXEC completes: `ferrokiq_core::streamed_push`), so that Redis receives and
+//! parses the slice while Ruby works instead of after it (docs/performance.md, §6). Which slices
+//! go this way, and what they share with `raw_push`: docs/internals.md, §4.
 
 use ferrokiq_core::streamed_push::{stream_to_queue, Part};
 use magnus::{prelude::*, Error, RArray, RHash, Ruby, Value};
