@@ -287,25 +287,31 @@ impl RedisConnection {
         })
     }
 
-    /// The failure a round trip on a dedicated socket ended with (see `take_dedicated`), and
-    /// whether that socket is no longer fit to use.
-    pub(crate) fn dedicated_failure(&self, e: RunError) -> (RedisFailure, bool) {
-        failure_of(e, &self.redacted_url, self.settings.timeout)
+    /// The failure a round trip on a dedicated socket ended with (see `take_dedicated`); the
+    /// caller drops that socket.
+    pub(crate) fn dedicated_failure(&self, e: RunError) -> RedisFailure {
+        failure_of(e, &self.redacted_url, self.settings.timeout).0
     }
 
     /// A socket of this caller's own, from the spare ones or newly opened, for a transaction
     /// sent over several writes: MULTI on the shared socket would take in the commands other
     /// callers send meanwhile. Give it back with `keep_dedicated` once it is out of the
     /// transaction; drop it otherwise (closing it makes the server discard the transaction).
-    pub(crate) async fn take_dedicated(&self) -> RedisResult<MultiplexedConnection> {
+    /// The flag says whether it was kept from before (and may have gone stale since).
+    pub(crate) async fn take_dedicated(&self) -> RedisResult<(MultiplexedConnection, bool)> {
         let spare = self
             .spare
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .pop();
         if let Some(conn) = spare {
-            return Ok(conn);
+            return Ok((conn, true));
         }
+        self.open_dedicated().await.map(|conn| (conn, false))
+    }
+
+    /// A new dedicated socket (see `take_dedicated`).
+    pub(crate) async fn open_dedicated(&self) -> RedisResult<MultiplexedConnection> {
         let url = &self.redacted_url;
         tokio::time::timeout(self.settings.timeout, self.open())
             .await

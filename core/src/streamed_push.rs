@@ -108,9 +108,18 @@ impl Transaction<'_> {
 
     /// A dedicated socket inside MULTI. MULTI goes alone, in a round trip of its own: were it
     /// refused (an ACL, a proxy), the commands sent with it would run at once, outside any
-    /// transaction, and the slice's fallback push would store them twice.
+    /// transaction, and the slice's fallback push would store them twice. A kept socket that
+    /// fails (the server restarted since) is replaced by a new one, once.
     async fn open(&self) -> Option<MultiplexedConnection> {
-        let mut socket = self.conn.take_dedicated().await.ok()?;
+        let (socket, kept) = self.conn.take_dedicated().await.ok()?;
+        match self.begin(socket).await {
+            Some(socket) => Some(socket),
+            None if kept => self.begin(self.conn.open_dedicated().await.ok()?).await,
+            None => None,
+        }
+    }
+
+    async fn begin(&self, mut socket: MultiplexedConnection) -> Option<MultiplexedConnection> {
         let multi = redis::cmd("MULTI");
         match self
             .conn
@@ -148,7 +157,7 @@ impl Transaction<'_> {
             Ok(replies) => replies,
             // The transaction may have run or not: pushing again could store it twice, so the
             // failure is reported as any push's would be.
-            Err(e) => return Err(self.conn.dedicated_failure(e).0),
+            Err(e) => return Err(self.conn.dedicated_failure(e)),
         };
         let (queued, exec) = match replies.as_slice() {
             [exec] if rest.is_empty() => (true, exec),
@@ -156,11 +165,18 @@ impl Transaction<'_> {
             _ => (false, &Value::Nil),
         };
         match exec {
-            Value::Array(results) if queued => {
+            Value::Array(results) => {
                 self.conn.keep_dedicated(socket);
-                match results.iter().find_map(server_error) {
-                    Some(failure) => Err(failure),
-                    None => Ok(()),
+                if let Some(failure) = results.iter().find_map(server_error) {
+                    return Err(failure);
+                }
+                // Redis aborts a transaction with a refused command, so the rest was queued;
+                // were it not, the transaction stored the chunks before it, and the rest alone
+                // still has to go.
+                if queued {
+                    Ok(())
+                } else {
+                    client::push_to_queue(self.conn, self.queue, &rest).await
                 }
             }
             // EXECABORT, a failover reply, anything but the transaction's results: it did not

@@ -263,11 +263,13 @@ RSpec.describe Sidekiq::Client do
         expect(raw_queue("clientq").size).to eq(300)
       end
 
-      it "pushes every job once when its socket was closed under it" do
+      it "streams on a new socket when the kept one was closed, pushing every job once" do
         client.push_bulk("class" => ClientJob, "args" => args)
         # Closes every other client's socket, the transaction's kept one included.
         Sidekiq.redis { |conn| conn.call("CLIENT", "KILL", "TYPE", "normal") }
+        transactions = exec_calls
         client.push_bulk("class" => ClientJob, "args" => args)
+        expect(exec_calls - transactions).to eq(1)
         expect(raw_queue("clientq").size).to eq(1200)
       end
 
