@@ -196,14 +196,7 @@ impl RedisConnection {
         if let Some(conn) = self.cached() {
             return Ok((conn, false));
         }
-        let url = &self.redacted_url;
-        let opened = tokio::time::timeout(self.settings.timeout, self.open())
-            .await
-            .map_err(|_| RedisFailure::Timeout {
-                url: url.clone(),
-                after: self.settings.timeout,
-            })?
-            .map_err(|e| connect_failure(url, self.settings.timeout, &e))?;
+        let opened = self.open_bounded().await?;
         *self
             .current
             .lock()
@@ -307,11 +300,11 @@ impl RedisConnection {
         if let Some(conn) = spare {
             return Ok((conn, true));
         }
-        self.open_dedicated().await.map(|conn| (conn, false))
+        self.open_bounded().await.map(|conn| (conn, false))
     }
 
-    /// A new dedicated socket (see `take_dedicated`).
-    pub(crate) async fn open_dedicated(&self) -> RedisResult<MultiplexedConnection> {
+    /// A new socket, opened within the timeout; a failure says why, as the user sees it.
+    pub(crate) async fn open_bounded(&self) -> RedisResult<MultiplexedConnection> {
         let url = &self.redacted_url;
         tokio::time::timeout(self.settings.timeout, self.open())
             .await
@@ -471,11 +464,16 @@ fn command_message(e: &redis::RedisError) -> String {
         return format!("{code} {detail}");
     }
     match e.clone().into_server_errors().as_deref() {
-        Some([(_, first), ..]) => match first.details() {
-            Some(detail) => format!("{} {detail}", first.code()),
-            None => first.code().to_string(),
-        },
+        Some([(_, first), ..]) => server_error_message(first),
         _ => e.to_string(),
+    }
+}
+
+/// An error reply as redis-client shows it: `CODE detail`.
+pub(crate) fn server_error_message(error: &redis::ServerError) -> String {
+    match error.details() {
+        Some(detail) => format!("{} {detail}", error.code()),
+        None => error.code().to_string(),
     }
 }
 

@@ -13,7 +13,7 @@ use redis::{Pipeline, Value};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::client;
-use crate::connection::RedisConnection;
+use crate::connection::{server_error_message, RedisConnection};
 use crate::error::{RedisFailure, RedisResult};
 
 /// What the pushing thread hands over, in order.
@@ -88,10 +88,7 @@ impl Transaction<'_> {
     /// opening it first when it is not open yet.
     async fn send_queued(&mut self, pipe: &Pipeline) -> bool {
         if self.socket.is_none() {
-            match self.open().await {
-                Some(socket) => self.socket = Some(socket),
-                None => return false,
-            }
+            self.socket = self.open().await;
         }
         let Some(socket) = self.socket.as_mut() else {
             return false;
@@ -114,7 +111,7 @@ impl Transaction<'_> {
         let (socket, kept) = self.conn.take_dedicated().await.ok()?;
         match self.begin(socket).await {
             Some(socket) => Some(socket),
-            None if kept => self.begin(self.conn.open_dedicated().await.ok()?).await,
+            None if kept => self.begin(self.conn.open_bounded().await.ok()?).await,
             None => None,
         }
     }
@@ -215,14 +212,10 @@ fn is_queued(reply: &Value) -> bool {
     matches!(reply, Value::SimpleString(word) if word == "QUEUED")
 }
 
-/// A command of the transaction that the server refused when it ran (WRONGTYPE, OOM), as
-/// redis-client shows it: `CODE detail`.
+/// A command of the transaction that the server refused when it ran (WRONGTYPE, OOM).
 fn server_error(result: &Value) -> Option<RedisFailure> {
     let Value::ServerError(error) = result else {
         return None;
     };
-    Some(RedisFailure::Command(match error.details() {
-        Some(detail) => format!("{} {detail}", error.code()),
-        None => error.code().to_string(),
-    }))
+    Some(RedisFailure::Command(server_error_message(error)))
 }

@@ -207,11 +207,7 @@ RSpec.describe "Failure handling" do
           yield
         end
       end
-      calls = lambda do
-        stats = Sidekiq.redis { |conn| conn.call("INFO", "commandstats") }
-        %w[multi exec].to_h { |name| [name, stats[/cmdstat_#{name}:calls=(\d+)/, 1].to_i] }
-      end
-      before = calls.call
+      before = %w[multi exec].to_h { |name| [name, command_calls(name)] }
       pid = fork do
         client = bulk_client.tap { |c| c.middleware { |chain| chain.add(killer) } }
         client.push_bulk("class" => FailJob, "args" => Array.new(600) { |index| [index] })
@@ -221,7 +217,7 @@ RSpec.describe "Failure handling" do
       expect(status.termsig).to eq(Signal.list["KILL"])
       expect(queue_jobs).to be_empty
       # The slice was on its way: a transaction was opened and never executed.
-      expect(calls.call.to_h { |name, count| [name, count - before[name]] })
+      expect(before.to_h { |name, count| [name, command_calls(name) - count] })
         .to eq("multi" => 1, "exec" => 0)
     end
   end

@@ -124,9 +124,9 @@ RSpec.describe "fast paths and their Ruby twins" do # rubocop:disable Metrics/Bl
     overriding = Class.new(Sidekiq::Client) { def raw_push(payloads) = super }
     unchained = state_after { Sidekiq::Client.push_bulk("class" => ParityJob, "args" => args, "batch_size" => 300) }
     sent_ahead = state_after { in_slices.call(Sidekiq::Client, 100) }
-    transactions = exec_calls
+    transactions = command_calls("exec")
     streamed = state_after { in_slices.call(Sidekiq::Client, 300) }
-    expect(exec_calls - transactions).to eq(2) # the slices of 300; the last 100 go in one piece
+    expect(command_calls("exec") - transactions).to eq(2) # the slices of 300; the last 100 go in one piece
     pushed = state_after { in_slices.call(overriding, 300) }
     expect(streamed.fetch("queue:parity").size).to eq(700)
     expect(without_jids(streamed)).to eq(without_jids(pushed))
@@ -134,9 +134,6 @@ RSpec.describe "fast paths and their Ruby twins" do # rubocop:disable Metrics/Bl
     expect(without_jids(unchained)).to eq(without_jids(pushed))
   end
 
-  def exec_calls
-    Sidekiq.redis { |conn| conn.call("INFO", "commandstats") }[/cmdstat_exec:calls=(\d+)/, 1].to_i
-  end
 
   it "adds to the dead set and trims it identically" do
     Sidekiq.default_configuration[:dead_max_jobs] = 3

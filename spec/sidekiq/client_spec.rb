@@ -223,9 +223,6 @@ RSpec.describe Sidekiq::Client do
       let(:args) { Array.new(600) { |index| ["job-#{index}"] } }
       let(:client) { described_class.new.tap { |client| client.middleware { |chain| chain.add(gatekeeper) } } }
 
-      def exec_calls
-        Sidekiq.redis { |conn| conn.call("INFO", "commandstats") }[/cmdstat_exec:calls=(\d+)/, 1].to_i
-      end
 
       it "stores nothing of a slice whose middleware raises after chunks were sent" do
         failing = Class.new do
@@ -247,9 +244,9 @@ RSpec.describe Sidekiq::Client do
 
       it "leaves refused jobs out and keeps the order and jids" do
         args[10] = ["stop"]
-        transactions = exec_calls
+        transactions = command_calls("exec")
         jids = client.push_bulk("class" => ClientJob, "args" => args)
-        expect(exec_calls - transactions).to eq(1)
+        expect(command_calls("exec") - transactions).to eq(1)
         expect(jids[10]).to be_nil
         stored = raw_queue("clientq").reverse.map { |json| JSON.parse(json) }
         expect(stored.map { |job| job["jid"] }).to eq(jids.compact)
@@ -267,9 +264,9 @@ RSpec.describe Sidekiq::Client do
         client.push_bulk("class" => ClientJob, "args" => args)
         # Closes every other client's socket, the transaction's kept one included.
         Sidekiq.redis { |conn| conn.call("CLIENT", "KILL", "TYPE", "normal") }
-        transactions = exec_calls
+        transactions = command_calls("exec")
         client.push_bulk("class" => ClientJob, "args" => args)
-        expect(exec_calls - transactions).to eq(1)
+        expect(command_calls("exec") - transactions).to eq(1)
         expect(raw_queue("clientq").size).to eq(1200)
       end
 

@@ -20,6 +20,12 @@ module RedisHelpers
   def known_queues
     Sidekiq.redis { |conn| conn.smembers("queues") }.sort
   end
+
+  # How many times the server ran +command+ (lower case) since it started, as `INFO
+  # commandstats` counts it (refused calls are not counted).
+  def command_calls(command)
+    Sidekiq.redis { |conn| conn.call("INFO", "commandstats") }[/^cmdstat_#{command}:calls=(\d+)/, 1].to_i
+  end
 end
 
 RSpec.configure { |config| config.include RedisHelpers }
