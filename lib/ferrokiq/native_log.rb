@@ -20,7 +20,12 @@ module Ferrokiq
     # Loggers other than the server's own are attached only when they write to a file of
     # their own: their lines would not keep their order with the server's on a shared stream.
     FIRST_FILE = 3
-    private_constant :FIRST_FILE
+    # Loggers made while the server runs that are attached as they are made, at most. An
+    # attachment holds its logger, its file and a writer thread until the server stops, so an
+    # app that makes a logger per job would otherwise pile them up; past this many, new ones
+    # write through Ruby, as they would anywhere else.
+    MADE_WHILE_SERVING = 8
+    private_constant :FIRST_FILE, :MADE_WHILE_SERVING
 
     class << self
       # The attachments in force in this process.
@@ -29,16 +34,29 @@ module Ferrokiq
       end
 
       # At server start: the server's logger (its attachment, or nil), and every other
-      # Sidekiq::Logger made so far in this process that writes to a file of its own.
+      # Sidekiq::Logger made so far in this process that writes to a file of its own. Loggers
+      # made later, until #detach_all, are offered to #adopt.
       def attach_server_loggers(server_logger)
+        @serving = true
+        @adopted = 0
         primary = attach(server_logger)
-        Sidekiq::Logger::MADE.each_key do |logger|
+        Sidekiq::Logger::MADE.each_value do |logger|
           next if logger.equal?(server_logger) || attached.any? { |a| a.logger.equal?(logger) }
 
-          device = device_of(logger)
-          attach(logger) if device && device.fileno >= FIRST_FILE
+          attach_own_file(logger)
         end
         primary
+      end
+
+      # A Sidekiq::Logger just made (Sidekiq::Logger#initialize): while a server runs, it is
+      # attached as the app's loggers are at the start, so that a logger a job makes when first
+      # needed writes natively too. Returns the attachment, or nil.
+      def adopt(logger)
+        return unless @serving && @adopted < MADE_WHILE_SERVING
+
+        attachment = attach_own_file(logger)
+        @adopted += 1 if attachment
+        attachment
       end
 
       # Hands +logger+'s lines to a native writer when it qualifies; the attachment, or nil
@@ -51,7 +69,14 @@ module Ferrokiq
       end
 
       def detach_all
+        @serving = false
         attached.dup.each(&:detach)
+      end
+
+      # A forked child attaches nothing: its lines go through Ruby (see #forked).
+      def forked_child
+        @serving = false
+        attached.dup.each(&:forked)
       end
 
       # +logger+ writes through Ruby from now on, and its writer lets the device go (the
@@ -70,6 +95,13 @@ module Ferrokiq
       # The writer's name for one of Sidekiq's formatters (not a subclass), or nil.
       def layout_for(formatter)
         LAYOUTS[formatter.class]
+      end
+
+      # Attaches +logger+ when it writes to a file of its own: on a stream the server's logger
+      # shares, its lines would not keep their order with the server's.
+      def attach_own_file(logger)
+        device = device_of(logger)
+        attach(logger) if device && device.fileno >= FIRST_FILE
       end
 
       # The logger's IO, when the core can write to it. A LogDevice with a shift age rotates
@@ -120,7 +152,7 @@ module Ferrokiq
     module ForkHook
       def _fork
         pid = super
-        NativeLog.attached.dup.each(&:forked) if pid.zero?
+        NativeLog.forked_child if pid.zero?
         pid
       end
     end

@@ -135,14 +135,18 @@ module Sidekiq
 
     include LoggingUtils
 
-    # Every logger of this class made in this process (weakly held), for a server to find at
-    # start (Ferrokiq::NativeLog).
+    # Every logger of this class made in this process, weakly held, by object id, for a server
+    # to find at start (Ferrokiq::NativeLog). The logger is the value, not the key: iterated by
+    # key, Ruby 3.1's WeakMap once yielded a collected logger (spec/ferrokiq/native_log_spec.rb,
+    # after earlier examples' loggers had died), whose ivars were garbage.
     MADE = ObjectSpace::WeakMap.new
 
     def initialize(*args, **kwargs)
       super
       self.formatter = Formatters::Pretty.new
-      MADE[self] = true
+      MADE[object_id] = self # rubocop:disable Lint/HashCompareByIdentity -- a WeakMap, not a Hash
+      # Made while a server runs (a job's logger made when first needed): attached at once.
+      Ferrokiq::NativeLog.adopt(self) if instance_of?(Sidekiq::Logger) && defined?(Ferrokiq::NativeLog)
     end
 
     # @api private

@@ -274,6 +274,38 @@ RSpec.describe Ferrokiq::NativeLog, :native do
     expect(JSON.parse(File.read(File.join(dir, "app.log")).lines.last)).to include("msg" => "structured")
   end
 
+  describe "loggers made while a server runs" do
+    let(:limit) { described_class.const_get(:MADE_WHILE_SERVING) }
+
+    before { described_class.attach_server_loggers(Sidekiq::Logger.new(File.join(dir, "server.log"))) }
+
+    def attachment_of(logger)
+      described_class.attached.find { |attachment| attachment.logger.equal?(logger) }
+    end
+
+    it "are attached as they are made and write as Ruby would" do
+      logger = Sidekiq::Logger.new(path)
+      logger.formatter = NativeLogCases::FORMATTERS[:json].new
+      attachment = attachment_of(logger)
+      expect(attachment).not_to be_nil
+      context = NativeLogCases::CONTEXTS["a job's context"]
+      native, = within_context(context) { native_output(logger, attachment) { |l| l.info("made by a job") } }
+      described_class.detach_all # the reference logger below must write through Ruby
+      ruby, = within_context(context) { ruby_output(logger, shown_time(native)) { |l| l.info("made by a job") } }
+      expect(native).to include("made by a job")
+      expect(native).to eq(ruby)
+    end
+
+    it "are attached up to a limit, on files of their own, and not after the server stopped" do
+      made = Array.new(limit + 1) { |i| Sidekiq::Logger.new(File.join(dir, "made-#{i}.log")) }
+      expect(made.map { |logger| !attachment_of(logger).nil? }).to eq([true] * limit + [false])
+      expect(attachment_of(Sidekiq::Logger.new($stdout))).to be_nil
+      described_class.detach_all
+      expect(attachment_of(Sidekiq::Logger.new(path))).to be_nil
+      expect(described_class.attached).to be_empty
+    end
+  end
+
   describe "loggers that stay with Ruby" do
     def stays_ruby(logger)
       expect(described_class.attach(logger)).to be_nil

@@ -136,6 +136,36 @@ RSpec.describe "Server log formats" do
     expect_lines_as_ruby_writes_them(File.read(File.join(server.dir, "app.log")), "WithoutTimestamp")
   end
 
+  it "writes natively to a logger that a middleware makes when a job first needs it" do
+    server = run_server(<<~RUBY)
+      class AuditMiddleware
+        LOCK = Mutex.new
+
+        def self.log
+          LOCK.synchronize do
+            @log ||= Sidekiq::Logger.new(File.join(Dir.pwd, "audit.log")).tap do |made|
+              made.formatter = Sidekiq::Logger::Formatters::JSON.new
+            end
+          end
+        end
+
+        def call(_job, msg, _queue)
+          yield
+          self.class.log.info("audited \#{msg["args"].first}")
+          native = Ferrokiq::NativeLog.attached.any? { |attachment| attachment.logger.equal?(self.class.log) }
+          File.write("audit-native.txt", native ? "core" : "ruby")
+        end
+      end
+      config.server_middleware { |chain| chain.add(AuditMiddleware) }
+    RUBY
+    expect(File.read(File.join(server.dir, "audit-native.txt"))).to eq("core")
+    header, *lines = File.read(File.join(server.dir, "audit.log")).lines
+    expect(header).to start_with("# Logfile created on ")
+    lines.each { |line| expect(ruby_line(Sidekiq::Logger::Formatters::JSON.new, fields(:json, line))).to eq(line) }
+    audited = lines.map { |line| JSON.parse(line)["msg"][/\Aaudited (\d+)\z/, 1].to_i }
+    expect(audited.sort).to eq((1..LogFormatsCases::JOB_COUNT).to_a)
+  end
+
   it "leaves a logger with a formatter of the app's own to Ruby" do
     server = run_server(<<~RUBY)
       config.logger.formatter = proc { |severity, _time, _prog, message| "custom \#{severity} \#{message}\\n" }
