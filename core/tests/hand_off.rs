@@ -279,8 +279,10 @@ fn an_engine_with_client_middleware_hands_due_jobs_to_ruby_and_puts_unsettled_on
         br#"{"class":"X","args":[1],"queue":"default","jid":"a"}"#.to_vec(),
         br#"{"class":"X","args":[2],"queue":"default","jid":"b"}"#.to_vec(),
     );
-    zadd(&mut redis, "schedule", 1.0, &first);
+    // The retry first: the engine already runs, and a pass between the two writes must not
+    // find the scheduled job alone.
     zadd(&mut redis, "retry", 2.0, &second);
+    zadd(&mut redis, "schedule", 1.0, &first);
     let (_keep, interrupt) = crossbeam_channel::bounded::<()>(0);
     let mut handed = Vec::new();
     wait_until(Duration::from_secs(10), "two claimed jobs", || {
