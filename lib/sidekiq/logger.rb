@@ -145,8 +145,9 @@ module Sidekiq
       super
       self.formatter = Formatters::Pretty.new
       MADE[object_id] = self # rubocop:disable Lint/HashCompareByIdentity -- a WeakMap, not a Hash
-      # Made while a server runs (a job's logger made when first needed): attached at once.
-      Ferrokiq::NativeLog.adopt(self) if instance_of?(Sidekiq::Logger) && defined?(Ferrokiq::NativeLog)
+      # Made while a server runs (a job's logger made when first needed): attached at once, when
+      # it qualifies (NativeLog.attach refuses subclasses, as at the start).
+      Ferrokiq::NativeLog.adopt(self) if defined?(Ferrokiq::NativeLog)
     end
 
     # @api private
